@@ -1,0 +1,42 @@
+# The two commands of the README: `make demo` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+STAMP  := $(VENV)/.installed-runtime
+DEVSTAMP := $(VENV)/.installed-dev
+
+.PHONY: demo test lint bench components install clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install -q -e .
+	touch $@
+
+$(DEVSTAMP): pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[dev]'
+	touch $@ $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/mlmon demo $(DEMO_ARGS)
+
+components:
+	bash scripts/install_components.sh
+
+test: $(DEVSTAMP) components
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(DEVSTAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy mlmon model_server stats_service drift_detector
+
+bench: $(DEVSTAMP) components
+	$(PY) -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf var build *.egg-info

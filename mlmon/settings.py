@@ -1,0 +1,206 @@
+"""Settings: one pydantic-settings class per service, all read from ``MLMON_*`` variables and ``.env``.
+
+    CommonSettings          store, spec, model path, Feast repo, Prometheus, logging
+    ├── ModelServerSettings  HTTP listener, feedback token, inference log (queue, spool, PII)
+    ├── StatsSettings        + EmailSettings: windows, traffic change, label delay
+    └── DriftSettings        + EmailSettings: window, decision rule, reports
+
+Nothing is instantiated at import time; entry points build the one they need and pass it down.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from mlmon.errors import ConfigError
+
+_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
+_DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """``"90s"``, ``"5m"``, ``"1h"``, ``"1d"`` → seconds (Prometheus-style durations)."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 30s, 5m, 1h or 1d")
+    return int(match[1]) * _UNIT_SECONDS[match[2]]
+
+
+def _split_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _check_emails(values: list[str]) -> list[str]:
+    bad = [v for v in values if not _EMAIL.match(v)]
+    if bad:
+        raise ValueError(f"not an email address: {', '.join(bad)}")
+    return values
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MLMON_", env_file=".env", extra="ignore", env_ignore_empty=True, validate_default=True
+    )
+
+    store: str = Field(
+        default="sqlite:///var/mlmon.db",
+        description="Inference store: sqlite:///path/to.db or an http(s):// Elasticsearch/OpenSearch URL",
+    )
+    store_api_key: SecretStr | None = Field(default=None, description="Elasticsearch API key")
+    store_username: str | None = Field(default=None, description="Elasticsearch basic-auth user")
+    store_password: SecretStr | None = Field(default=None, description="Elasticsearch basic-auth password")
+    store_verify_certs: bool = Field(default=True, description="Verify the store's TLS certificate")
+    store_ca_certs: Path | None = Field(default=None, description="CA bundle for the store's TLS certificate")
+    store_retention_days: int = Field(default=30, ge=1, description="Daily inference indices kept")
+    model_spec: Path = Field(default=Path("specs/loan_default.yaml"), description="Model spec YAML")
+    model_path: Path = Field(
+        default=Path("var/models/loan_default"),
+        description="Model artifact folder written by `mlmon train` (a version folder or its parent)",
+    )
+    feast_repo: Path = Field(default=Path("feature_repo"), description="Feast repository (training baseline)")
+    prometheus_url: str | None = Field(default=None, description="Prometheus base URL for PromQL queries")
+    var_dir: Path = Field(default=Path("var"), description="Working folder for state, spool, reports, mail")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    host: str = Field(default="127.0.0.1", description="HTTP listen address")
+    port: int = Field(default=8000, ge=0, le=65535, description="HTTP listen port")
+
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, value: str) -> str:
+        if not (value.startswith("sqlite:///") or value.startswith(("http://", "https://"))):
+            raise ValueError("must start with sqlite:/// or http(s)://")
+        return value
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _prom_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s):// URL")
+        return value.rstrip("/") if value else value
+
+
+class ModelServerSettings(CommonSettings):
+    feedback_token: SecretStr | None = Field(
+        default=None, description="Bearer token required by POST /feedback (unset: feedback is refused)"
+    )
+    max_batch_size: int = Field(default=256, ge=1, description="Largest batch accepted by /predict")
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Larger request bodies get 413")
+    unknown_fields: Literal["reject", "ignore"] = Field(default="reject", description="Unknown request fields")
+    pii_mode: Literal["hash", "drop"] = Field(default="hash", description="How PII fields are stored")
+    pii_hash_key: SecretStr = Field(
+        default=SecretStr("change-me"), description="Key of the keyed hash (HMAC-SHA256) for PII fields"
+    )
+    queue_size: int = Field(default=20_000, ge=1, description="Inference events buffered in memory")
+    bulk_size: int = Field(default=500, ge=1, description="Events per bulk write")
+    flush_interval_s: float = Field(default=0.5, gt=0, description="Longest wait before a bulk write")
+    spool_dir: Path | None = Field(default=None, description="On-disk spool (default: <var_dir>/spool)")
+    spool_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, description="Spool size limit")
+    replay_interval_s: float = Field(default=2.0, gt=0, description="How often a store outage is re-checked")
+
+    @property
+    def spool_path(self) -> Path:
+        return self.spool_dir or self.var_dir / "spool"
+
+
+class EmailSettings(BaseSettings):
+    """SMTP and notification policy, shared by the statistics service and the drift detector."""
+
+    smtp_host: str | None = Field(default=None, description="SMTP server (unset: no email is sent)")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "ssl"] = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = Field(default=10.0, gt=0)
+    alert_email_from: str = "mlmon@localhost.localdomain"
+    alert_email_to: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Recipients (comma separated)"
+    )
+    alert_email_to_critical: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Extra recipients for critical incidents (comma separated)"
+    )
+    notify_cooldown_s: float = Field(default=3600, ge=0, description="Repeat suppression per incident")
+    kibana_url: str = Field(default="http://127.0.0.1:5601", description="Base URL for Kibana links")
+    grafana_url: str = Field(default="http://127.0.0.1:3000", description="Base URL for Grafana links")
+    report_base_url: str | None = Field(default=None, description="Where the HTML reports are served")
+
+    @field_validator("alert_email_to", "alert_email_to_critical", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("alert_email_to", "alert_email_to_critical")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        return _check_emails(value)
+
+    @field_validator("alert_email_from")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        return _check_emails([value])[0]
+
+
+class StatsSettings(CommonSettings, EmailSettings):
+    port: int = Field(default=8001, ge=0, le=65535)
+    interval_s: float = Field(default=60, gt=0, description="Seconds between runs")
+    windows: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["1h", "1d"], description="Window lengths (comma separated)"
+    )
+    traffic_change_threshold: float = Field(default=0.4, gt=0, description="Traffic change ratio finding")
+    label_delay_s: float = Field(default=3600, ge=0, description="Labels of a window are mature after this")
+    min_labels: int = Field(default=30, ge=1, description="Fewest joined labels for evaluation metrics")
+
+    @field_validator("windows", mode="before")
+    @classmethod
+    def _split_windows(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("windows")
+    @classmethod
+    def _durations(cls, value: list[str]) -> list[str]:
+        for item in value:
+            parse_duration(item)
+        return value
+
+
+class DriftSettings(CommonSettings, EmailSettings):
+    port: int = Field(default=8002, ge=0, le=65535)
+    interval_s: float = Field(default=300, gt=0, description="Seconds between runs")
+    window: str = Field(default="1h", description="Current window length")
+    min_rows: int = Field(default=200, ge=1, description="Fewer rows give InsufficientData")
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="False discovery rate (Benjamini–Hochberg)")
+    consecutive: int = Field(default=2, ge=1, description="Windows in a row before drift is decided")
+    exact_ks_max_rows: int = Field(default=50_000, ge=0, description="Exact KS on raw values up to this size")
+    reports_dir: Path | None = Field(default=None, description="HTML reports (default: <var_dir>/reports)")
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def reports_path(self) -> Path:
+        return self.reports_dir or self.var_dir / "reports"
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_settings(cls: type[S], **overrides: Any) -> S:
+    """Build settings, turning pydantic's error into a ConfigError naming each ``MLMON_*`` variable."""
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            problems.append((f"MLMON_{field.upper()}", err["msg"].removeprefix("Value error, ")))
+        raise ConfigError(f"invalid {cls.__name__}", problems=problems) from None

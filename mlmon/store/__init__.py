@@ -1,0 +1,1 @@
+"""Inference store: one small interface (``base``), one module per backend (``sqlite``, ``elasticsearch``)."""

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the real components the tests start: Debian prometheus + prometheus-alertmanager.
+# (osmem-server and aiosmtpd come from PyPI through the `dev` extra.)
+set -euo pipefail
+missing=()
+for bin in prometheus promtool prometheus-alertmanager amtool; do
+  command -v "$bin" >/dev/null 2>&1 || missing+=("$bin")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing prometheus prometheus-alertmanager (missing: ${missing[*]})"
+  apt-get -o DPkg::Lock::Timeout=300 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends \
+    prometheus prometheus-alertmanager >/dev/null
+  exit 0
+fi
+msg="missing ${missing[*]}: install with 'sudo apt-get install prometheus prometheus-alertmanager'"
+if [ "${CI:-}" = "true" ]; then
+  echo "ERROR: $msg" >&2
+  exit 1
+fi
+echo "WARNING: $msg; tests that need them will be skipped" >&2
