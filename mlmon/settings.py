@@ -45,10 +45,13 @@ def _check_emails(values: list[str]) -> list[str]:
     return values
 
 
+_CONFIG = SettingsConfigDict(
+    env_prefix="MLMON_", env_file=".env", extra="ignore", env_ignore_empty=True, validate_default=True
+)
+
+
 class CommonSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="MLMON_", env_file=".env", extra="ignore", env_ignore_empty=True, validate_default=True
-    )
+    model_config = _CONFIG
 
     store: str = Field(
         default="sqlite:///var/mlmon.db",
@@ -113,6 +116,8 @@ class ModelServerSettings(CommonSettings):
 class EmailSettings(BaseSettings):
     """SMTP and notification policy, shared by the statistics service and the drift detector."""
 
+    model_config = _CONFIG
+
     smtp_host: str | None = Field(default=None, description="SMTP server (unset: no email is sent)")
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_security: Literal["none", "starttls", "ssl"] = "none"
@@ -148,6 +153,7 @@ class EmailSettings(BaseSettings):
 
 
 class StatsSettings(CommonSettings, EmailSettings):
+    model_config = _CONFIG
     port: int = Field(default=8001, ge=0, le=65535)
     interval_s: float = Field(default=60, gt=0, description="Seconds between runs")
     windows: Annotated[list[str], NoDecode] = Field(
@@ -171,6 +177,7 @@ class StatsSettings(CommonSettings, EmailSettings):
 
 
 class DriftSettings(CommonSettings, EmailSettings):
+    model_config = _CONFIG
     port: int = Field(default=8002, ge=0, le=65535)
     interval_s: float = Field(default=300, gt=0, description="Seconds between runs")
     window: str = Field(default="1h", description="Current window length")

@@ -1,0 +1,5 @@
+import sys
+
+from mlmon.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Training baseline: the profile derived from the Feast saved dataset, and access to that dataset."""

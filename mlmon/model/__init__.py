@@ -1,0 +1,1 @@
+"""Model artifacts: writing and loading trained models."""

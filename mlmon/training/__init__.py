@@ -1,0 +1,1 @@
+"""`mlmon train`: Feast historical features → model artifact + saved-dataset baseline."""
