@@ -1,0 +1,1 @@
+"""Notifications: findings → incidents (policy) → email with charts and links; SMTP sink for the demo."""

@@ -1,0 +1,255 @@
+"""EmailNotifier against a real aiosmtpd server on loopback: delivery, parsing, and every failure mode."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from mlmon.notify.email import EmailNotifier
+from mlmon.notify.findings import ChartData, Finding, Incident, IncidentUpdate
+from mlmon.notify.policy import IncidentPolicy
+from mlmon.settings import EmailSettings
+from tests.conftest import free_port
+from tests.fixtures.smtp import (
+    AuthLog,
+    DropOnQuitHandler,
+    FlakyHandler,
+    RefuseRecipientHandler,
+    SmtpServer,
+    TlsFiles,
+)
+from tests.unit.notify.pngcheck import read_png
+
+pytestmark = pytest.mark.integration
+
+END = datetime.now(UTC).replace(microsecond=0)
+START = END - timedelta(hours=1)
+
+
+def incident(model: str = "loan_default", severity: str = "critical") -> Incident:
+    output = Finding(
+        "output", "prediction", severity, "Share of predicted 'default' rose from 12% to 31%",  # type: ignore[arg-type]
+        before=12.0, after=31.0, unit="%", detail="Jensen-Shannon 0.21 (threshold 0.1), n=4,812",
+        effect=0.21, chart=ChartData(("no_default", "default"), (0.88, 0.12), (0.69, 0.31)),
+    )
+    cause = Finding(
+        "input", "loan_duration", "warning", "loan_duration looks 1000× larger (seconds → ms?)",
+        before=86_400.0, after=86_400_000.0, unit="s", detail="PSI 4.2", effect=4.2,
+        chart=ChartData(tuple(f"b{i}" for i in range(20)), (0.05,) * 20, (0.0,) * 19 + (1.0,)),
+    )
+    return Incident(model, "v3", START, END, (cause, output), prediction_ids=("p-17", "p-42"),
+                    report_path="/var/reports/loan_default-1.html")
+
+
+def settings(server_port: int, **kw: object) -> EmailSettings:
+    base: dict[str, object] = {
+        "smtp_host": "127.0.0.1", "smtp_port": server_port, "smtp_timeout_s": 2.0,
+        "alert_email_from": "mlmon@monitor.test", "alert_email_to": ["team@monitor.test"],
+        "alert_email_to_critical": ["oncall@monitor.test"], "kibana_url": "http://kibana.test:5601",
+        "grafana_url": "http://grafana.test:3000",
+    }
+    base.update(kw)
+    return EmailSettings(**base)  # type: ignore[arg-type]
+
+
+class Sleeps(list[float]):
+    """Records the backoff delays instead of waiting them out (the servers are real, the clock is not)."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def notifier(cfg: EmailSettings, registry: CollectorRegistry, sleeps: Sleeps | None = None,
+             attempts: int = 4) -> EmailNotifier:
+    return EmailNotifier(cfg, registry, sleep=sleeps if sleeps is not None else Sleeps(), max_attempts=attempts,
+                         backoff_s=0.5, max_backoff_s=2.0)
+
+
+def counts(registry: CollectorRegistry, model: str = "loan_default") -> dict[str, float]:
+    out = {}
+    for outcome in ("sent", "suppressed", "failed", "retried"):
+        value = registry.get_sample_value("mlmon_notifications_total", {"model": model, "outcome": outcome})
+        out[outcome] = value or 0.0
+    return out
+
+
+@pytest.fixture
+def policy(tmp_path: Path) -> IncidentPolicy:
+    return IncidentPolicy(tmp_path / "state.json", cooldown_s=3600)
+
+
+def test_incident_email_arrives_complete(smtp_server: SmtpServer, policy: IncidentPolicy) -> None:
+    registry = CollectorRegistry()
+    live = notifier(settings(smtp_server.port), registry)
+    update = policy.process(incident(), live)
+    assert update is not None and update.kind == "opened"
+    [msg] = smtp_server.wait_for(1)
+    assert msg["Subject"] == (
+        "[mlmon CRITICAL] loan_default: Share of predicted 'default' rose from 12% to 31% (+1 more)"
+    )
+    assert msg["X-Mlmon-Envelope-To"] == "team@monitor.test, oncall@monitor.test"
+    assert msg.get_content_type() == "multipart/alternative"
+    plain = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    for body in (plain, html):
+        assert "v3" in body and "p-17" in body and "p-42" in body
+        assert body.index("Share of predicted") < body.index("loan_duration looks")  # symptom first
+        assert "12%" in body and "31%" in body and "86,400 s" in body
+        assert "Runbook" in body
+    assert "http://kibana.test:5601/app/discover#/?_g=(time:(from:'" in plain
+    assert "query:(language:kuery,query:'model.name:%22loan_default%22')" in plain
+    assert "http://grafana.test:3000/d/mlmon-overview/mlmon-overview?orgId=1&from=" in plain
+    assert "var-model=loan_default" in plain
+    assert "file:///var/reports/loan_default-1.html" in plain
+    images = [p for p in msg.walk() if p.get_content_type() == "image/png"]
+    assert len(images) == 2
+    for image in images:
+        assert image.get_content_disposition() == "inline"
+        assert f"cid:{image['Content-ID'].strip('<>')}" in html
+        pixels = read_png(image.get_content())
+        assert pixels.shape[0] == 90
+    assert counts(registry) == {"sent": 1.0, "suppressed": 0.0, "failed": 0.0, "retried": 0.0}
+    # the same findings in the next run: no second email
+    assert policy.process(incident(), live) is None
+    resolved = policy.process(Incident("loan_default", "v3", START, END), live)
+    assert resolved is not None and resolved.kind == "resolved"
+    msgs = smtp_server.wait_for(2)
+    assert msgs[1]["Subject"] == "[mlmon RESOLVED] loan_default: incident resolved"
+
+
+def test_unreachable_server_is_retried_counted_and_never_raises(caplog: pytest.LogCaptureFixture) -> None:
+    registry, sleeps = CollectorRegistry(), Sleeps()
+    port = free_port()  # nothing listens there
+    with caplog.at_level(logging.INFO, logger="mlmon.notify.email"):
+        ok = notifier(settings(port), registry, sleeps, attempts=3).notify(_update())
+    assert ok is False
+    assert counts(registry) == {"sent": 0.0, "suppressed": 0.0, "failed": 1.0, "retried": 2.0}
+    assert sleeps == [0.5, 1.0]  # exponential backoff
+    assert "gave up after 3 attempts" in caplog.text and "ConnectionRefusedError" in caplog.text
+
+
+@pytest.fixture
+def silent_listener() -> Iterator[int]:
+    """A real TCP listener that never answers: SMTP greeting times out."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+def test_timeout_is_transient(silent_listener: int) -> None:
+    registry = CollectorRegistry()
+    ok = notifier(settings(silent_listener, smtp_timeout_s=0.3), registry, attempts=2).notify(_update())
+    assert ok is False
+    assert counts(registry)["retried"] == 1.0 and counts(registry)["failed"] == 1.0
+
+
+def test_451_then_accepted_is_delivered_once(smtp_factory: Callable[..., SmtpServer]) -> None:
+    server = smtp_factory(lambda folder: FlakyHandler(folder, failures=2))
+    registry, sleeps = CollectorRegistry(), Sleeps()
+    assert notifier(settings(server.port), registry, sleeps).notify(_update()) is True
+    assert len(server.wait_for(1)) == 1
+    assert server.handler.data_commands == 3  # type: ignore[attr-defined]
+    assert counts(registry) == {"sent": 1.0, "suppressed": 0.0, "failed": 0.0, "retried": 2.0}
+    assert sleeps == [0.5, 1.0]
+
+
+def test_bad_credentials_535_fail_without_retry(smtp_factory: Callable[..., SmtpServer],
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    auth = AuthLog(password="right-password")
+    server = smtp_factory(authenticator=auth, auth_require_tls=False)
+    registry = CollectorRegistry()
+    cfg = settings(server.port, smtp_username="mlmon", smtp_password="wrong-password")
+    with caplog.at_level(logging.INFO, logger="mlmon.notify.email"):
+        assert notifier(cfg, registry).notify(_update()) is False
+    assert auth.attempts >= 1 and len(auth.sessions) == 1  # one SMTP session: no retry
+    assert counts(registry) == {"sent": 0.0, "suppressed": 0.0, "failed": 1.0, "retried": 0.0}
+    assert "permanent failure" in caplog.text and "535" in caplog.text
+    assert "wrong-password" not in caplog.text
+    assert server.files() == []
+    # the right password works against the same server
+    good = settings(server.port, smtp_username="mlmon", smtp_password="right-password")
+    assert notifier(good, CollectorRegistry()).notify(_update()) is True
+    assert len(server.wait_for(1)) == 1
+
+
+def test_recipient_refused_550(smtp_factory: Callable[..., SmtpServer]) -> None:
+    server = smtp_factory(RefuseRecipientHandler)
+    registry = CollectorRegistry()
+    cfg = settings(server.port, alert_email_to=["nobody@monitor.test"], alert_email_to_critical=[])
+    assert notifier(cfg, registry).notify(_update()) is False
+    assert counts(registry) == {"sent": 0.0, "suppressed": 0.0, "failed": 1.0, "retried": 0.0}
+    assert server.handler.refused == ["nobody@monitor.test"]  # type: ignore[attr-defined]
+    # one good and one refused recipient: delivered once to the good one
+    mixed = settings(server.port, alert_email_to=["team@monitor.test", "nobody@monitor.test"])
+    assert notifier(mixed, CollectorRegistry()).notify(_update()) is True
+    [msg] = server.wait_for(1)
+    assert msg["X-Mlmon-Envelope-To"] == "team@monitor.test, oncall@monitor.test"
+
+
+def test_accepted_data_is_never_resent(smtp_factory: Callable[..., SmtpServer]) -> None:
+    server = smtp_factory(DropOnQuitHandler)
+    registry = CollectorRegistry()
+    assert notifier(settings(server.port), registry).notify(_update()) is True
+    assert len(server.wait_for(1, timeout=2)) == 1
+    assert counts(registry) == {"sent": 1.0, "suppressed": 0.0, "failed": 0.0, "retried": 0.0}
+
+
+def test_suppressed_and_disabled_are_counted(smtp_server: SmtpServer, tmp_path: Path) -> None:
+    disabled_registry = CollectorRegistry()
+    disabled = EmailNotifier(EmailSettings(smtp_host=None, alert_email_to=["a@monitor.test"]), disabled_registry)
+    assert disabled.notify(_update()) is True
+    assert counts(disabled_registry)["suppressed"] == 1.0
+    registry = CollectorRegistry()
+    flapping = IncidentPolicy(tmp_path / "s.json", cooldown_s=3600)
+    live = notifier(settings(smtp_server.port), registry)
+    flapping.process(incident(), live)
+    flapping.process(Incident("loan_default", "v3", START, END), live)
+    reopened = flapping.process(incident(), live)
+    assert reopened is not None and reopened.suppressed
+    assert len(smtp_server.wait_for(2)) == 2
+    assert counts(registry) == {"sent": 2.0, "suppressed": 1.0, "failed": 0.0, "retried": 0.0}
+
+
+def _update() -> IncidentUpdate:
+    return IncidentUpdate(kind="opened", incident=incident(), incident_id="0123abcd", opened_at=START,
+                          severity="critical")
+
+
+def test_starttls_with_auth(smtp_factory: Callable[..., SmtpServer], tls_files: TlsFiles) -> None:
+    auth = AuthLog(password="s3cret")
+    server = smtp_factory(tls_context=tls_files.server_context(), require_starttls=True, authenticator=auth,
+                          auth_require_tls=True)
+    cfg = settings(server.port, smtp_security="starttls", smtp_username="mlmon", smtp_password="s3cret")
+    registry = CollectorRegistry()
+    sender = EmailNotifier(cfg, registry, ssl_context=tls_files.client_context(), sleep=Sleeps())
+    assert sender.notify(_update()) is True
+    assert len(server.wait_for(1)) == 1 and auth.attempts == 1
+    # without STARTTLS the server refuses the mail: a permanent 530, not retried
+    plain_registry = CollectorRegistry()
+    plain = EmailNotifier(settings(server.port), plain_registry, sleep=Sleeps())
+    assert plain.notify(_update()) is False
+    assert counts(plain_registry) == {"sent": 0.0, "suppressed": 0.0, "failed": 1.0, "retried": 0.0}
+    assert counts(registry)["sent"] == 1.0
+
+
+def test_implicit_tls_and_untrusted_certificate(smtp_factory: Callable[..., SmtpServer],
+                                                tls_files: TlsFiles) -> None:
+    server = smtp_factory(ssl_context=tls_files.server_context())
+    registry = CollectorRegistry()
+    cfg = settings(server.port, smtp_security="ssl")
+    assert EmailNotifier(cfg, registry, ssl_context=tls_files.client_context()).notify(_update()) is True
+    assert len(server.wait_for(1)) == 1
+    # the system trust store does not know the self-signed certificate: permanent, no retry
+    untrusted = CollectorRegistry()
+    assert EmailNotifier(cfg, untrusted, sleep=Sleeps()).notify(_update()) is False
+    assert counts(untrusted) == {"sent": 0.0, "suppressed": 0.0, "failed": 1.0, "retried": 0.0}
