@@ -1,0 +1,1 @@
+"""Drift detector: output-first drift against the Feast training baseline."""

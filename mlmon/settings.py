@@ -160,15 +160,18 @@ class StatsSettings(CommonSettings, EmailSettings):
         default_factory=lambda: ["1h", "1d"], description="Window lengths (comma separated)"
     )
     traffic_change_threshold: float = Field(default=0.4, gt=0, description="Traffic change ratio finding")
+    traffic_offsets: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["1d", "1w"], description="Compare volume with the same window this long ago"
+    )
     label_delay_s: float = Field(default=3600, ge=0, description="Labels of a window are mature after this")
     min_labels: int = Field(default=30, ge=1, description="Fewest joined labels for evaluation metrics")
 
-    @field_validator("windows", mode="before")
+    @field_validator("windows", "traffic_offsets", mode="before")
     @classmethod
     def _split_windows(cls, value: Any) -> Any:
         return _split_list(value)
 
-    @field_validator("windows")
+    @field_validator("windows", "traffic_offsets")
     @classmethod
     def _durations(cls, value: list[str]) -> list[str]:
         for item in value:

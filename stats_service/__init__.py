@@ -1,0 +1,1 @@
+"""Statistics service: window statistics, traffic change, evaluation with delayed labels, SLOs."""

@@ -1,0 +1,214 @@
+"""One drift run per model: baseline → current window → output first, then inputs → decide → publish.
+
+The window's data comes the cheapest way that is still exact: raw values (exact KS) when the window holds at
+most ``exact_ks_max_rows`` predictions, otherwise counts on the baseline's fixed bins pushed down to the store
+(SQLite ``GROUP BY`` / Elasticsearch aggregations), so a run reads features × bins numbers, not the rows.
+The served output distribution is also read from Prometheus (``increase(mlmon_prediction_bucket[window])``)
+and reported next to the store's; when Prometheus is unreachable the run goes on and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from drift_detector.baseline_cache import BaselineCache, ServingBaseline
+from drift_detector.collector import DriftCollector
+from drift_detector.report_html import write_html_report
+from drift_detector.run import DriftRun, report_document, to_finding
+from mlmon.atomic import write_text_atomic
+from mlmon.errors import BackendUnavailable, StoreUnavailable
+from mlmon.jobs import JobHealth
+from mlmon.notify.base import Notifier
+from mlmon.notify.findings import Incident
+from mlmon.notify.links import grafana_url, kibana_discover_url, report_link
+from mlmon.notify.policy import IncidentPolicy
+from mlmon.promql import PrometheusClient, histogram_bins
+from mlmon.settings import DriftSettings, parse_duration
+from mlmon.stats.baseline import PREDICTED_CLASS, PREDICTION, Baseline, CategoricalBaseline, NumericBaseline
+from mlmon.stats.decision import decide
+from mlmon.stats.engine import compare
+from mlmon.store.base import BinnedCounts, BinSpec, CategoryBins, InferenceStore, NumericBins, TimeWindow
+
+log = logging.getLogger(__name__)
+
+# Store document fields that carry the output, binned like features.
+_STORE_FIELD = {PREDICTION: "prediction.score", PREDICTED_CLASS: "prediction.label"}
+
+
+@dataclass
+class DriftJob:
+    settings: DriftSettings
+    store: InferenceStore
+    baselines: BaselineCache
+    collector: DriftCollector
+    health: JobHealth
+    prometheus: PrometheusClient | None = None
+    notifier: Notifier | None = None
+    policy: IncidentPolicy | None = None
+    clock: Callable[[], float] = time.time
+
+    @property
+    def state_path(self) -> Path:
+        return self.settings.var_dir / "state" / f"drift-streaks-{self.health.model}.json"
+
+    def _load_history(self) -> dict[str, int]:
+        try:
+            data = json.loads(self.state_path.read_text(encoding="utf-8"))
+            return {str(k): int(v) for k, v in data.items()}
+        except (OSError, ValueError):
+            return {}
+
+    def run_once(self, now: datetime | None = None) -> DriftRun:
+        now = now or datetime.fromtimestamp(self.clock(), UTC)
+        window = TimeWindow.last(parse_duration(self.settings.window), end=now)
+        baseline = self.baselines.current()
+        try:
+            rows = self.store.count(window)
+        except StoreUnavailable:
+            self.health.backend_error("store")
+            raise
+        run = DriftRun(model=baseline.model, version=baseline.version, window=window, rows=rows, status="ok")
+        if rows < self.settings.min_rows:
+            run.status = "insufficient_data"
+            run.notes.append(f"{rows} rows in the window, fewer than min_rows={self.settings.min_rows}: no decision")
+        else:
+            current = self._current(baseline, window, rows, run)
+            overrides = {f.name: f.drift for f in baseline.spec.features if f.drift is not None}
+            run.checks = compare(
+                baseline.engine, current, rows=rows, alpha=self.settings.alpha,
+                exact_max_rows=self.settings.exact_ks_max_rows, overrides=overrides,
+            )
+            for check in run.checks:
+                profile = baseline.profile.features.get(check.feature)
+                if profile is not None and getattr(profile, "mean", None) is not None:
+                    check.summary.setdefault("ref_mean", profile.mean)  # type: ignore[union-attr]
+            run.decisions, history = decide(
+                run.checks,  # type: ignore[arg-type]  # FeatureComparison satisfies the Check protocol consecutive=self.settings.consecutive, min_rows=self.settings.min_rows,
+                history=self._load_history(),
+            )
+            write_text_atomic(self.state_path, json.dumps(history, sort_keys=True))
+            run.prometheus_check = self._prometheus_output(baseline, run)
+            run.example_ids = list(self.store.read_window(window, fields=[], limit=5)["prediction_id"])
+        run.finished_at = datetime.fromtimestamp(self.clock(), UTC)
+        run.report_path = str(write_html_report(run, baseline, self.settings.reports_path))
+        self._publish(run, baseline)
+        return run
+
+    def _current(self, baseline: ServingBaseline, window: TimeWindow, rows: int, run: DriftRun) -> dict[str, Any]:
+        engine = baseline.engine
+        names = list(engine.features)
+        if rows <= self.settings.exact_ks_max_rows:
+            run.path = "exact"
+            frame = self.store.read_window(window, fields=[n for n in names if n not in _STORE_FIELD])
+            current: dict[str, Any] = {}
+            for name in names:
+                column = {PREDICTION: "score", PREDICTED_CLASS: "prediction_label"}.get(name, name)
+                if column not in frame.columns:
+                    continue
+                base = engine.features[name]
+                series = frame[column]
+                current[name] = (
+                    series.to_numpy(dtype=float) if isinstance(base, NumericBaseline) else series.to_numpy(dtype=object)
+                )
+            return current
+        run.path = "binned"
+        bins: list[BinSpec] = []
+        for name, base in engine.features.items():
+            field = _STORE_FIELD.get(name, name)
+            if isinstance(base, NumericBaseline):
+                bins.append(NumericBins(field, [float(e) for e in base.edges]))
+            elif isinstance(base, CategoricalBaseline):
+                bins.append(CategoryBins(field, list(base.categories)))
+        counts = self.store.binned_counts(window, bins)
+        reverse = {v: k for k, v in _STORE_FIELD.items()}
+        return {reverse.get(field, field): value for field, value in counts.items()}
+
+    def _prometheus_output(self, baseline: ServingBaseline, run: DriftRun) -> Any:
+        if self.prometheus is None:
+            run.notes.append("Prometheus not configured (MLMON_PROMETHEUS_URL): served output histogram not checked")
+            return None
+        expr = (
+            f'sum by (le) (increase(mlmon_prediction_bucket{{model="{baseline.model}",'
+            f'model_version="{baseline.version}"}}[{self.settings.window}]))'
+        )
+        try:
+            bounds, counts = histogram_bins(self.prometheus.query(expr, at=run.window.end))
+        except BackendUnavailable as exc:
+            self.health.backend_error("prometheus")
+            run.notes.append(f"Prometheus unreachable, served output histogram not checked: {exc}")
+            return None
+        base = baseline.engine.features.get(PREDICTION)
+        if not isinstance(base, NumericBaseline) or not counts or sum(counts) <= 0:
+            run.notes.append("Prometheus has no mlmon_prediction samples for this window yet")
+            return None
+        if len(bounds) != base.edges.size or not np.allclose(bounds, base.edges, rtol=1e-9, atol=1e-12):
+            run.notes.append("Prometheus buckets differ from the baseline edges (another model version?)")
+            return None
+        prom_baseline = Baseline(rows=baseline.engine.rows, features={PREDICTION: base})
+        observed = BinnedCounts(PREDICTION, np.asarray(counts, dtype=float), 0, round(sum(counts)))
+        checks = compare(prom_baseline, {PREDICTION: observed}, alpha=self.settings.alpha, exact_max_rows=0)
+        return next((c for c in checks if c.role == "output"), None)
+
+    def _publish(self, run: DriftRun, baseline: ServingBaseline) -> None:
+        self.collector.update(run)
+        try:
+            self.store.write_report("drift", report_document(run))
+        except StoreUnavailable as exc:
+            self.health.backend_error("store")
+            log.warning("drift report not stored: %s", exc)
+        if self.policy is None or self.notifier is None or run.status != "ok":
+            return
+        units = {f.name: f.unit or "" for f in baseline.spec.features}
+        findings = [to_finding(c, d, units.get(c.feature, "")) for c, d in run.drifted]
+        settings = self.settings
+        incident = Incident(
+            model=run.model, model_version=run.version, window_start=run.window.start, window_end=run.window.end,
+            findings=tuple(findings), prediction_ids=tuple(run.example_ids), job="drift",
+            links={
+                "Kibana Discover": kibana_discover_url(
+                    settings.kibana_url, run.model, run.window.start, run.window.end
+                ),
+                "Grafana": grafana_url(settings.grafana_url, run.model, run.window.start, run.window.end),
+                **({"HTML report": link} if (link := report_link(None, run.report_path, settings.report_base_url))
+                   else {}),
+            },
+            runbook=baseline.spec.runbook or "",
+            report_path=run.report_path,
+        )
+        self.policy.process(incident, self.notifier)
+
+
+def build_drift_job(
+    settings: DriftSettings, registry: CollectorRegistry, *, store: InferenceStore | None = None
+) -> DriftJob:
+    """Wire a job from settings: store, baseline cache, Prometheus client, email notifier and policy."""
+    from mlmon.jobs import JobHealthCollector
+    from mlmon.notify.email import EmailNotifier
+    from mlmon.notify.policy import state_path
+    from mlmon.spec import load_spec
+    from mlmon.store.factory import open_store
+
+    spec = load_spec(settings.model_spec)
+    store = store or open_store(settings, spec)
+    health = JobHealth(job="drift", model=spec.model, interval_s=settings.interval_s)
+    collector = DriftCollector()
+    registry.register(collector)
+    registry.register(JobHealthCollector(health))
+    notifier = EmailNotifier(settings, registry) if settings.smtp_host else None
+    policy = IncidentPolicy(state_path(settings.var_dir, "drift"), settings.notify_cooldown_s)
+    return DriftJob(
+        settings=settings, store=store, baselines=BaselineCache(settings.model_path, settings.feast_repo),
+        collector=collector, health=health,
+        prometheus=PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None,
+        notifier=notifier, policy=policy,
+    )

@@ -1,0 +1,167 @@
+"""One drift run's result, and the three ways it is told: a report document, a summary, findings for email."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from mlmon.notify.findings import ChartData, Finding
+from mlmon.stats.decision import Decision
+from mlmon.stats.engine import FeatureComparison
+from mlmon.store.base import TimeWindow
+
+RunStatus = Literal["ok", "insufficient_data"]
+
+
+@dataclass
+class DriftRun:
+    model: str
+    version: str
+    window: TimeWindow
+    rows: int
+    status: RunStatus
+    checks: list[FeatureComparison] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    prometheus_check: FeatureComparison | None = None
+    notes: list[str] = field(default_factory=list)
+    path: str = "binned"  # "exact" (raw values) or "binned" (counts pushed down to the store)
+    report_path: str | None = None
+    example_ids: list[str] = field(default_factory=list)
+    finished_at: datetime | None = None
+
+    def decision_for(self, check: FeatureComparison) -> Decision | None:
+        for decision in self.decisions:
+            if decision.feature == check.feature and decision.role == check.role:
+                return decision
+        return None
+
+    @property
+    def drifted(self) -> list[tuple[FeatureComparison, Decision]]:
+        pairs = [(c, self.decision_for(c)) for c in self.checks]
+        return [(c, d) for c, d in pairs if d is not None and d.drifted]
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.{digits}g}"
+
+
+def _means(check: FeatureComparison) -> tuple[float | None, float | None, str]:
+    """What a person reads as before → after for a check."""
+    summary = check.summary
+    if check.role == "quality":
+        return summary.get("ref_missing_share"), summary.get("cur_missing_share"), "missing share"
+    if check.kind == "numeric" and "ref_mean" in summary:
+        return summary.get("ref_mean"), summary.get("cur_mean"), "mean"
+    if check.labels and check.ref_shares and check.cur_shares:
+        # The category whose share moved most.
+        moves = [abs(c - r) for r, c in zip(check.ref_shares, check.cur_shares, strict=False)]
+        i = max(range(len(moves)), key=moves.__getitem__)
+        return check.ref_shares[i], check.cur_shares[i], f"share of {check.labels[i]!r}"
+    return None, None, ""
+
+
+def to_finding(check: FeatureComparison, decision: Decision, unit: str = "") -> Finding:
+    assert check.effect is not None
+    before, after, what = _means(check)
+    role = {"output": "output", "quality": "quality"}.get(check.role, "input")
+    kind = "fill rate" if check.role == "quality" else "distribution"
+    title = (
+        f"{check.feature}: {kind} changed ({check.effect.test} {check.effect.statistic:.3f} "
+        f">= {check.effect.threshold:g})"
+    )
+    chart = None
+    if check.labels and len(check.labels) == len(check.ref_shares) == len(check.cur_shares):
+        chart = ChartData(tuple(check.labels), tuple(check.ref_shares), tuple(check.cur_shares))
+    detail = f"{what}: {_fmt(before)} -> {_fmt(after)}" if what else ""
+    if check.findings:
+        detail = "; ".join([detail, *check.findings]) if detail else "; ".join(check.findings)
+    return Finding(
+        role=role,  # type: ignore[arg-type]
+        name=check.feature,
+        severity="critical" if check.role == "output" else "warning",
+        title=title,
+        before=before,
+        after=after,
+        unit="" if check.role == "quality" or what.startswith("share") else unit,
+        detail=detail,
+        effect=float(check.effect.statistic / check.effect.threshold) if check.effect.threshold else 0.0,
+        chart=chart,
+    )
+
+
+def check_row(check: FeatureComparison, decision: Decision | None) -> dict[str, Any]:
+    effect, sig = check.effect, check.significance
+    return {
+        "feature": check.feature,
+        "role": check.role,
+        "kind": check.kind,
+        "method": effect.test if effect else None,
+        "statistic": effect.statistic if effect else None,
+        "threshold": effect.threshold if effect else None,
+        "mde": effect.mde if effect else None,
+        "significance_test": sig.test if sig else None,
+        "p_value": sig.p_value if sig else None,
+        "p_adjusted": decision.p_adjusted if decision else None,
+        "n_ref": check.n_ref,
+        "n_cur": check.n_cur,
+        "status": decision.status if decision else "not_tested",
+        "streak": decision.streak if decision else 0,
+        "reason": decision.reason if decision else "",
+        "findings": list(check.findings),
+        "summary": {k: v for k, v in check.summary.items() if v is None or math.isfinite(v)},
+    }
+
+
+def report_document(run: DriftRun) -> dict[str, Any]:
+    drifted = [c.feature for c, _ in run.drifted]
+    return {
+        "@timestamp": (run.finished_at or run.window.end).isoformat(),
+        "kind": "drift",
+        "model": {"name": run.model, "version": run.version},
+        "window": {"start": run.window.start.isoformat(), "end": run.window.end.isoformat()},
+        "rows": run.rows,
+        "status": run.status,
+        "path": run.path,
+        "drift_detected": bool(drifted),
+        "drifted_features": drifted,
+        "summary": summary_line(run),
+        "checks": [check_row(c, run.decision_for(c)) for c in run.checks],
+        "prometheus": check_row(run.prometheus_check, None) if run.prometheus_check else None,
+        "notes": list(run.notes),
+        "report_path": run.report_path,
+    }
+
+
+def summary_line(run: DriftRun) -> str:
+    if run.status == "insufficient_data":
+        return f"{run.model} {run.version}: insufficient data ({run.rows} rows in the window)"
+    drifted = run.drifted
+    if not drifted:
+        return f"{run.model} {run.version}: no drift in {run.rows} rows ({len(run.checks)} checks)"
+    names = ", ".join(f"{c.feature} ({c.role})" for c, _ in drifted)
+    return f"{run.model} {run.version}: DRIFT in {names} over {run.rows} rows"
+
+
+def summary_text(run: DriftRun) -> str:
+    window = f"window {run.window.start.isoformat()} .. {run.window.end.isoformat()}, {run.path} path"
+    lines = [summary_line(run), window]
+    lines.append(f"{'feature':<32} {'role':<8} {'method':<14} {'stat':>8} {'thr':>6} {'p_adj':>9} status")
+    for check in run.checks:
+        decision = run.decision_for(check)
+        effect = check.effect
+        lines.append(
+            f"{check.feature:<32} {check.role:<8} {(effect.test if effect else '-'):<14} "
+            f"{_fmt(effect.statistic if effect else None, 3):>8} {_fmt(effect.threshold if effect else None, 3):>6} "
+            f"{_fmt(decision.p_adjusted if decision else None, 3):>9} {decision.status if decision else '-'}"
+        )
+    if run.prometheus_check is not None and run.prometheus_check.effect is not None:
+        e = run.prometheus_check.effect
+        lines.append(f"prometheus output histogram: {e.test} {e.statistic:.3f} (threshold {e.threshold:g})")
+    lines += [f"note: {note}" for note in run.notes]
+    if run.report_path:
+        lines.append(f"HTML report: {run.report_path}")
+    return "\n".join(lines)

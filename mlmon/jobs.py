@@ -1,0 +1,108 @@
+"""What the statistics service and the drift detector share: job health metrics, a metrics listener and the
+run loop.
+
+A run that fails is logged and counted (``mlmon_job_runs_total{outcome="failure"}``) and the loop goes on;
+``mlmon_job_last_success_timestamp_seconds`` then ages, which is what the stale-monitor alert watches.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobHealth:
+    """Health of one job for one model, exported by :class:`JobHealthCollector`."""
+
+    job: str
+    model: str
+    interval_s: float
+    last_success: float | None = None
+    last_duration_s: float | None = None
+    runs: dict[str, int] = field(default_factory=lambda: {"success": 0, "failure": 0})
+    backend_errors: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, ok: bool, duration_s: float, now: float | None = None) -> None:
+        with self._lock:
+            self.runs["success" if ok else "failure"] += 1
+            self.last_duration_s = duration_s
+            if ok:
+                self.last_success = now if now is not None else time.time()
+
+    def backend_error(self, backend: str) -> None:
+        with self._lock:
+            self.backend_errors[backend] = self.backend_errors.get(backend, 0) + 1
+
+
+class JobHealthCollector:
+    def __init__(self, health: JobHealth) -> None:
+        self.health = health
+
+    def collect(self) -> Iterable[Metric]:
+        h = self.health
+        labels = ["job", "model"]
+        values = [h.job, h.model]
+        with h._lock:
+            interval = GaugeMetricFamily("mlmon_job_interval_seconds", "Configured seconds between runs", labels=labels)
+            interval.add_metric(values, h.interval_s)
+            yield interval
+            if h.last_success is not None:
+                last = GaugeMetricFamily(
+                    "mlmon_job_last_success_timestamp_seconds", "Unix time of the last successful run", labels=labels
+                )
+                last.add_metric(values, h.last_success)
+                yield last
+            if h.last_duration_s is not None:
+                duration = GaugeMetricFamily("mlmon_job_duration_seconds", "Duration of the last run", labels=labels)
+                duration.add_metric(values, h.last_duration_s)
+                yield duration
+            runs = CounterMetricFamily("mlmon_job_runs", "Runs by outcome", labels=[*labels, "outcome"])
+            for outcome, count in sorted(h.runs.items()):
+                runs.add_metric([*values, outcome], count)
+            yield runs
+            errors = CounterMetricFamily(
+                "mlmon_backend_errors", "Failed calls to a backend (store, Prometheus, SMTP, Feast)",
+                labels=["model", "backend"],
+            )
+            for backend, count in sorted(h.backend_errors.items()):
+                errors.add_metric([h.model, backend], count)
+            yield errors
+
+
+def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> WSGIServer:
+    """Expose ``registry`` on ``http://host:port/metrics`` from a daemon thread."""
+    server, _thread = start_http_server(port, addr=host, registry=registry)
+    return server
+
+
+def run_loop(
+    run_once: Callable[[], object],
+    health: JobHealth,
+    *,
+    stop: threading.Event,
+    max_runs: int | None = None,
+) -> None:
+    """Call ``run_once`` every ``health.interval_s`` until ``stop`` is set (or ``max_runs`` is reached)."""
+    runs = 0
+    while not stop.is_set() and (max_runs is None or runs < max_runs):
+        started = time.monotonic()
+        try:
+            run_once()
+            ok = True
+        except Exception:  # one bad run must not end the service; it is logged and counted
+            log.exception("%s run for %s failed", health.job, health.model)
+            ok = False
+        health.record(ok, time.monotonic() - started)
+        runs += 1
+        stop.wait(max(0.0, health.interval_s - (time.monotonic() - started)))

@@ -1,0 +1,1 @@
+"""`mlmon replay`: demo traffic with named fault scenarios, sent over HTTP to a model server."""

@@ -1,0 +1,118 @@
+"""Evaluation metrics in production, from predictions joined with their delayed labels.
+
+Pure: a joined frame in, metrics out (scikit-learn does the arithmetic). A window is *mature* once its end is
+older than the label delay; before that its labels are still arriving and its metrics would be biased, so it
+is reported as immature, not as zeros. With fewer than ``min_labels`` labels it is reported as insufficient.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    mean_absolute_error,
+    mean_squared_error,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+
+from mlmon.spec import ModelSpec
+
+EvalStatus = Literal["ok", "immature", "insufficient_labels", "no_traffic"]
+ALL = "all"
+
+
+@dataclass
+class EvalResult:
+    model_version: str
+    segment: str  # "all" or "<feature>=<value>"
+    status: EvalStatus
+    predictions: int
+    labelled: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    label_lag_s: float | None = None  # median seconds from prediction to label
+
+    @property
+    def coverage(self) -> float:
+        return self.labelled / self.predictions if self.predictions else 0.0
+
+
+def classification_metrics(truth: np.ndarray, scores: np.ndarray, positive: str, threshold: float) -> dict[str, float]:
+    y = (truth == positive).astype(int)
+    predicted = (scores >= threshold).astype(int)
+    metrics = {
+        "accuracy": float(accuracy_score(y, predicted)),
+        "precision": float(precision_score(y, predicted, zero_division=0)),
+        "recall": float(recall_score(y, predicted, zero_division=0)),
+        "f1": float(f1_score(y, predicted, zero_division=0)),
+        "positive_rate": float(predicted.mean()),
+    }
+    # ROC AUC is undefined with a single class among the labels.
+    if len(np.unique(y)) == 2:
+        metrics["roc_auc"] = float(roc_auc_score(y, scores))
+    return metrics
+
+
+def regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    metrics = {
+        "mae": float(mean_absolute_error(truth, predicted)),
+        "rmse": float(math.sqrt(mean_squared_error(truth, predicted))),
+    }
+    nonzero = truth != 0
+    if nonzero.any():
+        metrics["mape"] = float(np.mean(np.abs((truth[nonzero] - predicted[nonzero]) / truth[nonzero])))
+    return metrics
+
+
+def evaluate(
+    spec: ModelSpec, joined: pd.DataFrame, *, mature: bool, min_labels: int
+) -> list[EvalResult]:
+    """Metrics per model version and per declared segment value, plus coverage and label lag."""
+    if joined.empty:
+        return [EvalResult("all", ALL, "no_traffic", 0, 0)]
+    results: list[EvalResult] = []
+    for version, rows in joined.groupby("model_version", sort=True):
+        groups: list[tuple[str, pd.DataFrame]] = [(ALL, rows)]
+        for segment in spec.segments:
+            if segment in rows.columns:
+                for value, part in rows.groupby(rows[segment].fillna("__missing__"), sort=True):
+                    groups.append((f"{segment}={value}", part))
+        for name, part in groups:
+            results.append(_evaluate_group(spec, str(version), name, part, mature=mature, min_labels=min_labels))
+    return results
+
+
+def _evaluate_group(
+    spec: ModelSpec, version: str, segment: str, rows: pd.DataFrame, *, mature: bool, min_labels: int
+) -> EvalResult:
+    labelled = rows[rows["label"].notna() & rows["score"].notna()]
+    lag = None
+    if len(labelled) and "label_observed_at" in labelled.columns:
+        observed = pd.to_datetime(labelled["label_observed_at"], utc=True)
+        delta = observed - pd.to_datetime(labelled["timestamp"], utc=True)
+        lag = float(delta.dt.total_seconds().median())
+    result = EvalResult(version, segment, "ok", len(rows), len(labelled), label_lag_s=lag)
+    if not mature:
+        result.status = "immature"
+        return result
+    if len(labelled) < min_labels:
+        result.status = "insufficient_labels"
+        return result
+    scores = labelled["score"].to_numpy(dtype=float)
+    if spec.prediction.kind == "classification":
+        truth = labelled["label"].astype(str).to_numpy()
+        result.metrics = classification_metrics(
+            truth, scores, str(spec.prediction.positive), spec.prediction.threshold
+        )
+    else:
+        truth_values = pd.to_numeric(labelled["label"], errors="coerce").to_numpy(dtype=float)
+        keep = np.isfinite(truth_values)
+        result.metrics = regression_metrics(truth_values[keep], scores[keep])
+    return result

@@ -1,0 +1,275 @@
+"""One statistics run per model: window statistics, golden signals and traffic change, evaluation with delayed
+labels, SLOs and response heuristics → collector, a report document in the store, findings for the notifier.
+
+For each configured window length ``w`` (default 1h and 1d):
+- statistics and response shares over the current window ``[now - w, now)``;
+- evaluation over the newest *mature* window ``[now - delay - w, now - delay)`` (labels had time to arrive);
+  the current window is reported as immature;
+- Prometheus over ``w`` with ``offset`` comparisons; when Prometheus is unreachable, the store-based part
+  still runs and the report says what could not be checked.
+SLOs are evaluated on the first (shortest) window.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from mlmon.baseline.profile import BaselineProfile
+from mlmon.errors import StoreUnavailable
+from mlmon.jobs import JobHealth
+from mlmon.model import artifact
+from mlmon.notify.base import Notifier
+from mlmon.notify.findings import Finding, Incident
+from mlmon.notify.links import grafana_url, kibana_discover_url
+from mlmon.notify.policy import IncidentPolicy
+from mlmon.promql import PrometheusClient
+from mlmon.settings import StatsSettings, parse_duration
+from mlmon.spec import ModelSpec
+from mlmon.store.base import InferenceStore, TimeWindow
+from stats_service.evaluation import ALL, EvalResult, evaluate
+from stats_service.slo import SLOResult, evaluate_slos
+from stats_service.traffic import TrafficResult, query_traffic
+from stats_service.window_stats import response_shares, window_statistics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WindowReport:
+    name: str  # "1h"
+    window: TimeWindow
+    rows: int
+    features: dict[str, dict[str, float]] = field(default_factory=dict)
+    responses: dict[str, float] = field(default_factory=dict)
+    eval_window: TimeWindow | None = None
+    evaluation: list[EvalResult] = field(default_factory=list)
+    current_evaluation: list[EvalResult] = field(default_factory=list)  # immature, coverage only
+    traffic: TrafficResult | None = None
+
+
+@dataclass
+class StatsRun:
+    model: str
+    version: str
+    at: datetime
+    windows: list[WindowReport] = field(default_factory=list)
+    slos: list[SLOResult] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StatsJob:
+    settings: StatsSettings
+    spec: ModelSpec
+    store: InferenceStore
+    health: JobHealth
+    collector: Any
+    prometheus: PrometheusClient | None = None
+    notifier: Notifier | None = None
+    policy: IncidentPolicy | None = None
+    clock: Callable[[], float] = time.time
+
+    def _serving(self) -> tuple[str, BaselineProfile]:
+        version_dir = artifact.resolve_version_dir(self.settings.model_path)
+        profile = BaselineProfile.load(version_dir / artifact.PROFILE_FILE)
+        return profile.model_version, profile
+
+    def run_once(self, now: datetime | None = None) -> StatsRun:
+        now = now or datetime.fromtimestamp(self.clock(), UTC)
+        version, profile = self._serving()
+        run = StatsRun(model=self.spec.model, version=version, at=now)
+        if self.prometheus is None:
+            run.notes.append("Prometheus not configured: request rate, error ratio, latency and traffic change skipped")
+        segments = list(self.spec.segments)
+        for name in self.settings.windows:
+            seconds = parse_duration(name)
+            window = TimeWindow.last(seconds, end=now)
+            try:
+                report = self._window(name, window, profile, segments, now)
+            except StoreUnavailable:
+                self.health.backend_error("store")
+                raise
+            run.windows.append(report)
+            if report.traffic is not None and report.traffic.error:
+                self.health.backend_error("prometheus")
+                run.notes.append(f"Prometheus unreachable for {name}: {report.traffic.error}")
+            if report.rows == 0:
+                run.notes.append(f"no traffic in the last {name}")
+        run.slos = evaluate_slos(self.spec.slos, self._measured(run))
+        run.findings = self._findings(run)
+        self._publish(run)
+        return run
+
+    def _window(
+        self, name: str, window: TimeWindow, profile: BaselineProfile, segments: list[str], now: datetime
+    ) -> WindowReport:
+        rows = self.store.count(window)
+        report = WindowReport(name=name, window=window, rows=rows)
+        report.features = window_statistics(self.store, self.spec, profile, window, rows)
+        report.responses = response_shares(self.store.response_counts(window)) if rows else {}
+        delay = self.settings.label_delay_s
+        report.eval_window = window.shift(delay) if delay > 0 else window
+        mature_rows = self.store.labelled_predictions(report.eval_window, extra_fields=segments)
+        report.evaluation = evaluate(self.spec, mature_rows, mature=True, min_labels=self.settings.min_labels)
+        if delay > 0:
+            current = self.store.labelled_predictions(window, extra_fields=segments)
+            report.current_evaluation = evaluate(self.spec, current, mature=False, min_labels=self.settings.min_labels)
+        if self.prometheus is not None:
+            report.traffic = query_traffic(self.prometheus, self.spec.model, name, self.settings.traffic_offsets, now)
+        return report
+
+    def _measured(self, run: StatsRun) -> dict[str, tuple[float | None, str]]:
+        if not run.windows:
+            return {}
+        first = run.windows[0]
+        measured: dict[str, tuple[float | None, str]] = {}
+        overall = next((r for r in first.evaluation if r.segment == ALL and r.model_version == run.version), None)
+        if overall is not None:
+            for metric, value in overall.metrics.items():
+                measured[metric] = (value, f"labels of {first.eval_window.start:%H:%M}..{first.eval_window.end:%H:%M}"
+                                    if first.eval_window else "labels")
+            measured["label_coverage"] = (overall.coverage, "labels")
+        for key in ("empty_share", "fallback_share"):
+            if key in first.responses:
+                measured[key] = (first.responses[key], "store")
+        traffic = first.traffic
+        if traffic is not None and traffic.p95_latency_ms is not None:
+            measured["p95_latency_ms"] = (traffic.p95_latency_ms, "prometheus")
+        else:
+            latency = self.store.numeric_summaries(first.window, ["latency_ms"], [95.0]).get("latency_ms")
+            if latency is not None and latency.percentiles.get(95.0) is not None:
+                measured["p95_latency_ms"] = (latency.percentiles[95.0], "store (model latency only)")
+        if traffic is not None and traffic.error_ratio is not None:
+            measured["error_ratio"] = (traffic.error_ratio, "prometheus")
+        return measured
+
+    def _findings(self, run: StatsRun) -> list[Finding]:
+        findings: list[Finding] = []
+        for result in run.slos:
+            if result.breached and result.value is not None:
+                slo = result.slo
+                findings.append(Finding(
+                    role="slo", name=slo.metric, severity=slo.severity,
+                    title=f"SLO breached: {slo.metric} is {result.value:.4g} (needs {slo.op} {slo.threshold:g})",
+                    before=slo.threshold, after=result.value, detail=f"measured from {result.source}",
+                    effect=abs(result.value - slo.threshold) / (abs(slo.threshold) or 1.0),
+                ))
+        for report in run.windows:
+            traffic = report.traffic
+            if traffic is None:
+                continue
+            for offset, ratio in traffic.change_ratio.items():
+                if ratio is not None and abs(ratio) > self.settings.traffic_change_threshold:
+                    before = traffic.previous_volume.get(offset)
+                    findings.append(Finding(
+                        role="traffic", name=f"traffic_{report.name}_vs_{offset}", severity="warning",
+                        title=f"Prediction volume over {report.name} changed {ratio:+.0%} against {offset} earlier",
+                        before=before, after=traffic.volume, unit="requests", effect=abs(ratio),
+                    ))
+        return findings
+
+    def _publish(self, run: StatsRun) -> None:
+        self.collector.update(run)
+        try:
+            self.store.write_report("stats", report_document(run))
+        except StoreUnavailable as exc:
+            self.health.backend_error("store")
+            log.warning("statistics report not stored: %s", exc)
+        if self.policy is None or self.notifier is None or not run.windows:
+            return
+        window = run.windows[0].window
+        settings = self.settings
+        incident = Incident(
+            model=run.model, model_version=run.version, window_start=window.start, window_end=window.end,
+            findings=tuple(run.findings), job="stats", runbook=self.spec.runbook or "",
+            links={
+                "Kibana Discover": kibana_discover_url(settings.kibana_url, run.model, window.start, window.end),
+                "Grafana": grafana_url(settings.grafana_url, run.model, window.start, window.end),
+            },
+        )
+        self.policy.process(incident, self.notifier)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def report_document(run: StatsRun) -> dict[str, Any]:
+    windows = []
+    for report in run.windows:
+        windows.append({
+            "name": report.name,
+            "start": report.window.start.isoformat(),
+            "end": report.window.end.isoformat(),
+            "rows": report.rows,
+            "features": report.features,
+            "responses": report.responses,
+            "evaluation_window": (
+                {"start": report.eval_window.start.isoformat(), "end": report.eval_window.end.isoformat()}
+                if report.eval_window else None
+            ),
+            "evaluation": [vars(r) | {"coverage": r.coverage} for r in report.evaluation],
+            "current_window_labels": [
+                {"model_version": r.model_version, "segment": r.segment, "status": r.status,
+                 "predictions": r.predictions, "labelled": r.labelled, "coverage": r.coverage}
+                for r in report.current_evaluation
+            ],
+            "traffic": vars(report.traffic) if report.traffic else None,
+        })
+    return _clean({
+        "@timestamp": run.at.isoformat(),
+        "kind": "stats",
+        "model": {"name": run.model, "version": run.version},
+        "summary": summary_line(run),
+        "windows": windows,
+        "slos": [{"slo": r.name, "metric": r.slo.metric, "value": r.value, "breached": r.breached,
+                  "severity": r.slo.severity, "source": r.source} for r in run.slos],
+        "findings": [{"role": f.role, "name": f.name, "severity": f.severity, "title": f.title} for f in run.findings],
+        "notes": run.notes,
+    })
+
+
+def summary_line(run: StatsRun) -> str:
+    rows = ", ".join(f"{w.name}: {w.rows} predictions" for w in run.windows)
+    breached = [r.name for r in run.slos if r.breached]
+    state = f"SLO breached: {'; '.join(breached)}" if breached else "all measured SLOs hold"
+    return f"{run.model} {run.version}: {rows}; {state}; {len(run.findings)} finding(s)"
+
+
+def build_stats_job(
+    settings: StatsSettings, registry: CollectorRegistry, *, store: InferenceStore | None = None
+) -> StatsJob:
+    from mlmon.jobs import JobHealthCollector
+    from mlmon.notify.email import EmailNotifier
+    from mlmon.notify.policy import state_path
+    from mlmon.spec import load_spec
+    from mlmon.store.factory import open_store
+    from stats_service.collector import StatsCollector
+
+    spec = load_spec(settings.model_spec)
+    store = store or open_store(settings, spec)
+    health = JobHealth(job="stats", model=spec.model, interval_s=settings.interval_s)
+    collector = StatsCollector()
+    registry.register(collector)
+    registry.register(JobHealthCollector(health))
+    return StatsJob(
+        settings=settings, spec=spec, store=store, health=health, collector=collector,
+        prometheus=PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None,
+        notifier=EmailNotifier(settings, registry) if settings.smtp_host else None,
+        policy=IncidentPolicy(state_path(settings.var_dir, "stats"), settings.notify_cooldown_s),
+    )
