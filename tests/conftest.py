@@ -27,6 +27,7 @@ pytest_plugins = [
     "tests.fixtures.prom",
     "tests.fixtures.smtp",
     "tests.fixtures.feast",
+    "tests.fixtures.proxy",
 ]
 
 INSTALL_HINTS = {

@@ -1,0 +1,283 @@
+"""One contract for every inference-store backend (SQLite file, Elasticsearch-API server).
+
+Every expected number is computed here with numpy from the same events, never hard-coded.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlmon.errors import InvalidInput, StoreUnavailable
+from mlmon.store.base import (
+    OTHER,
+    BinSpec,
+    CategoryBins,
+    InferenceEvent,
+    InferenceStore,
+    LabelRecord,
+    NumericBins,
+    TimeWindow,
+)
+from mlmon.store.elasticsearch import ElasticsearchStore
+from mlmon.store.sqlite import SQLiteStore
+from tests.conftest import free_port
+from tests.contract.conftest import CATEGORIES, EDGES_X, MIDNIGHT, SPEC, make_events, refresh
+
+ALL = TimeWindow(MIDNIGHT - timedelta(hours=2), MIDNIGHT + timedelta(hours=2))
+PART = TimeWindow(MIDNIGHT - timedelta(minutes=20), MIDNIGHT + timedelta(minutes=35))
+PCTS = [1.0, 5.0, 25.0, 50.0, 90.0, 99.0]
+
+
+def _in(window: TimeWindow, events: list[InferenceEvent]) -> list[InferenceEvent]:
+    return [e for e in events if window.start <= e.timestamp < window.end]
+
+
+def _value(event: InferenceEvent, name: str) -> float | str | None:
+    value = event.features.get(name)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _loaded(store: InferenceStore, n: int = 240) -> list[InferenceEvent]:
+    events = make_events(n)
+    result = store.write_events(events)
+    assert (result.stored, result.duplicates, result.rejected) == (n, 0, [])
+    refresh(store)
+    return events
+
+
+def test_round_trip(store: InferenceStore) -> None:
+    events = _loaded(store)
+    frame = store.read_window(ALL)
+    expected = sorted(events, key=lambda e: (e.timestamp, e.prediction_id))
+    assert list(frame["prediction_id"]) == [e.prediction_id for e in expected]
+    assert list(frame.columns[:7]) == ["prediction_id", "timestamp", "model_version", "prediction_label",
+                                       "score", "response_kind", "latency_ms"]
+    assert str(frame["timestamp"].dt.tz) == "UTC"
+    for row, event in zip(frame.itertuples(index=False), expected, strict=True):
+        assert row.timestamp.to_pydatetime() == event.timestamp
+        assert (row.model_version, row.prediction_label, row.response_kind) == (
+            event.model_version, event.prediction_label, event.response_kind)
+        assert row.score == event.score and row.latency_ms == event.latency_ms
+        for name in ("x", "big"):
+            want = _value(event, name)
+            got = getattr(row, name)
+            assert (math.isnan(got) if want is None else got == want), (name, got, want)
+        assert row.channel == _value(event, "channel") and row.flag == _value(event, "flag")
+    subset = store.read_window(ALL, fields=["channel"], limit=10)
+    assert len(subset) == 10 and "x" not in subset.columns and "channel" in subset.columns
+
+
+def test_replay_is_idempotent(store: InferenceStore) -> None:
+    events = _loaded(store, 60)
+    again = store.write_events([*events[:30], events[0]])
+    assert (again.stored, again.duplicates) == (0, 31)
+    batch = make_events(3, seed=99)
+    batch = [InferenceEvent(**{**e.__dict__, "prediction_id": f"new{i}"}) for i, e in enumerate(batch)]
+    mixed = store.write_events([batch[0], batch[1], batch[0]])  # a duplicate inside one batch
+    assert (mixed.stored, mixed.duplicates) == (2, 1)
+    refresh(store)
+    assert store.count(ALL) == 62
+
+
+def test_bad_events_are_rejected_with_the_field(store: InferenceStore) -> None:
+    good = make_events(2)
+    naive = InferenceEvent(**{**good[0].__dict__, "prediction_id": "naive", "timestamp": datetime(2026, 3, 2)})
+    text = InferenceEvent(**{**good[0].__dict__, "prediction_id": "text", "features": {"x": "12"}})
+    other = InferenceEvent(**{**good[0].__dict__, "prediction_id": "other", "model_name": "someone-else"})
+    result = store.write_events([good[0], naive, text, other, good[1]])
+    assert result.stored == 2
+    reasons = dict(result.rejected)
+    assert set(reasons) == {"naive", "text", "other"}
+    assert reasons["naive"].startswith("timestamp") and reasons["text"].startswith("features.x")
+    assert reasons["other"].startswith("model.name")
+
+
+def test_window_is_half_open_and_counts_by_version(store: InferenceStore) -> None:
+    base = make_events(4, seed=3)
+    t0 = MIDNIGHT + timedelta(minutes=5)
+    stamps = [t0 - timedelta(milliseconds=1), t0, t0 + timedelta(minutes=1) - timedelta(milliseconds=1),
+              t0 + timedelta(minutes=1)]
+    events = [InferenceEvent(**{**e.__dict__, "timestamp": ts, "model_version": v})
+              for e, ts, v in zip(base, stamps, ["a", "a", "b", "a"], strict=True)]
+    store.write_events(events)
+    refresh(store)
+    window = TimeWindow(t0, t0 + timedelta(minutes=1))
+    assert store.count(window) == 2
+    assert store.count(window, model_version="a") == 1
+    assert store.count(window, model_version="zzz") == 0
+    assert list(store.read_window(window)["prediction_id"]) == [events[1].prediction_id, events[2].prediction_id]
+    # sub-millisecond window bounds: an event at t0 is inside [t0 - 0.5ms, ...) and outside [..., t0 + 0.5ms)
+    assert store.count(TimeWindow(t0 - timedelta(microseconds=500), t0 + timedelta(microseconds=500))) == 1
+    assert store.count(TimeWindow(MIDNIGHT - timedelta(days=30), MIDNIGHT - timedelta(days=29))) == 0
+
+
+def test_binned_counts_match_numpy(store: InferenceStore) -> None:
+    events = _loaded(store)
+    for window in (ALL, PART):
+        rows = _in(window, events)
+        got = store.binned_counts(window, [NumericBins("x", EDGES_X), CategoryBins("channel", CATEGORIES),
+                                           CategoryBins("flag", ["false", "true"]), NumericBins("big", [])])
+        xs = [_value(e, "x") for e in rows]
+        present = np.array([v for v in xs if v is not None], dtype=float)
+        want_x = np.bincount(np.searchsorted(EDGES_X, present, side="right"), minlength=len(EDGES_X) + 1)
+        assert got["x"].counts.tolist() == want_x.tolist()
+        assert (got["x"].missing, got["x"].total) == (len(xs) - len(present), len(rows))
+        for name, cats in (("channel", CATEGORIES), ("flag", ["false", "true"])):
+            values = [_value(e, name) for e in rows]
+            want = [sum(v == c for v in values) for c in cats]
+            want.append(sum(v is not None and v not in cats for v in values))  # __other__
+            assert got[name].counts.tolist() == want, (name, OTHER)
+            assert got[name].missing == sum(v is None for v in values)
+        assert got["big"].counts.tolist() == [sum(_value(e, "big") is not None for e in rows)]
+
+
+def test_output_fields_bin_like_features(store: InferenceStore) -> None:
+    events = _loaded(store)
+    got = store.binned_counts(ALL, [NumericBins("prediction.score", [0.25, 0.5, 0.75]),
+                                    CategoryBins("prediction.label", ["no", "yes"])])
+    scores = np.array([e.score for e in events])
+    assert got["prediction.score"].counts.tolist() == np.bincount(
+        np.searchsorted([0.25, 0.5, 0.75], scores, side="right"), minlength=4).tolist()
+    assert got["prediction.label"].counts.tolist() == [
+        sum(e.prediction_label == "no" for e in events), sum(e.prediction_label == "yes" for e in events), 0]
+    with pytest.raises(InvalidInput, match="unknown feature"):
+        store.binned_counts(ALL, [NumericBins("nope", [1.0])])
+    with pytest.raises(InvalidInput, match="numeric"):
+        store.binned_counts(ALL, [NumericBins("channel", [1.0])])
+
+
+def test_numeric_summaries_match_numpy(store: InferenceStore) -> None:
+    events = _loaded(store)
+    exact = isinstance(store, SQLiteStore)
+    for window in (ALL, PART):
+        rows = _in(window, events)
+        got = store.numeric_summaries(window, ["x", "big", "latency_ms"], PCTS)
+        for name in ("x", "big", "latency_ms"):
+            raw = [e.latency_ms for e in rows] if name == "latency_ms" else [_value(e, name) for e in rows]
+            values = np.array([v for v in raw if v is not None], dtype=float)
+            summary = got[name]
+            assert (summary.count, summary.missing) == (len(values), len(raw) - len(values))
+            assert summary.min == values.min() and summary.max == values.max()
+            assert summary.mean == pytest.approx(values.mean(), rel=1e-12)
+            # SQLite: two-pass variance; a server may use sums of squares (cancellation at 1e9 ± 250)
+            assert summary.std == pytest.approx(values.std(), rel=1e-9 if exact else 2e-2)
+            for p in PCTS:
+                value = summary.percentiles[p]
+                assert value is not None
+                if exact:
+                    assert value == pytest.approx(np.percentile(values, p), rel=1e-12, abs=1e-12)
+                else:  # an estimate: between the order statistics one percentage point either side
+                    lo = np.percentile(values, max(p - 1, 0), method="lower")
+                    hi = np.percentile(values, min(p + 1, 100), method="higher")
+                    assert lo <= value <= hi, (name, p, value, lo, hi)
+    empty = store.numeric_summaries(TimeWindow(MIDNIGHT + timedelta(days=3), MIDNIGHT + timedelta(days=4)),
+                                    ["x"], [50.0])["x"]
+    assert (empty.count, empty.mean, empty.std, empty.percentiles) == (0, None, None, {50.0: None})
+
+
+def test_response_counts(store: InferenceStore) -> None:
+    events = _loaded(store)
+    rows = _in(PART, events)
+    want = {k: sum(e.response_kind == k for e in rows) for k in ("ok", "empty", "fallback")}
+    assert store.response_counts(PART) == want
+
+
+def test_labels_upsert_last_wins_and_join(store: InferenceStore) -> None:
+    events = _loaded(store, 50)
+    seen = datetime(2026, 3, 3, tzinfo=UTC)
+    first = store.upsert_labels([LabelRecord(e.prediction_id, "no", seen) for e in events[:20]]
+                                + [LabelRecord("ghost-1", "yes", seen)])
+    assert (first.written, first.replaced, first.unknown) == (20, 0, ["ghost-1"])
+    second = store.upsert_labels([LabelRecord(events[0].prediction_id, "yes", seen + timedelta(hours=1)),
+                                  LabelRecord(events[0].prediction_id, "no", seen + timedelta(hours=2)),
+                                  LabelRecord(events[25].prediction_id, "yes", seen),
+                                  LabelRecord("ghost-2", "no", seen)])
+    assert (second.written, second.replaced, second.unknown) == (3, 2, ["ghost-2"])
+    refresh(store)
+    frame = store.labelled_predictions(ALL, extra_fields=["channel"])
+    assert list(frame.columns) == ["prediction_id", "timestamp", "model_version", "prediction_label", "score",
+                                   "label", "label_observed_at", "channel"]
+    assert len(frame) == 50
+    by_id = frame.set_index("prediction_id")
+    assert by_id.loc[events[0].prediction_id, "label"] == "no"  # last write wins
+    assert by_id.loc[events[0].prediction_id, "label_observed_at"] == seen + timedelta(hours=2)
+    assert by_id.loc[events[25].prediction_id, "label"] == "yes"
+    assert by_id["label"].notna().sum() == 21
+    assert by_id.loc[events[40].prediction_id, "label"] is None
+    assert by_id.loc[events[3].prediction_id, "channel"] == _value(events[3], "channel")
+    part = store.labelled_predictions(PART)
+    assert set(part["prediction_id"]) == {e.prediction_id for e in _in(PART, events)}
+
+
+def test_regression_labels_stay_numbers(store: InferenceStore) -> None:
+    events = _loaded(store, 5)
+    store.upsert_labels([LabelRecord(e.prediction_id, float(i) + 0.5, MIDNIGHT) for i, e in enumerate(events)])
+    refresh(store)
+    frame = store.labelled_predictions(ALL)
+    assert frame["label"].dtype == np.float64
+    assert sorted(frame["label"]) == [0.5, 1.5, 2.5, 3.5, 4.5]
+
+
+def test_reports_round_trip(store: InferenceStore) -> None:
+    for i in range(3):
+        store.write_report("drift", {"timestamp": f"2026-03-02T0{i}:00:00Z", "run": i,
+                                     "scores": np.array([0.1, float("nan")]), "n": np.int64(5)})
+    store.write_report("stats", {"run": "stats-only"})
+    latest = store.latest_reports("drift", limit=2)
+    assert [r["run"] for r in latest] == [2, 1]
+    assert latest[0]["scores"] == [0.1, None] and latest[0]["n"] == 5
+    assert [r["run"] for r in store.latest_reports("stats")] == ["stats-only"]
+    with pytest.raises(InvalidInput):
+        store.write_report("other", {})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "elasticsearch"])
+def test_unreachable_store_raises_store_unavailable(kind: str, tmp_path: Path) -> None:
+    if kind == "sqlite":
+        blocker = tmp_path / "file"
+        blocker.write_text("not a folder")
+        bad: InferenceStore = SQLiteStore(blocker / "sub" / "x.db", SPEC)
+    else:
+        bad = ElasticsearchStore(f"http://127.0.0.1:{free_port()}", SPEC)  # nothing listens there
+    assert bad.ping() is False
+    with pytest.raises(StoreUnavailable):
+        bad.write_events(make_events(2))
+    with pytest.raises(StoreUnavailable):
+        bad.count(ALL)
+    bad.close()
+
+
+def test_both_backends_give_the_same_numbers(both_stores: tuple[InferenceStore, InferenceStore]) -> None:
+    sqlite, elastic = both_stores
+    events = make_events(300, seed=11)
+    for s in both_stores:
+        s.write_events(events)
+        s.upsert_labels([LabelRecord(e.prediction_id, "yes", MIDNIGHT) for e in events[::3]])
+        refresh(s)
+    bins: list[BinSpec] = [NumericBins("x", EDGES_X), NumericBins("big", [1e9 - 100, 1e9, 1e9 + 100]),
+            CategoryBins("channel", CATEGORIES), CategoryBins("flag", ["true", "false"]),
+            NumericBins("prediction.score", [0.1, 0.5, 0.9])]
+    for window in (ALL, PART):
+        a, b = sqlite.binned_counts(window, bins), elastic.binned_counts(window, bins)
+        for name in a:
+            assert a[name].counts.tolist() == b[name].counts.tolist(), name
+            assert (a[name].missing, a[name].total) == (b[name].missing, b[name].total)
+        assert sqlite.count(window) == elastic.count(window)
+        assert sqlite.count(window, "v2") == elastic.count(window, "v2")
+        assert sqlite.response_counts(window) == elastic.response_counts(window)
+        sa, sb = sqlite.numeric_summaries(window, ["x"], [50.0]), elastic.numeric_summaries(window, ["x"], [50.0])
+        assert (sa["x"].count, sa["x"].missing, sa["x"].min, sa["x"].max) == (
+            sb["x"].count, sb["x"].missing, sb["x"].min, sb["x"].max)
+        assert sa["x"].mean == pytest.approx(sb["x"].mean, rel=1e-9)
+        la, lb = sqlite.labelled_predictions(window), elastic.labelled_predictions(window)
+        assert la.drop(columns="label_observed_at").equals(lb.drop(columns="label_observed_at"))
+        assert (la["label_observed_at"] == lb["label_observed_at"]).sum() == la["label"].notna().sum()
+        ra, rb = sqlite.read_window(window), elastic.read_window(window)
+        assert ra.equals(rb)

@@ -1,0 +1,100 @@
+"""The rules both backends share: event normalisation, times, percentiles, report JSON."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from mlmon.errors import InvalidInput
+from mlmon.store.base import InferenceEvent, TimeWindow
+from mlmon.store.common import (
+    ceil_ms,
+    checked_edges,
+    normalize_event,
+    percentile_ranks,
+    resolve_field,
+    to_jsonable,
+    to_ms,
+    window_ms,
+)
+from tests.contract.conftest import SPEC
+
+T = datetime(2026, 3, 2, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def _event(**changes: object) -> InferenceEvent:
+    base = {"prediction_id": "p1", "timestamp": T, "model_name": SPEC.model, "model_version": "v1",
+            "features": {"x": 1, "big": np.float32(2.5), "channel": "web", "flag": True},
+            "score": 0.3, "latency_ms": 2.0}
+    return InferenceEvent(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_normalize_event_types() -> None:
+    norm = normalize_event(_event(), SPEC)
+    assert not isinstance(norm, str)
+    assert norm.features == {"x": 1.0, "big": 2.5, "channel": "web", "flag": "true"}
+    nan = normalize_event(_event(features={"x": float("nan"), "flag": "False", "extra": 3},
+                                 score=float("inf")), SPEC)
+    assert not isinstance(nan, str)
+    assert nan.features == {"x": None, "flag": "false", "extra": 3}
+    assert nan.missing == ["x"] and nan.score is None
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"features": {"x": "1"}}, "features.x"),
+    ({"features": {"x": True}}, "features.x"),
+    ({"features": {"x": float("inf")}}, "features.x"),
+    ({"features": {"flag": "yes"}}, "features.flag"),
+    ({"features": {"channel": 3}}, "features.channel"),
+    ({"timestamp": datetime(2026, 1, 1)}, "timestamp"),
+    ({"prediction_id": ""}, "prediction_id"),
+    ({"prediction_id": "x" * 513}, "prediction_id"),
+    ({"model_name": "other"}, "model.name"),
+    ({"response_kind": "weird"}, "response.kind"),
+    ({"latency_ms": float("nan")}, "latency_ms"),
+])
+def test_normalize_event_rejects_with_the_field(changes: dict[str, object], field: str) -> None:
+    reason = normalize_event(_event(**changes), SPEC)
+    assert isinstance(reason, str) and reason.startswith(field), reason
+
+
+def test_times_are_milliseconds() -> None:
+    assert to_ms(T) == int(datetime(2026, 3, 2, 12, tzinfo=UTC).timestamp() * 1000) + 123
+    assert ceil_ms(T) == to_ms(T) + 1
+    assert ceil_ms(T.replace(microsecond=123000)) == to_ms(T)
+    other_zone = T.astimezone(timezone(timedelta(hours=5)))
+    assert to_ms(other_zone) == to_ms(T)
+    assert window_ms(TimeWindow(T, T + timedelta(seconds=1))) == (to_ms(T) + 1, to_ms(T) + 1001)
+    with pytest.raises(ValueError):
+        to_ms(datetime(2026, 1, 1))
+
+
+def test_percentile_ranks_are_numpy_linear() -> None:
+    rng = np.random.default_rng(1)
+    for n in (1, 2, 3, 10, 101, 1000):
+        values = np.sort(rng.normal(size=n))
+        for p in (0.0, 1.0, 5.0, 33.3, 50.0, 95.0, 99.9, 100.0):
+            lo, hi, w = percentile_ranks(n, p)
+            got = values[lo] + w * (values[hi] - values[lo])
+            assert got == pytest.approx(np.percentile(values, p), rel=1e-12, abs=1e-12)
+
+
+def test_fields_and_edges() -> None:
+    assert resolve_field(SPEC, "x").es_path == "features.x"
+    assert resolve_field(SPEC, "x").column == "f_x"
+    assert resolve_field(SPEC, "prediction.score").kind == "numeric"
+    assert resolve_field(SPEC, "prediction.label").kind == "categorical"
+    with pytest.raises(InvalidInput, match="unknown feature 'nope'"):
+        resolve_field(SPEC, "nope")
+    assert checked_edges("x", [1, 2.5]) == [1.0, 2.5]
+    for bad in ([1.0, 1.0], [2.0, 1.0], [float("nan")], [float("inf")]):
+        with pytest.raises(InvalidInput, match=r"bins\.x"):
+            checked_edges("x", bad)
+
+
+def test_to_jsonable() -> None:
+    out = to_jsonable({"a": np.array([1.0, np.nan]), "b": np.int64(3), "c": np.bool_(True), 4: T,
+                       "d": (np.float32(0.5),), "e": float("-inf")})
+    assert out == {"a": [1.0, None], "b": 3, "c": True, "4": T.isoformat(), "d": [0.5], "e": None}

@@ -1,0 +1,106 @@
+"""Elasticsearch-specific behaviour, against the ES-API test server: daily indices, mappings, bulk item
+errors, retention, and an outage through a cut proxy."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mlmon.errors import StoreUnavailable
+from mlmon.store.base import LabelRecord
+from mlmon.store.elasticsearch import ElasticsearchStore
+from tests.contract.conftest import MIDNIGHT, SPEC, make_events
+from tests.fixtures.proxy import TcpProxy
+
+
+def test_daily_indices_get_the_template_mappings(es_url: str) -> None:
+    store = ElasticsearchStore(es_url, SPEC)
+    events = make_events(20)
+    events[0] = replace(events[0], features={**events[0].features, "surprise_int": 3, "surprise_str": "a"})
+    assert store.write_events(events).stored == 20
+    es = store.es
+    days = sorted(es.indices.get(index=store.pattern))
+    assert days == ["mlmon-inference-contract-model-2026.03.01", "mlmon-inference-contract-model-2026.03.02"]
+    props = es.indices.get_mapping(index=days[0])[days[0]]["mappings"]["properties"]
+    features = props["features"]["properties"]
+    assert features["x"]["type"] == "double" and features["flag"]["type"] == "keyword"
+    assert features["surprise_int"]["type"] == "double" and features["surprise_str"]["type"] == "keyword"
+    for day in days:
+        stamps = [h["_source"]["@timestamp"] for h in es.search(index=day, size=100)["hits"]["hits"]]
+        assert all(s.startswith(day[-10:].replace(".", "-")) for s in stamps)
+    store.close()
+
+
+def test_mapping_conflict_is_rejected_with_reason(es_url: str) -> None:
+    store = ElasticsearchStore(es_url, SPEC)
+    first, second = make_events(2)
+    first = replace(first, features={**first.features, "extra": 1.5})
+    second = replace(second, features={**second.features, "extra": "not a number"})
+    result = store.write_events([first, second])
+    assert result.stored == 1
+    assert result.rejected[0][0] == second.prediction_id and "extra" in result.rejected[0][1]
+    store.close()
+
+
+def test_labels_keep_the_prediction_time(es_url: str) -> None:
+    store = ElasticsearchStore(es_url, SPEC)
+    event = make_events(1)[0]
+    store.write_events([event])
+    store.upsert_labels([LabelRecord(event.prediction_id, "yes", MIDNIGHT + timedelta(days=2))])
+    doc = store.es.get(index=store.labels_index, id=event.prediction_id)["_source"]
+    assert doc["label"] == "yes"
+    assert datetime.fromisoformat(doc["@timestamp"]) == event.timestamp.replace(
+        microsecond=event.timestamp.microsecond // 1000 * 1000)
+    store.close()
+
+
+def test_retention_deletes_old_daily_indices(es_url: str) -> None:
+    store = ElasticsearchStore(es_url, SPEC, retention_days=2)
+    old = make_events(10, start=MIDNIGHT - timedelta(days=5), span_s=3600)
+    new = [replace(e, prediction_id=f"n{i}") for i, e in enumerate(make_events(10, start=MIDNIGHT, span_s=60))]
+    store.write_events([*old, *new])
+    store.upsert_labels([LabelRecord(e.prediction_id, "no", MIDNIGHT) for e in (old[0], new[0])])
+    deleted = store.apply_retention(now=MIDNIGHT + timedelta(hours=1))
+    assert deleted == ["mlmon-inference-contract-model-2026.02.25"]
+    assert sorted(store.es.indices.get(index=store.pattern)) == ["mlmon-inference-contract-model-2026.03.02"]
+    store.refresh()
+    assert store.es.count(index=store.labels_index)["count"] == 1
+    store.close()
+
+
+def test_outage_through_a_cut_proxy(es_url: str, tcp_proxy: Callable[..., TcpProxy]) -> None:
+    port = int(es_url.rsplit(":", 1)[1])
+    proxy = tcp_proxy(port)
+    store = ElasticsearchStore(proxy.url, SPEC)
+    events = make_events(30)
+    assert store.write_events(events[:10]).stored == 10
+    proxy.cut()
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match=r"not stored|failed"):
+        store.write_events(events[10:])
+    assert time.monotonic() - started < 10  # refused at once, not a hang
+    assert store.ping() is False
+    proxy.restore()
+    replay = store.write_events(events)  # the whole batch again: idempotent
+    assert (replay.stored, replay.duplicates) == (20, 10)
+    store.close()
+
+
+def test_retention_for_sqlite_too(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from mlmon.store.base import TimeWindow
+    from mlmon.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(Path(str(tmp_path)) / "r.db", SPEC, retention_days=2)
+    old = make_events(10, start=MIDNIGHT - timedelta(days=5), span_s=3600)
+    new = [replace(e, prediction_id=f"n{i}") for i, e in enumerate(make_events(10, start=MIDNIGHT, span_s=60))]
+    store.write_events([*old, *new])
+    assert store.apply_retention(now=MIDNIGHT + timedelta(hours=1)) == 10
+    everything = TimeWindow(datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+    assert store.count(everything) == 10
+    store.close()
