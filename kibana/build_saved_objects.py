@@ -162,13 +162,14 @@ def build(spec_path: Path = SPEC) -> list[dict[str, Any]]:
                      f"Numeric inputs outside the ranges of the model spec ({spec.model}).",
                      ["model.version", *[f"features.{f.name}" for f in numeric], "prediction.score"],
                      out_of_range),
-        # Report bodies are stored, not indexed (mlmon/store/es_mapping.py): open a row to read one.
+        # Report bodies are stored, not indexed (mlmon/store/es_mapping.py): a few summary fields are
+        # indexed for filtering; open a row to read the whole report.
         saved_search("mlmon-search-drift-reports", "mlmon-drift-reports", "mlmon: drift reports",
                      "Drift runs of the drift detector, newest first; expand a row for the full report.",
-                     ["model", "kind"]),
+                     ["model_version", "status", "drift_detected", "findings", "summary"]),
         saved_search("mlmon-search-stats-reports", "mlmon-stats", "mlmon: statistics reports",
                      "Window statistics runs of the statistics service, newest first; expand a row for the "
-                     "full report.", ["model", "kind"]),
+                     "full report.", ["model_version", "findings", "summary"]),
         saved_search("mlmon-search-labels", "mlmon-labels", "mlmon: ground-truth labels",
                      "Labels received through POST /feedback, by prediction id.",
                      ["prediction_id", "label", "observed_at"]),
