@@ -71,7 +71,7 @@ class CommonSettings(BaseSettings):
     feast_repo: Path = Field(default=Path("feature_repo"), description="Feast repository (training baseline)")
     prometheus_url: str | None = Field(default=None, description="Prometheus base URL for PromQL queries")
     var_dir: Path = Field(default=Path("var"), description="Working folder for state, spool, reports, mail")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level")
     host: str = Field(default="127.0.0.1", description="HTTP listen address")
     port: int = Field(default=8000, ge=0, le=65535, description="HTTP listen port")
 
@@ -119,12 +119,12 @@ class EmailSettings(BaseSettings):
     model_config = _CONFIG
 
     smtp_host: str | None = Field(default=None, description="SMTP server (unset: no email is sent)")
-    smtp_port: int = Field(default=25, ge=1, le=65535)
-    smtp_security: Literal["none", "starttls", "ssl"] = "none"
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_timeout_s: float = Field(default=10.0, gt=0)
-    alert_email_from: str = "mlmon@localhost.localdomain"
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP port")
+    smtp_security: Literal["none", "starttls", "ssl"] = Field(default="none", description="none, starttls or ssl")
+    smtp_username: str | None = Field(default=None, description="SMTP login (optional)")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password (optional)")
+    smtp_timeout_s: float = Field(default=10.0, gt=0, description="SMTP connect/command timeout")
+    alert_email_from: str = Field(default="mlmon@localhost.localdomain", description="Sender address")
     alert_email_to: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Recipients (comma separated)"
     )
@@ -154,7 +154,7 @@ class EmailSettings(BaseSettings):
 
 class StatsSettings(CommonSettings, EmailSettings):
     model_config = _CONFIG
-    port: int = Field(default=8001, ge=0, le=65535)
+    port: int = Field(default=8001, ge=0, le=65535, description="Metrics listener port")
     interval_s: float = Field(default=60, gt=0, description="Seconds between runs")
     windows: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["1h", "1d"], description="Window lengths (comma separated)"
@@ -181,7 +181,7 @@ class StatsSettings(CommonSettings, EmailSettings):
 
 class DriftSettings(CommonSettings, EmailSettings):
     model_config = _CONFIG
-    port: int = Field(default=8002, ge=0, le=65535)
+    port: int = Field(default=8002, ge=0, le=65535, description="Metrics listener port")
     interval_s: float = Field(default=300, gt=0, description="Seconds between runs")
     window: str = Field(default="1h", description="Current window length")
     min_rows: int = Field(default=200, ge=1, description="Fewer rows give InsufficientData")
