@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from tests.fixtures.prom import (
     ExporterHandle,
     PrometheusHandle,
     alertmanager_test_config,
-    repo_rule_files,
+    rule_files_with_for,
 )
 from tests.fixtures.smtp import SmtpServer
 
@@ -66,6 +67,7 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 def test_output_alert_emails_and_inhibits_input_drift(
+    tmp_path: Path,
     smtp_server: SmtpServer,
     metrics_exporter: ExporterHandle,
     alertmanager_factory: Callable[..., AlertmanagerHandle],
@@ -73,7 +75,9 @@ def test_output_alert_emails_and_inhibits_input_drift(
 ) -> None:
     am = alertmanager_factory(alertmanager_test_config(f"127.0.0.1:{smtp_server.port}"))
     metrics_exporter.set(drift_series(0, 0, 0))
-    prom = prometheus_factory({"drift-detector": [metrics_exporter.target]}, rule_files=repo_rule_files(),
+    # The input-drift alert waits 15m in production (so a symptom can fire first); 0s here.
+    rules = rule_files_with_for(tmp_path / "rules", {"MlmonInputDrift": "0s"})
+    prom = prometheus_factory({"drift-detector": [metrics_exporter.target]}, rule_files=rules,
                               alertmanager_url=am.url)
     prom.wait_for_series('mlmon_drift_detected{model="m1",role="output"}')
     assert prom.targets_up()

@@ -5,7 +5,8 @@ Every process is real and started here or by the fixtures: ``python -m model_ser
 through Feast, ``python -m drift_detector`` reading the same SQLite store and the Feast baseline, the Debian
 Prometheus and Alertmanager. The only test-made changes are timings: scrape/evaluation every second, the
 Alertmanager group timings shortened (``alertmanager_test_config``), and ``MlmonDegradedResponses``'s
-``for: 15m`` set to ``0s`` (``rule_files_with_for``), because a 15-minute wait does not fit a test.
+``for: 15m`` and ``MlmonInputDrift``'s ``for: 15m`` set to ``0s`` (``rule_files_with_for``), because
+a 15-minute wait does not fit a test.
 
 1. Enrichment outage: requests whose ``bureau_score`` and ``open_credit_lines`` are null get ``fallback``
    responses; the degraded-responses ratio crosses 20% and one email arrives.
@@ -136,7 +137,7 @@ def test_real_services_email_on_fallbacks_and_inhibit_input_drift(
     assert {"model-server", "drift-detector"} <= set(jobs), jobs
     started = time.monotonic()
     timings: dict[str, float] = {}
-    rules = rule_files_with_for(tmp_path / "rules", {DEGRADED: "0s"})
+    rules = rule_files_with_for(tmp_path / "rules", {DEGRADED: "0s", "MlmonInputDrift": "0s"})
     am = alertmanager_factory(alertmanager_test_config(f"127.0.0.1:{smtp_server.port}"))
     drift_port = free_port()  # the detector starts later; Prometheus already scrapes its address (down)
 
