@@ -26,7 +26,7 @@ from drift_detector.collector import DriftCollector
 from drift_detector.report_html import write_html_report
 from drift_detector.run import DriftRun, report_document, to_finding
 from mlmon.atomic import write_text_atomic
-from mlmon.errors import BackendUnavailable, StoreUnavailable
+from mlmon.errors import BackendUnavailable, BaselineNotFound, StoreUnavailable
 from mlmon.jobs import JobHealth
 from mlmon.notify.base import Notifier
 from mlmon.notify.findings import Incident
@@ -71,7 +71,11 @@ class DriftJob:
     def run_once(self, now: datetime | None = None) -> DriftRun:
         now = now or datetime.fromtimestamp(self.clock(), UTC)
         window = TimeWindow.last(parse_duration(self.settings.window), end=now)
-        baseline = self.baselines.current()
+        try:
+            baseline = self.baselines.current()
+        except BaselineNotFound:
+            self.health.backend_error("feast")
+            raise
         try:
             rows = self.store.count(window)
         except StoreUnavailable:
@@ -88,12 +92,10 @@ class DriftJob:
                 baseline.engine, current, rows=rows, alpha=self.settings.alpha,
                 exact_max_rows=self.settings.exact_ks_max_rows, overrides=overrides,
             )
-            for check in run.checks:
-                profile = baseline.profile.features.get(check.feature)
-                if profile is not None and getattr(profile, "mean", None) is not None:
-                    check.summary.setdefault("ref_mean", profile.mean)  # type: ignore[union-attr]
+            self._add_means(baseline, window, run)
             run.decisions, history = decide(
-                run.checks,  # type: ignore[arg-type]  # FeatureComparison satisfies the Check protocol consecutive=self.settings.consecutive, min_rows=self.settings.min_rows,
+                run.checks,
+                consecutive=self.settings.consecutive, min_rows=self.settings.min_rows,
                 history=self._load_history(),
             )
             write_text_atomic(self.state_path, json.dumps(history, sort_keys=True))
@@ -103,6 +105,26 @@ class DriftJob:
         run.report_path = str(write_html_report(run, baseline, self.settings.reports_path))
         self._publish(run, baseline)
         return run
+
+    def _add_means(self, baseline: ServingBaseline, window: TimeWindow, run: DriftRun) -> None:
+        """Before → after means for numeric checks, so an email can say "1.6e7 s → 1.6e10 s". The exact path
+        already has the window's means; the binned path asks the store (one AVG per feature, no rows)."""
+        ref_means: dict[str, float | None] = {PREDICTION: baseline.profile.prediction.mean}
+        for name, fp in baseline.profile.features.items():
+            ref_means[name] = getattr(fp, "mean", None)
+        numeric = [c for c in run.checks if c.kind == "numeric" and c.role != "quality"]
+        for check in numeric:
+            if ref_means.get(check.feature) is not None:
+                check.summary.setdefault("ref_mean", ref_means[check.feature])
+        lacking = [c for c in numeric if "cur_mean" not in c.summary and c.n_cur > 0]
+        if not lacking:
+            return
+        fields = {_STORE_FIELD.get(c.feature, c.feature): c for c in lacking}
+        summaries = self.store.numeric_summaries(window, list(fields), [])
+        for field, check in fields.items():
+            summary = summaries.get(field)
+            if summary is not None and summary.mean is not None:
+                check.summary["cur_mean"] = summary.mean
 
     def _current(self, baseline: ServingBaseline, window: TimeWindow, rows: int, run: DriftRun) -> dict[str, Any]:
         engine = baseline.engine

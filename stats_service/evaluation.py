@@ -38,6 +38,7 @@ class EvalResult:
     labelled: int
     metrics: dict[str, float] = field(default_factory=dict)
     label_lag_s: float | None = None  # median seconds from prediction to label
+    invalid_labels: int = 0  # labels that are not a class (classification) or not a number (regression)
 
     @property
     def coverage(self) -> float:
@@ -71,6 +72,21 @@ def regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, fl
     return metrics
 
 
+def valid_labels(spec: ModelSpec, labels: pd.Series) -> np.ndarray:
+    """Which labels can be scored: a class name (classification) or a finite number (regression).
+
+    A label of the wrong type (``1.0`` or ``"maybe"`` for a classifier) would otherwise count as a negative
+    and bias every metric without a trace; it is excluded and counted instead."""
+    if spec.prediction.kind == "classification":
+        classes = set(spec.prediction.classes or [])
+        return np.array([isinstance(v, str) and v in classes for v in labels], dtype=bool)
+    values = []
+    for v in labels:
+        ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        values.append(ok and math.isfinite(float(v)))
+    return np.array(values, dtype=bool)
+
+
 def evaluate(
     spec: ModelSpec, joined: pd.DataFrame, *, mature: bool, min_labels: int
 ) -> list[EvalResult]:
@@ -93,12 +109,15 @@ def _evaluate_group(
     spec: ModelSpec, version: str, segment: str, rows: pd.DataFrame, *, mature: bool, min_labels: int
 ) -> EvalResult:
     labelled = rows[rows["label"].notna() & rows["score"].notna()]
+    valid = valid_labels(spec, labelled["label"])
+    invalid = int((~valid).sum())
+    labelled = labelled[valid]
     lag = None
     if len(labelled) and "label_observed_at" in labelled.columns:
         observed = pd.to_datetime(labelled["label_observed_at"], utc=True)
         delta = observed - pd.to_datetime(labelled["timestamp"], utc=True)
         lag = float(delta.dt.total_seconds().median())
-    result = EvalResult(version, segment, "ok", len(rows), len(labelled), label_lag_s=lag)
+    result = EvalResult(version, segment, "ok", len(rows), len(labelled), label_lag_s=lag, invalid_labels=invalid)
     if not mature:
         result.status = "immature"
         return result
@@ -112,7 +131,6 @@ def _evaluate_group(
             truth, scores, str(spec.prediction.positive), spec.prediction.threshold
         )
     else:
-        truth_values = pd.to_numeric(labelled["label"], errors="coerce").to_numpy(dtype=float)
-        keep = np.isfinite(truth_values)
-        result.metrics = regression_metrics(truth_values[keep], scores[keep])
+        truth_values = labelled["label"].to_numpy(dtype=float)
+        result.metrics = regression_metrics(truth_values, scores)
     return result

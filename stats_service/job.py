@@ -104,6 +104,7 @@ class StatsJob:
                 run.notes.append(f"Prometheus unreachable for {name}: {report.traffic.error}")
             if report.rows == 0:
                 run.notes.append(f"no traffic in the last {name}")
+            run.notes.extend(self._label_notes(name, report))
         run.slos = evaluate_slos(self.spec.slos, self._measured(run))
         run.findings = self._findings(run)
         self._publish(run)
@@ -126,6 +127,29 @@ class StatsJob:
         if self.prometheus is not None:
             report.traffic = query_traffic(self.prometheus, self.spec.model, name, self.settings.traffic_offsets, now)
         return report
+
+    def _label_notes(self, name: str, report: WindowReport) -> list[str]:
+        """What a reader of the report needs to trust (or not) the evaluation of this window."""
+        notes = []
+        expected = (
+            f"one of the classes {', '.join(self.spec.prediction.classes or [])}"
+            if self.spec.prediction.kind == "classification" else "a number"
+        )
+        for result in report.evaluation:
+            if result.segment != ALL:
+                continue
+            if result.invalid_labels:
+                notes.append(
+                    f"{name}: {result.invalid_labels} label(s) of version {result.model_version} are not "
+                    f"{expected}; excluded from the metrics"
+                )
+            if result.status == "insufficient_labels":
+                notes.append(
+                    f"{name}: {result.labelled} usable label(s) for {result.predictions} predictions of version "
+                    f"{result.model_version} in the mature window, fewer than min_labels={self.settings.min_labels}: "
+                    "no evaluation metrics"
+                )
+        return notes
 
     def _measured(self, run: StatsRun) -> dict[str, tuple[float | None, str]]:
         if not run.windows:

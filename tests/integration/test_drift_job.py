@@ -74,7 +74,7 @@ def drift_settings(tmp_path: Path, model_dir: Path, feast_repo_dir: Path, **over
         "min_rows": 200,
         "consecutive": 1,
     }
-    return DriftSettings(**(values | overrides))
+    return DriftSettings(_env_file=None, **(values | overrides))  # type: ignore[call-arg]  # not ./.env
 
 
 def make_job(settings: DriftSettings, baselines: BaselineCache | None, store: InferenceStore | None = None

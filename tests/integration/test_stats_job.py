@@ -55,7 +55,7 @@ def stats_settings(tmp_path: Path, model_dir: Path, **overrides: Any) -> StatsSe
         "label_delay_s": 0,
         "min_labels": 30,
     }
-    return StatsSettings(**(values | overrides))
+    return StatsSettings(_env_file=None, **(values | overrides))  # type: ignore[call-arg]  # not ./.env
 
 
 def make_job(settings: StatsSettings, store: InferenceStore) -> tuple[StatsJob, CollectorRegistry]:
