@@ -19,7 +19,6 @@ import numpy as np
 
 from mlmon.baseline import feast_repo
 from mlmon.baseline.profile import BaselineProfile
-from mlmon.errors import BaselineNotFound
 from mlmon.model import artifact
 from mlmon.spec import ModelSpec, load_spec
 from mlmon.stats.baseline import PREDICTION, Baseline, from_profile
@@ -66,15 +65,7 @@ class BaselineCache:
         profile = BaselineProfile.load(version_dir / artifact.PROFILE_FILE)
         model, version = metadata["model"], metadata["version"]
         log.info("loading the Feast baseline of %s %s", model, version)
-        try:
-            rows = feast_repo.read_saved_dataset(self.feast_repo_path, model, version, ENTITY_KEY)
-        except OSError as exc:
-            # Registered in Feast but its file is gone (cleaned up, another machine's path): same fix.
-            raise BaselineNotFound(
-                f"the Feast saved dataset {feast_repo.saved_dataset_name(model, version)!r} of model {model} "
-                f"version {version} cannot be read from {self.feast_repo_path}: {exc.__class__.__name__}",
-                hint="re-run `mlmon train` for this version, or point MLMON_FEAST_REPO at the repo that has it",
-            ) from exc
+        rows = feast_repo.read_saved_dataset(self.feast_repo_path, model, version, ENTITY_KEY)
         reference: dict[str, np.ndarray] = {}
         for feature in spec.features:
             if feature.type == "numeric" and feature.name in rows.columns:

@@ -164,6 +164,13 @@ def read_saved_dataset(repo: Path, model: str, version: str, entity_key: str) ->
             f"no Feast saved dataset {name!r} for model {model} version {version} in {repo}",
             hint="run `mlmon train` to create it",
         ) from None
+    except OSError as exc:
+        # Registered in Feast but its file is gone (cleaned up, another machine's path): same fix.
+        raise BaselineNotFound(
+            f"the Feast saved dataset {name!r} of model {model} version {version} cannot be read from {repo}: "
+            f"{exc.__class__.__name__}",
+            hint="re-run `mlmon train` for this version, or point MLMON_FEAST_REPO at the repo that has it",
+        ) from exc
     path = Path(dataset.storage.file_options.uri)  # type: ignore[attr-defined]
     path = path if path.is_absolute() else repo / path
     if path.is_file():
