@@ -1,5 +1,7 @@
 """One drift run per model: baseline → current window → output first, then inputs → decide → publish.
 
+Only the serving version's rows are compared with its baseline (right after a deploy the window also holds
+rows of the previous version, which would look like drift); the report says how many rows were left out.
 The window's data comes the cheapest way that is still exact: raw values (exact KS) when the window holds at
 most ``exact_ks_max_rows`` predictions, otherwise counts on the baseline's fixed bins pushed down to the store
 (SQLite ``GROUP BY`` / Elasticsearch aggregations), so a run reads features × bins numbers, not the rows.
@@ -76,12 +78,20 @@ class DriftJob:
         except BaselineNotFound:
             self.health.backend_error("feast")
             raise
+        version = baseline.version
         try:
-            rows = self.store.count(window)
+            rows = self.store.count(window, model_version=version)
+            others = max(0, self.store.count(window) - rows)  # rows written between the two counts
         except StoreUnavailable:
-            self.health.backend_error("store")
+            self.health.backend_error(self.store.backend)
             raise
-        run = DriftRun(model=baseline.model, version=baseline.version, window=window, rows=rows, status="ok")
+        run = DriftRun(model=baseline.model, version=version, window=window, rows=rows, status="ok",
+                       other_version_rows=others)
+        if others:
+            run.notes.append(
+                f"{others} row(s) of other model versions in the window left out: only version {version}'s "
+                f"{rows} row(s) are compared with its baseline"
+            )
         if rows < self.settings.min_rows:
             run.status = "insufficient_data"
             run.notes.append(f"{rows} rows in the window, fewer than min_rows={self.settings.min_rows}: no decision")
@@ -100,7 +110,8 @@ class DriftJob:
             )
             write_text_atomic(self.state_path, json.dumps(history, sort_keys=True))
             run.prometheus_check = self._prometheus_output(baseline, run)
-            run.example_ids = list(self.store.read_window(window, fields=[], limit=5)["prediction_id"])
+            examples = self.store.read_window(window, fields=[], limit=5, model_version=version)
+            run.example_ids = list(examples["prediction_id"])
         run.finished_at = datetime.fromtimestamp(self.clock(), UTC)
         run.report_path = str(write_html_report(run, baseline, self.settings.reports_path))
         self._publish(run, baseline)
@@ -120,7 +131,7 @@ class DriftJob:
         if not lacking:
             return
         fields = {_STORE_FIELD.get(c.feature, c.feature): c for c in lacking}
-        summaries = self.store.numeric_summaries(window, list(fields), [])
+        summaries = self.store.numeric_summaries(window, list(fields), [], model_version=baseline.version)
         for field, check in fields.items():
             summary = summaries.get(field)
             if summary is not None and summary.mean is not None:
@@ -131,7 +142,9 @@ class DriftJob:
         names = list(engine.features)
         if rows <= self.settings.exact_ks_max_rows:
             run.path = "exact"
-            frame = self.store.read_window(window, fields=[n for n in names if n not in _STORE_FIELD])
+            frame = self.store.read_window(
+                window, fields=[n for n in names if n not in _STORE_FIELD], model_version=baseline.version
+            )
             current: dict[str, Any] = {}
             for name in names:
                 column = {PREDICTION: "score", PREDICTED_CLASS: "prediction_label"}.get(name, name)
@@ -151,7 +164,7 @@ class DriftJob:
                 bins.append(NumericBins(field, [float(e) for e in base.edges]))
             elif isinstance(base, CategoricalBaseline):
                 bins.append(CategoryBins(field, list(base.categories)))
-        counts = self.store.binned_counts(window, bins)
+        counts = self.store.binned_counts(window, bins, model_version=baseline.version)
         reverse = {v: k for k, v in _STORE_FIELD.items()}
         return {reverse.get(field, field): value for field, value in counts.items()}
 
@@ -186,7 +199,7 @@ class DriftJob:
         try:
             self.store.write_report("drift", report_document(run))
         except StoreUnavailable as exc:
-            self.health.backend_error("store")
+            self.health.backend_error(self.store.backend)
             log.warning("drift report not stored: %s", exc)
         if self.policy is None or self.notifier is None or run.status != "ok":
             return

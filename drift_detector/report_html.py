@@ -30,7 +30,8 @@ td,th{padding:4px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-alig
 </style></head><body>
 <h1>Drift report: {{ run.model }} <span class="muted">version {{ run.version }}</span></h1>
 <p><b>{{ summary }}</b></p>
-<p>Window {{ run.window.start.isoformat() }} → {{ run.window.end.isoformat() }} · {{ run.rows }} predictions ·
+<p>Window {{ run.window.start.isoformat() }} → {{ run.window.end.isoformat() }} ·
+{{ run.rows }} predictions of version {{ run.version }} ·
 {{ run.path }} path · baseline {{ baseline_source }}</p>
 {% for note in run.notes %}<p class="muted">Note: {{ note }}</p>{% endfor %}
 <p class="legend">Bars: <span style="background:#9e9e9e"></span>baseline (training)

@@ -20,8 +20,9 @@ class DriftRun:
     model: str
     version: str
     window: TimeWindow
-    rows: int
+    rows: int  # rows of ``version`` only: the window is filtered to the serving model version
     status: RunStatus
+    other_version_rows: int = 0  # rows of other versions in the window, left out (a deploy inside it)
     checks: list[FeatureComparison] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     prometheus_check: FeatureComparison | None = None
@@ -124,6 +125,8 @@ def report_document(run: DriftRun) -> dict[str, Any]:
         "model": {"name": run.model, "version": run.version},
         "window": {"start": run.window.start.isoformat(), "end": run.window.end.isoformat()},
         "rows": run.rows,
+        "model_version_filter": run.version,
+        "other_version_rows": run.other_version_rows,
         "status": run.status,
         "path": run.path,
         "drift_detected": bool(drifted),
@@ -147,7 +150,8 @@ def summary_line(run: DriftRun) -> str:
 
 
 def summary_text(run: DriftRun) -> str:
-    window = f"window {run.window.start.isoformat()} .. {run.window.end.isoformat()}, {run.path} path"
+    window = (f"window {run.window.start.isoformat()} .. {run.window.end.isoformat()}, {run.path} path, "
+              f"rows of version {run.version} only")
     lines = [summary_line(run), window]
     lines.append(f"{'feature':<32} {'role':<8} {'method':<14} {'stat':>8} {'thr':>6} {'p_adj':>9} status")
     for check in run.checks:

@@ -8,6 +8,9 @@ For each configured window length ``w`` (default 1h and 1d):
 - Prometheus over ``w`` with ``offset`` comparisons; when Prometheus is unreachable, the store-based part
   still runs and the report says what could not be checked.
 SLOs are evaluated on the first (shortest) window.
+
+The service also applies the store's retention (old daily indices / rows), at most once per hour
+(``stats_service.retention``); a failure there is counted and noted, and the run goes on.
 """
 
 from __future__ import annotations
@@ -33,8 +36,9 @@ from mlmon.notify.policy import IncidentPolicy
 from mlmon.promql import PrometheusClient
 from mlmon.settings import StatsSettings, parse_duration
 from mlmon.spec import ModelSpec
-from mlmon.store.base import InferenceStore, TimeWindow
+from mlmon.store.base import InferenceStore, RetentionResult, TimeWindow
 from stats_service.evaluation import ALL, EvalResult, evaluate
+from stats_service.retention import RetentionSchedule
 from stats_service.slo import SLOResult, evaluate_slos
 from stats_service.traffic import TrafficResult, query_traffic
 from stats_service.window_stats import response_shares, window_statistics
@@ -64,6 +68,7 @@ class StatsRun:
     slos: list[SLOResult] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    retention: RetentionResult | None = None  # None: not due in this run, or it failed (see notes)
 
 
 @dataclass
@@ -77,6 +82,7 @@ class StatsJob:
     notifier: Notifier | None = None
     policy: IncidentPolicy | None = None
     clock: Callable[[], float] = time.time
+    retention: RetentionSchedule = field(default_factory=RetentionSchedule)
 
     def _serving(self) -> tuple[str, BaselineProfile]:
         version_dir = artifact.resolve_version_dir(self.settings.model_path)
@@ -87,6 +93,9 @@ class StatsJob:
         now = now or datetime.fromtimestamp(self.clock(), UTC)
         version, profile = self._serving()
         run = StatsRun(model=self.spec.model, version=version, at=now)
+        run.retention, note = self.retention.run(self.store, self.health, now)
+        if note:
+            run.notes.append(note)
         if self.prometheus is None:
             run.notes.append("Prometheus not configured: request rate, error ratio, latency and traffic change skipped")
         segments = list(self.spec.segments)
@@ -96,7 +105,7 @@ class StatsJob:
             try:
                 report = self._window(name, window, profile, segments, now)
             except StoreUnavailable:
-                self.health.backend_error("store")
+                self.health.backend_error(self.store.backend)
                 raise
             run.windows.append(report)
             if report.traffic is not None and report.traffic.error:
@@ -206,7 +215,7 @@ class StatsJob:
         try:
             self.store.write_report("stats", report_document(run))
         except StoreUnavailable as exc:
-            self.health.backend_error("store")
+            self.health.backend_error(self.store.backend)
             log.warning("statistics report not stored: %s", exc)
         if self.policy is None or self.notifier is None or not run.windows:
             return
@@ -265,6 +274,11 @@ def report_document(run: StatsRun) -> dict[str, Any]:
                   "severity": r.slo.severity, "source": r.source} for r in run.slos],
         "findings": [{"role": f.role, "name": f.name, "severity": f.severity, "title": f.title} for f in run.findings],
         "notes": run.notes,
+        "retention": None if run.retention is None else {
+            "cutoff": run.retention.cutoff.isoformat() if run.retention.cutoff else None,
+            "events_deleted": run.retention.events_deleted,
+            "indices_deleted": list(run.retention.indices_deleted),
+        },
     })
 
 

@@ -2,7 +2,11 @@
 
 Delivery rules:
 - transient failures (connection refused or reset, timeouts, a dropped connection, any 4xx reply) are retried
-  with exponential backoff, a bounded number of times;
+  with exponential backoff, within a time budget (``max_total_s``, default 5 s, counted from the start of the
+  delivery): a retry happens only when its wait and at least one second of attempt still fit, and a retried
+  attempt's socket timeout is cut to what is left. So an SMTP outage holds a drift or statistics run up for
+  at most ``max(max_total_s, one first attempt)`` — the first attempt keeps the configured
+  ``smtp_timeout_s``. An update not delivered is retried by the incident policy at the next run;
 - permanent failures (5xx: bad credentials 535, recipient refused 550, …, TLS errors, missing server
   features) are not retried;
 - once the server has accepted the DATA the message is never sent again, even if QUIT then fails;
@@ -27,6 +31,7 @@ from mlmon.notify.render import build_message, recipients_for
 from mlmon.settings import EmailSettings
 
 log = logging.getLogger(__name__)
+MIN_ATTEMPT_S = 1.0  # a retry needs at least this much of the budget left for its own SMTP session
 
 
 class PermanentFailure(Exception):
@@ -69,17 +74,23 @@ class EmailNotifier:
         clock: Callable[[], float] = time.time,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
         max_attempts: int = 4,
-        backoff_s: float = 2.0,
+        backoff_s: float = 1.0,
         max_backoff_s: float = 30.0,
+        max_total_s: float = 5.0,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts: must be >= 1")
+        if max_total_s < 0:
+            raise ValueError("max_total_s: must be >= 0")
         self.settings = settings
         self.clock = clock
         self.sleep = sleep
+        self.monotonic = monotonic
         self.max_attempts = max_attempts
+        self.max_total_s = max_total_s
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.ssl_context = ssl_context
@@ -121,10 +132,15 @@ class EmailNotifier:
     # -- delivery ----------------------------------------------------------------------------------
     def _deliver(self, update: IncidentUpdate, message: EmailMessage, recipients: list[str]) -> bool:
         model = update.model
+        timeout = self.settings.smtp_timeout_s
+        floor = min(MIN_ATTEMPT_S, timeout)
+        deadline = self.monotonic() + self.max_total_s
         last: BaseException | None = None
-        for attempt in range(1, self.max_attempts + 1):
+        attempt = 0
+        while attempt < self.max_attempts:
+            attempt += 1
             try:
-                refused = self._send_once(message, recipients)
+                refused = self._send_once(message, recipients, timeout)
             except Exception as exc:
                 last = exc
                 if not is_transient(exc):
@@ -132,13 +148,15 @@ class EmailNotifier:
                     log.error("email NOT sent (permanent failure, not retried): model=%s incident=%s %s: %s",
                               model, update.incident_id, update.kind, describe(exc))
                     return False
-                if attempt == self.max_attempts:
-                    break
                 delay = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
+                if attempt == self.max_attempts or delay + floor > deadline - self.monotonic():
+                    break  # out of attempts or out of budget: the policy retries at the next run
                 self._count(model, "retried")
                 log.warning("email attempt %d/%d failed (transient: %s); retrying in %.1fs", attempt,
                             self.max_attempts, describe(exc), delay)
                 self.sleep(delay)
+                # The retry's own session must end inside the budget too.
+                timeout = max(floor, min(self.settings.smtp_timeout_s, deadline - self.monotonic()))
                 continue
             self._count(model, "sent")
             extra = f"; refused: {', '.join(sorted(refused))}" if refused else ""
@@ -147,22 +165,26 @@ class EmailNotifier:
                      len(recipients) - len(refused), attempt, extra)
             return True
         self._count(model, "failed")
-        log.error("email NOT sent (gave up after %d attempts): model=%s incident=%s %s: %s", self.max_attempts,
-                  model, update.incident_id, update.kind, describe(last) if last else "?")
+        log.error("email NOT sent (gave up after %d attempt(s), retry budget %.1fs; the next run tries again): "
+                  "model=%s incident=%s %s: %s", attempt, self.max_total_s, model, update.incident_id, update.kind,
+                  describe(last) if last else "?")
         return False
 
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self, timeout: float) -> smtplib.SMTP:
         s = self.settings
         assert s.smtp_host is not None
         if s.smtp_security == "ssl":
-            return smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_s,
+            return smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=timeout,
                                     context=self.ssl_context or ssl.create_default_context())
-        return smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_s)
+        return smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=timeout)
 
-    def _send_once(self, message: EmailMessage, recipients: list[str]) -> dict[str, tuple[int, bytes]]:
-        """One SMTP session. Returns the recipients the server refused while accepting the others."""
+    def _send_once(
+        self, message: EmailMessage, recipients: list[str], timeout: float
+    ) -> dict[str, tuple[int, bytes]]:
+        """One SMTP session (``timeout`` per socket operation). Returns the recipients the server refused
+        while accepting the others."""
         s = self.settings
-        smtp = self._connect()
+        smtp = self._connect(timeout)
         try:
             if s.smtp_security == "starttls":
                 smtp.ehlo()

@@ -168,6 +168,15 @@ class NumericSummary:
     percentiles: dict[float, float | None]  # {1.0: …, 5.0: …, 50.0: …}
 
 
+@dataclass(frozen=True)
+class RetentionResult:
+    """What ``apply_retention`` removed: the events of the UTC days before ``cutoff`` (and their labels)."""
+
+    cutoff: datetime | None  # None: retention not configured, nothing deleted
+    events_deleted: int = 0
+    indices_deleted: tuple[str, ...] = ()  # Elasticsearch drops whole daily indices
+
+
 class EventWriter(Protocol):
     def write_events(self, events: Sequence[InferenceEvent]) -> WriteResult:
         """Store events idempotently by prediction_id; raise StoreUnavailable when unreachable."""
@@ -175,7 +184,17 @@ class EventWriter(Protocol):
 
 
 class InferenceStore(EventWriter, Protocol):
-    """Everything the services need from a store; each backend module implements it whole."""
+    """Everything the services need from a store; each backend module implements it whole.
+
+    ``model_version`` (where accepted) keeps only the rows of that model version (``model.version``);
+    None means every version. The drift detector uses it so that a window spanning a deploy is compared
+    with the serving version's baseline only.
+    """
+
+    @property
+    def backend(self) -> str:
+        """``"sqlite"`` or ``"elasticsearch"``: the ``backend`` label of ``mlmon_backend_errors_total``."""
+        ...
 
     def ensure_schema(self) -> None: ...
 
@@ -188,18 +207,22 @@ class InferenceStore(EventWriter, Protocol):
     def count(self, window: TimeWindow, model_version: str | None = None) -> int: ...
 
     def read_window(
-        self, window: TimeWindow, fields: Sequence[str] | None = None, limit: int | None = None
+        self, window: TimeWindow, fields: Sequence[str] | None = None, limit: int | None = None,
+        model_version: str | None = None,
     ) -> pd.DataFrame:
         """Rows of a window: columns prediction_id, timestamp, model_version, prediction_label, score,
         response_kind, latency_ms, plus the requested features (all when ``fields`` is None)."""
         ...
 
-    def binned_counts(self, window: TimeWindow, bins: Sequence[BinSpec]) -> dict[str, BinnedCounts]:
+    def binned_counts(
+        self, window: TimeWindow, bins: Sequence[BinSpec], model_version: str | None = None
+    ) -> dict[str, BinnedCounts]:
         """Per-feature bin counts computed where the data lives (GROUP BY / aggregations)."""
         ...
 
     def numeric_summaries(
-        self, window: TimeWindow, features: Sequence[str], percentiles: Sequence[float]
+        self, window: TimeWindow, features: Sequence[str], percentiles: Sequence[float],
+        model_version: str | None = None,
     ) -> dict[str, NumericSummary]: ...
 
     def response_counts(self, window: TimeWindow) -> dict[str, int]:
@@ -215,3 +238,8 @@ class InferenceStore(EventWriter, Protocol):
     def write_report(self, kind: ReportKind, report: Mapping[str, Any]) -> None: ...
 
     def latest_reports(self, kind: ReportKind, limit: int = 10) -> list[dict[str, Any]]: ...
+
+    def apply_retention(self, now: datetime | None = None) -> RetentionResult:
+        """Delete inference events (and their labels) of UTC days older than the configured retention;
+        a no-op when retention is not configured. Raises StoreUnavailable when unreachable."""
+        ...

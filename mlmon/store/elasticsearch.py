@@ -39,6 +39,7 @@ from mlmon.store.base import (
     NumericBins,
     NumericSummary,
     ReportKind,
+    RetentionResult,
     TimeWindow,
     WriteResult,
 )
@@ -79,6 +80,8 @@ _BASE = ["prediction_id", "timestamp", "model_version", "prediction_label", "sco
 
 class ElasticsearchStore:
     """``InferenceStore`` on Elasticsearch 8/9 or OpenSearch 2/3; connects lazily, once."""
+
+    backend = "elasticsearch"
 
     def __init__(
         self, url: str, spec: ModelSpec, *, api_key: str | None = None, username: str | None = None,
@@ -263,14 +266,16 @@ class ElasticsearchStore:
             self._ready().index(index=names.reports_index(self.spec.model, kind), document=doc,
                                 refresh="wait_for")
 
-    def apply_retention(self, now: datetime | None = None) -> list[str]:
-        """Delete daily indices (and labels) older than ``retention_days``; returns the deleted indices."""
+    def apply_retention(self, now: datetime | None = None) -> RetentionResult:
+        """Delete daily indices (and labels) older than ``retention_days``: whole indices, no delete-by-query
+        over events."""
         if not self.retention_days:
-            return []
+            return RetentionResult(None)
         today = (now or datetime.now(UTC)).astimezone(UTC).date()
         cutoff = today - timedelta(days=self.retention_days)
         prefix = names.inference_prefix(self.spec.model)
         doomed = []
+        events = 0
         with translated("applying retention", self.url):
             es = self.es
             for index in es.indices.get(index=self.pattern, allow_no_indices=True, ignore_unavailable=True):
@@ -280,12 +285,13 @@ class ElasticsearchStore:
                     continue  # not one of ours (e.g. a model whose name extends this one)
                 if day < cutoff:
                     doomed.append(index)
-            for index in doomed:
+            for index in sorted(doomed):  # one at a time: a long list of names could overflow the URL
+                events += int(es.count(index=index, ignore_unavailable=True)["count"])
                 es.indices.delete(index=index, ignore_unavailable=True)
-            cutoff_ms = to_ms(datetime.combine(cutoff, datetime.min.time(), UTC))
+            cutoff_at = datetime.combine(cutoff, datetime.min.time(), UTC)
             es.delete_by_query(index=self.labels_index, conflicts="proceed", ignore_unavailable=True,
-                               query={"range": {"@timestamp": {"lt": cutoff_ms, "format": "epoch_millis"}}})
-        return doomed
+                               query={"range": {"@timestamp": {"lt": to_ms(cutoff_at), "format": "epoch_millis"}}})
+        return RetentionResult(cutoff_at, events, tuple(sorted(doomed)))
 
     # --- reads --------------------------------------------------------------------------------------
 
@@ -304,9 +310,12 @@ class ElasticsearchStore:
                                  ignore_unavailable=True, allow_no_indices=True)
         return int(resp["count"])
 
-    def _aggregate(self, window: TimeWindow, aggs: dict[str, Any], what: str) -> tuple[int, dict[str, Any]]:
+    def _aggregate(
+        self, window: TimeWindow, aggs: dict[str, Any], what: str, model_version: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
         with translated(what, self.url):
-            resp = self.es.search(index=self.pattern, size=0, track_total_hits=True, query=self._query(window),
+            resp = self.es.search(index=self.pattern, size=0, track_total_hits=True,
+                                  query=self._query(window, model_version),
                                   aggs=aggs or None, ignore_unavailable=True, allow_no_indices=True)
         length = resp.meta.headers.get("content-length")
         self.last_response_bytes = int(length) if length else len(str(resp.body))
@@ -348,13 +357,15 @@ class ElasticsearchStore:
         return refs
 
     def read_window(
-        self, window: TimeWindow, fields: Sequence[str] | None = None, limit: int | None = None
+        self, window: TimeWindow, fields: Sequence[str] | None = None, limit: int | None = None,
+        model_version: str | None = None,
     ) -> pd.DataFrame:
         refs = self._feature_refs(fields)
         source = ["prediction_id", "model.version", "prediction", "response.kind", "latency_ms",
                   *(r.es_path for r in refs)]
         rows = []
-        for doc in self._scan(self.pattern, self._query(window), source, limit, "reading a window"):
+        query = self._query(window, model_version)
+        for doc in self._scan(self.pattern, query, source, limit, "reading a window"):
             feats = doc.get("features") or {}
             pred = doc.get("prediction") or {}
             rows.append([
@@ -383,7 +394,9 @@ class ElasticsearchStore:
         frame.insert(6, "label_observed_at", [f[1] for f in found])
         return typed_frame(frame.assign(timestamp=frame["timestamp"].astype("int64") // 10**6), refs)
 
-    def binned_counts(self, window: TimeWindow, bins: Sequence[BinSpec]) -> dict[str, BinnedCounts]:
+    def binned_counts(
+        self, window: TimeWindow, bins: Sequence[BinSpec], model_version: str | None = None
+    ) -> dict[str, BinnedCounts]:
         aggs: dict[str, Any] = {}
         plans: list[tuple[str, int, list[str] | None]] = []
         for i, spec in enumerate(bins):
@@ -408,7 +421,7 @@ class ElasticsearchStore:
                 plans.append(("categorical", len(cats) + 1, cats))
             else:
                 raise InvalidInput("bins", f"unknown bin spec {type(spec).__name__}")
-        total, result = self._aggregate(window, aggs, "binned counts")
+        total, result = self._aggregate(window, aggs, "binned counts", model_version)
         out: dict[str, BinnedCounts] = {}
         for i, (spec, (kind, nbins, _cats)) in enumerate(zip(bins, plans, strict=True)):
             missing = int(result.get(f"m{i}", {}).get("doc_count", 0))
@@ -427,7 +440,8 @@ class ElasticsearchStore:
         return out
 
     def numeric_summaries(
-        self, window: TimeWindow, features: Sequence[str], percentiles: Sequence[float]
+        self, window: TimeWindow, features: Sequence[str], percentiles: Sequence[float],
+        model_version: str | None = None,
     ) -> dict[str, NumericSummary]:
         check_percentiles(percentiles)
         aggs: dict[str, Any] = {}
@@ -438,7 +452,7 @@ class ElasticsearchStore:
             if percentiles:
                 aggs[f"p{i}"] = {"percentiles": {"field": ref.es_path, "keyed": False,
                                                  "percents": [float(p) for p in percentiles]}}
-        total, result = self._aggregate(window, aggs, "numeric summaries")
+        total, result = self._aggregate(window, aggs, "numeric summaries", model_version)
         out: dict[str, NumericSummary] = {}
         for i, name in enumerate(features):
             stats = result.get(f"s{i}", {})

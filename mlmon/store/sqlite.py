@@ -32,6 +32,7 @@ from mlmon.store.base import (
     NumericBins,
     NumericSummary,
     ReportKind,
+    RetentionResult,
     TimeWindow,
     WriteResult,
 )
@@ -62,6 +63,8 @@ def _q(identifier: str) -> str:
 
 class SQLiteStore:
     """``InferenceStore`` on one SQLite file; thread-safe within a process (one connection, one lock)."""
+
+    backend = "sqlite"
 
     def __init__(self, path: str | Path, spec: ModelSpec, *, retention_days: int | None = None) -> None:
         self.path = Path(path)
@@ -251,28 +254,31 @@ class SQLiteStore:
                 (kind, report_timestamp_ms(report), json.dumps(body)),
             )
 
-    def apply_retention(self, now: datetime | None = None) -> int:
-        """Delete events (and their labels) from days older than ``retention_days``; returns rows deleted."""
+    def apply_retention(self, now: datetime | None = None) -> RetentionResult:
+        """Delete events (and their labels) from UTC days older than ``retention_days``."""
         if not self.retention_days:
-            return 0
+            return RetentionResult(None)
         today = (now or datetime.now(UTC)).astimezone(UTC).date()
         cutoff = datetime.combine(today - timedelta(days=self.retention_days), datetime.min.time(), UTC)
         with self._db(write=True) as conn:
             deleted = conn.execute(f"DELETE FROM {self.events} WHERE ts < ?", (to_ms(cutoff),)).rowcount
             conn.execute(f"DELETE FROM {self.labels} WHERE prediction_ts < ?", (to_ms(cutoff),))
-        return int(deleted)
+        return RetentionResult(cutoff, int(deleted))
 
     # --- reads --------------------------------------------------------------------------------------
 
-    def count(self, window: TimeWindow, model_version: str | None = None) -> int:
+    @staticmethod
+    def _where(window: TimeWindow, model_version: str | None) -> tuple[str, list[Any]]:
+        """``WHERE`` of a window's rows (optionally one model version) and its parameters."""
         start, end = window_ms(window)
-        sql = f"SELECT COUNT(*) FROM {self.events} WHERE ts >= ? AND ts < ?"
-        params: list[Any] = [start, end]
-        if model_version is not None:
-            sql += " AND model_version = ?"
-            params.append(model_version)
+        if model_version is None:
+            return "WHERE ts >= ? AND ts < ?", [start, end]
+        return "WHERE ts >= ? AND ts < ? AND model_version = ?", [start, end, model_version]
+
+    def count(self, window: TimeWindow, model_version: str | None = None) -> int:
+        where, params = self._where(window, model_version)
         with self._db() as conn:
-            return int(conn.execute(sql, params).fetchone()[0])
+            return int(conn.execute(f"SELECT COUNT(*) FROM {self.events} {where}", params).fetchone()[0])
 
     def _feature_refs(self, fields: Sequence[str] | None) -> list[FieldRef]:
         names = self.spec.feature_names if fields is None else list(fields)
@@ -283,15 +289,14 @@ class SQLiteStore:
         return refs
 
     def read_window(
-        self, window: TimeWindow, fields: Sequence[str] | None = None, limit: int | None = None
+        self, window: TimeWindow, fields: Sequence[str] | None = None, limit: int | None = None,
+        model_version: str | None = None,
     ) -> pd.DataFrame:
         refs = self._feature_refs(fields)
-        start, end = window_ms(window)
+        where, params = self._where(window, model_version)
         cols = ", ".join(_q(r.column) for r in refs)
         sql = (f"SELECT prediction_id, ts, model_version, prediction_label, score, response_kind, latency_ms"
-               f"{', ' + cols if cols else ''} FROM {self.events} WHERE ts >= ? AND ts < ? "
-               "ORDER BY ts, prediction_id")
-        params: list[Any] = [start, end]
+               f"{', ' + cols if cols else ''} FROM {self.events} {where} ORDER BY ts, prediction_id")
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
@@ -316,10 +321,12 @@ class SQLiteStore:
         frame = pd.DataFrame.from_records(rows, columns=[*base, *(r.name for r in refs)])
         return typed_frame(frame, refs)
 
-    def binned_counts(self, window: TimeWindow, bins: Sequence[BinSpec]) -> dict[str, BinnedCounts]:
+    def binned_counts(
+        self, window: TimeWindow, bins: Sequence[BinSpec], model_version: str | None = None
+    ) -> dict[str, BinnedCounts]:
         """All fields in one statement: each row's bin per field is computed once (a binary search over
         the edges in SQL), materialised, then counted per field. Bin -1 = missing."""
-        start, end = window_ms(window)
+        where, where_params = self._where(window, model_version)
         exprs: list[str] = []
         params: list[Any] = []
         args: list[Any]
@@ -348,8 +355,8 @@ class SQLiteStore:
         union = " UNION ALL ".join(f"SELECT {i}, b{i}, COUNT(*) FROM t GROUP BY b{i}" for i in range(len(bins)))
         with self._db() as conn:
             rows = conn.execute(
-                f"WITH t AS MATERIALIZED (SELECT {', '.join(exprs)} FROM {self.events} "
-                f"WHERE ts >= ? AND ts < ?) {union}", [*params, start, end],
+                f"WITH t AS MATERIALIZED (SELECT {', '.join(exprs)} FROM {self.events} {where}) {union}",
+                [*params, *where_params],
             ).fetchall()
         for i, b, n in rows:
             if b < 0:
@@ -363,20 +370,21 @@ class SQLiteStore:
         }
 
     def numeric_summaries(
-        self, window: TimeWindow, features: Sequence[str], percentiles: Sequence[float]
+        self, window: TimeWindow, features: Sequence[str], percentiles: Sequence[float],
+        model_version: str | None = None,
     ) -> dict[str, NumericSummary]:
         check_percentiles(percentiles)
-        start, end = window_ms(window)
+        condition, params = self._where(window, model_version)
         out: dict[str, NumericSummary] = {}
-        where = f"FROM {self.events} WHERE ts >= ? AND ts < ?"
+        where = f"FROM {self.events} {condition}"
         with self._db() as conn:
-            total = int(conn.execute(f"SELECT COUNT(*) {where}", (start, end)).fetchone()[0])
+            total = int(conn.execute(f"SELECT COUNT(*) {where}", params).fetchone()[0])
             for name in features:
                 ref = resolve_field(self.spec, name)
                 check_kind(ref, "numeric", "a numeric summary")
                 col = _q(ref.column)
                 n, mean, lo, hi = conn.execute(
-                    f"SELECT COUNT({col}), AVG({col}), MIN({col}), MAX({col}) {where}", (start, end)
+                    f"SELECT COUNT({col}), AVG({col}), MIN({col}), MAX({col}) {where}", params
                 ).fetchone()
                 n = int(n)
                 std: float | None = None
@@ -385,10 +393,10 @@ class SQLiteStore:
                     # Second pass around the mean: no cancellation for large values with small spread.
                     var = conn.execute(
                         f"SELECT SUM(({col} - ?) * ({col} - ?)) {where} AND {col} IS NOT NULL",
-                        (mean, mean, start, end),
+                        (mean, mean, *params),
                     ).fetchone()[0]
                     std = float(np.sqrt(max(float(var) / n, 0.0)))
-                    pct = self._percentiles(conn, col, where, (start, end), n, percentiles)
+                    pct = self._percentiles(conn, col, where, params, n, percentiles)
                 out[name] = NumericSummary(
                     name, n, total - n, None if mean is None else float(mean), std,
                     None if lo is None else float(lo), None if hi is None else float(hi), pct,
@@ -397,7 +405,7 @@ class SQLiteStore:
 
     @staticmethod
     def _percentiles(
-        conn: sqlite3.Connection, col: str, where: str, params: tuple[int, int], n: int,
+        conn: sqlite3.Connection, col: str, where: str, params: Sequence[Any], n: int,
         percentiles: Sequence[float],
     ) -> dict[float, float | None]:
         plan = {float(p): percentile_ranks(n, float(p)) for p in percentiles}

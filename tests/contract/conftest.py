@@ -59,12 +59,13 @@ def make_events(n: int = 240, seed: int = 7, start: datetime = MIDNIGHT - timede
     return events
 
 
-def build_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> InferenceStore:
+def build_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest,
+                retention_days: int | None = None) -> InferenceStore:
     store: InferenceStore
     if kind == "sqlite":
-        store = SQLiteStore(tmp_path / "contract.db", SPEC)
+        store = SQLiteStore(tmp_path / "contract.db", SPEC, retention_days=retention_days)
     else:
-        store = ElasticsearchStore(request.getfixturevalue("es_url"), SPEC)
+        store = ElasticsearchStore(request.getfixturevalue("es_url"), SPEC, retention_days=retention_days)
     store.ensure_schema()
     return store
 

@@ -6,6 +6,8 @@ Every expected number is computed here with numpy from the same events, never ha
 from __future__ import annotations
 
 import math
+import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,12 +23,13 @@ from mlmon.store.base import (
     InferenceStore,
     LabelRecord,
     NumericBins,
+    RetentionResult,
     TimeWindow,
 )
 from mlmon.store.elasticsearch import ElasticsearchStore
 from mlmon.store.sqlite import SQLiteStore
 from tests.conftest import free_port
-from tests.contract.conftest import CATEGORIES, EDGES_X, MIDNIGHT, SPEC, make_events, refresh
+from tests.contract.conftest import CATEGORIES, EDGES_X, MIDNIGHT, SPEC, build_store, make_events, refresh
 
 ALL = TimeWindow(MIDNIGHT - timedelta(hours=2), MIDNIGHT + timedelta(hours=2))
 PART = TimeWindow(MIDNIGHT - timedelta(minutes=20), MIDNIGHT + timedelta(minutes=35))
@@ -182,6 +185,104 @@ def test_numeric_summaries_match_numpy(store: InferenceStore) -> None:
     assert (empty.count, empty.mean, empty.std, empty.percentiles) == (0, None, None, {50.0: None})
 
 
+def test_reads_filter_by_model_version(store: InferenceStore) -> None:
+    """A window spanning a deploy: only the rows of the asked version, on every read the drift job uses."""
+    events = _loaded(store)
+    exact = isinstance(store, SQLiteStore)
+    bins: list[BinSpec] = [NumericBins("x", EDGES_X), CategoryBins("channel", CATEGORIES),
+                           NumericBins("prediction.score", [0.25, 0.5, 0.75])]
+    for window in (ALL, PART):
+        rows = sorted(_in(window, [e for e in events if e.model_version == "v2"]),
+                      key=lambda e: (e.timestamp, e.prediction_id))
+        everyone = store.count(window)
+        assert 0 < len(rows) < everyone  # both versions in the window: the filter has something to drop
+        frame = store.read_window(window, model_version="v2")
+        assert list(frame["prediction_id"]) == [e.prediction_id for e in rows]
+        assert set(frame["model_version"]) == {"v2"}
+        assert frame["x"].isna().sum() == sum(_value(e, "x") is None for e in rows)
+        first = store.read_window(window, fields=[], limit=3, model_version="v2")
+        assert list(first["prediction_id"]) == [e.prediction_id for e in rows[:3]]
+
+        got = store.binned_counts(window, bins, model_version="v2")
+        present = np.array([v for e in rows if (v := _value(e, "x")) is not None], dtype=float)
+        assert got["x"].counts.tolist() == np.bincount(
+            np.searchsorted(EDGES_X, present, side="right"), minlength=len(EDGES_X) + 1).tolist()
+        assert (got["x"].missing, got["x"].total) == (len(rows) - len(present), len(rows))
+        channels = [_value(e, "channel") for e in rows]
+        assert got["channel"].counts.tolist() == [
+            *(sum(v == c for v in channels) for c in CATEGORIES),
+            sum(v is not None and v not in CATEGORIES for v in channels)]
+        scores = np.array([e.score for e in rows])
+        assert got["prediction.score"].counts.tolist() == np.bincount(
+            np.searchsorted([0.25, 0.5, 0.75], scores, side="right"), minlength=4).tolist()
+
+        summary = store.numeric_summaries(window, ["x", "latency_ms"], [50.0], model_version="v2")
+        for name, values in (("x", present), ("latency_ms", np.array([e.latency_ms for e in rows]))):
+            s = summary[name]
+            assert (s.count, s.missing) == (len(values), len(rows) - len(values)), name
+            assert (s.min, s.max) == (values.min(), values.max()), name
+            assert s.mean == pytest.approx(values.mean(), rel=1e-12), name
+            assert s.std == pytest.approx(values.std(), rel=1e-9 if exact else 2e-2), name
+            median = s.percentiles[50.0]
+            assert median is not None
+            if exact:
+                assert median == pytest.approx(np.percentile(values, 50.0), rel=1e-12)
+            else:
+                assert np.percentile(values, 49, method="lower") <= median <= np.percentile(values, 51,
+                                                                                           method="higher")
+    nobody = "no-such-version"
+    assert store.read_window(ALL, model_version=nobody).empty
+    none = store.binned_counts(ALL, bins, model_version=nobody)
+    assert all((b.total, b.missing, int(b.counts.sum())) == (0, 0, 0) for b in none.values())
+    empty = store.numeric_summaries(ALL, ["x"], [50.0], model_version=nobody)["x"]
+    assert (empty.count, empty.missing, empty.mean, empty.percentiles) == (0, 0, None, {50.0: None})
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "elasticsearch"])
+def test_retention_deletes_old_days_and_keeps_recent(kind: str, tmp_path: Path,
+                                                     request: pytest.FixtureRequest) -> None:
+    store = build_store(kind, tmp_path, request, retention_days=2)
+    now = MIDNIGHT + timedelta(hours=1)
+    cutoff = MIDNIGHT - timedelta(days=2)  # whole UTC days: everything before 2026-02-28T00:00 goes
+    old = make_events(12, seed=5, start=cutoff - timedelta(days=3), span_s=3600)
+    recent = [replace(e, prediction_id=f"r{i}") for i, e in enumerate(make_events(15, seed=6, start=MIDNIGHT))]
+    edge_old = replace(recent[0], prediction_id="edge-old", timestamp=cutoff - timedelta(milliseconds=1))
+    edge_new = replace(recent[0], prediction_id="edge-new", timestamp=cutoff)
+    assert store.write_events([*old, *recent, edge_old, edge_new]).stored == 29
+    labelled = store.upsert_labels([LabelRecord(e.prediction_id, "no", now) for e in (old[0], edge_old, recent[0])])
+    assert labelled.written == 3
+    refresh(store)
+
+    result = store.apply_retention(now=now)
+    assert result.cutoff == cutoff and result.events_deleted == 13
+    if kind == "elasticsearch":
+        days = sorted({f"{e.timestamp.astimezone(UTC):%Y.%m.%d}" for e in [*old, edge_old]})
+        assert result.indices_deleted == tuple(f"mlmon-inference-contract-model-{d}" for d in days)
+        assert len(days) == 2  # the old block's day and the day just before the cutoff
+    refresh(store)
+    everything = TimeWindow(datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+    kept = store.read_window(everything, fields=[])
+    assert sorted(kept["prediction_id"]) == sorted([*(e.prediction_id for e in recent), "edge-new"])
+    labels = store.labelled_predictions(everything).set_index("prediction_id")["label"]
+    assert labels["r0"] == "no" and labels.notna().sum() == 1
+    assert _stored_labels(store) == 1  # the labels of deleted predictions are gone too, not just unjoinable
+    again = store.apply_retention(now=now)
+    assert (again.events_deleted, again.indices_deleted) == (0, ())
+    store.close()
+
+    off = build_store(kind, tmp_path / "off", request)  # no retention configured: nothing is touched
+    assert off.apply_retention(now=now) == RetentionResult(None)
+    off.close()
+
+
+def _stored_labels(store: InferenceStore) -> int:
+    if isinstance(store, SQLiteStore):
+        with sqlite3.connect(store.path) as conn:
+            return int(conn.execute(f"SELECT COUNT(*) FROM {store.labels}").fetchone()[0])
+    assert isinstance(store, ElasticsearchStore)
+    return int(store.es.count(index=store.labels_index)["count"])
+
+
 def test_response_counts(store: InferenceStore) -> None:
     events = _loaded(store)
     rows = _in(PART, events)
@@ -281,3 +382,17 @@ def test_both_backends_give_the_same_numbers(both_stores: tuple[InferenceStore, 
         assert (la["label_observed_at"] == lb["label_observed_at"]).sum() == la["label"].notna().sum()
         ra, rb = sqlite.read_window(window), elastic.read_window(window)
         assert ra.equals(rb)
+        # the same with a model-version filter
+        va = sqlite.binned_counts(window, bins, model_version="v2")
+        vb = elastic.binned_counts(window, bins, model_version="v2")
+        for name in va:
+            assert va[name].counts.tolist() == vb[name].counts.tolist(), name
+            assert (va[name].missing, va[name].total) == (vb[name].missing, vb[name].total)
+        assert va["x"].total == sqlite.count(window, "v2") < sqlite.count(window)
+        na = sqlite.numeric_summaries(window, ["x", "big"], [], model_version="v2")
+        nb = elastic.numeric_summaries(window, ["x", "big"], [], model_version="v2")
+        for name in na:
+            assert (na[name].count, na[name].missing, na[name].min, na[name].max) == (
+                nb[name].count, nb[name].missing, nb[name].min, nb[name].max), name
+            assert na[name].mean == pytest.approx(nb[name].mean, rel=1e-9), name
+        assert sqlite.read_window(window, model_version="v2").equals(elastic.read_window(window, model_version="v2"))

@@ -87,10 +87,11 @@ def make_job(settings: DriftSettings, baselines: BaselineCache | None, store: In
 
 
 def write_traffic(store: InferenceStore, loaded: LoadedModel, *, n: int = ROWS, seed: int, end: datetime,
-                  transform: Any = None, drop: tuple[str, ...] = (), prefix: str = "p") -> None:
+                  transform: Any = None, drop: tuple[str, ...] = (), prefix: str = "p",
+                  version: str | None = None) -> None:
     frame = feature_rows(n, seed, transform)
-    events = events_from_frame(loaded.spec, frame, model_scores(loaded, frame), version=loaded.version, end=end,
-                               span_s=1800, drop=drop, prefix=prefix)
+    events = events_from_frame(loaded.spec, frame, model_scores(loaded, frame), version=version or loaded.version,
+                               end=end, span_s=1800, drop=drop, prefix=prefix)
     result = store.write_events(events)
     assert result.stored == n and not result.rejected, result.rejected[:3]
 
@@ -211,6 +212,39 @@ def test_feature_absent_in_production_is_a_quality_finding(  # type: ignore[no-u
     assert distribution.effect is None and any("no values" in f for f in distribution.findings)
     assert run.decision_for(distribution).status == "insufficient_data"  # type: ignore[union-attr]
     assert [c.key for c, _ in run.drifted] == ["quality:bureau_score"]
+
+
+@pytest.mark.parametrize("exact_ks_max_rows", [50_000, 0], ids=["exact", "binned"])
+def test_window_across_a_deploy_compares_only_the_serving_version(  # type: ignore[no-untyped-def]
+    tmp_path, model_dir, feast_repo_dir, baselines, loaded, sqlite_store, exact_ks_max_rows
+):
+    """The previous version's rows (here with a unit change) share the window with the serving version's
+    normal rows: they are left out of the count, the tests, the means and the examples, and the report says so."""
+    now = utc_now()
+    write_traffic(sqlite_store, loaded, seed=29, end=now, transform=unit_change, version="previous", prefix="o")
+    write_traffic(sqlite_store, loaded, n=900, seed=30, end=now, prefix="s")
+    settings = drift_settings(tmp_path, model_dir, feast_repo_dir, exact_ks_max_rows=exact_ks_max_rows)
+    job, _ = make_job(settings, baselines, sqlite_store)
+    run = job.run_once(now)
+    assert run.path == ("exact" if exact_ks_max_rows else "binned")
+    assert (run.status, run.rows, run.other_version_rows) == ("ok", 900, ROWS)
+    assert run.drifted == [], [c.key for c, _ in run.drifted]
+    assert next(c for c in run.checks if c.key == "output:prediction").n_cur == 900
+    unit = next(c for c in run.checks if c.key == f"input:{UNIT}")
+    assert 0 < unit.n_cur < 900  # the feature's present values among the 900 (it is often missing)
+    assert unit.summary["cur_mean"] / unit.summary["ref_mean"] == pytest.approx(1, rel=0.25)  # type: ignore[operator]
+    assert run.example_ids and all(i.startswith("s") for i in run.example_ids)
+    assert any(f"{ROWS} row(s) of other model versions" in n and loaded.version in n for n in run.notes)
+    doc = sqlite_store.latest_reports("drift", limit=1)[0]
+    assert (doc["rows"], doc["other_version_rows"], doc["model_version_filter"]) == (900, ROWS, loaded.version)
+    assert any("other model versions" in n for n in doc["notes"])
+
+    # Right after the deploy: too few rows of the new version is "insufficient data", never a mixed window.
+    later = now + timedelta(hours=3)
+    write_traffic(sqlite_store, loaded, seed=31, end=later, transform=unit_change, version="previous", prefix="o2")
+    write_traffic(sqlite_store, loaded, n=50, seed=32, end=later, prefix="s2")
+    early = job.run_once(later)
+    assert (early.status, early.rows, early.other_version_rows) == ("insufficient_data", 50, ROWS)
 
 
 def _copy_trained(trained_model: Any, tmp_path: Path) -> tuple[Path, Path, str]:

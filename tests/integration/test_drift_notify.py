@@ -18,6 +18,7 @@ from tests.integration import test_drift_job as drift_tests
 from tests.integration.test_drift_job import UNIT, drift_settings, make_job, write_traffic
 from tests.unit.drift_detector.helpers import unit_change, utc_now
 from tests.unit.drift_detector.test_collector import samples
+from tests.unit.notify.helpers import VirtualTime
 
 pytestmark = pytest.mark.integration
 
@@ -84,12 +85,14 @@ def test_smtp_outage_is_counted_and_the_email_goes_out_next_run(  # type: ignore
     settings = drift_settings(tmp_path, model_dir, feast_repo_dir, smtp_host="127.0.0.1", smtp_port=closed,
                               alert_email_to=["oncall@example.com"], smtp_timeout_s=2)
     job, registry = make_job(settings, baselines, sqlite_store)
-    job.notifier.sleep = lambda _s: None  # type: ignore[union-attr]  # no real back-off waits in a test
+    waits = VirtualTime()  # back-off waits recorded, not waited, but counted against the retry budget
+    job.notifier.sleep, job.notifier.monotonic = waits, waits.monotonic  # type: ignore[union-attr]
     run = job.run_once(now)
     assert [c.feature for c, _ in run.drifted] == [UNIT] and run.report_path
     got = samples(generate_latest(registry).decode())
     outcome = {dict(k)["outcome"]: v for (n, k), v in got.items() if n == "mlmon_notifications_total"}
-    assert outcome["failed"] == 1 and outcome.get("sent", 0) == 0 and outcome["retried"] == 3
+    assert outcome["failed"] == 1 and outcome.get("sent", 0) == 0 and outcome["retried"] == 2
+    assert waits == [1.0, 2.0]  # the default budget (5 s) holds the run up 3 s, not 1+2+4 s or more
 
     server = smtp_factory()
     job.notifier.settings = settings.model_copy(update={"smtp_port": server.port})  # type: ignore[union-attr]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from tests.fixtures.smtp import (
     SmtpServer,
     TlsFiles,
 )
+from tests.unit.notify.helpers import VirtualTime
 from tests.unit.notify.pngcheck import read_png
 
 pytestmark = pytest.mark.integration
@@ -58,17 +60,14 @@ def settings(server_port: int, **kw: object) -> EmailSettings:
     return EmailSettings(**base)  # type: ignore[arg-type]
 
 
-class Sleeps(list[float]):
-    """Records the backoff delays instead of waiting them out (the servers are real, the clock is not)."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
+Sleeps = VirtualTime  # back-off waits recorded, not waited; they still count against the retry budget
 
 
-def notifier(cfg: EmailSettings, registry: CollectorRegistry, sleeps: Sleeps | None = None,
-             attempts: int = 4) -> EmailNotifier:
-    return EmailNotifier(cfg, registry, sleep=sleeps if sleeps is not None else Sleeps(), max_attempts=attempts,
-                         backoff_s=0.5, max_backoff_s=2.0)
+def notifier(cfg: EmailSettings, registry: CollectorRegistry, sleeps: Sleeps | None = None, attempts: int = 4,
+             backoff_s: float = 0.5, max_backoff_s: float = 2.0, max_total_s: float = 5.0) -> EmailNotifier:
+    clock = sleeps if sleeps is not None else Sleeps()
+    return EmailNotifier(cfg, registry, sleep=clock, monotonic=clock.monotonic, max_attempts=attempts,
+                         backoff_s=backoff_s, max_backoff_s=max_backoff_s, max_total_s=max_total_s)
 
 
 def counts(registry: CollectorRegistry, model: str = "loan_default") -> dict[str, float]:
@@ -131,7 +130,59 @@ def test_unreachable_server_is_retried_counted_and_never_raises(caplog: pytest.L
     assert ok is False
     assert counts(registry) == {"sent": 0.0, "suppressed": 0.0, "failed": 1.0, "retried": 2.0}
     assert sleeps == [0.5, 1.0]  # exponential backoff
-    assert "gave up after 3 attempts" in caplog.text and "ConnectionRefusedError" in caplog.text
+    assert "gave up after 3 attempt(s)" in caplog.text and "ConnectionRefusedError" in caplog.text
+
+
+@pytest.mark.parametrize(("budget", "waits"), [(5.0, [1.0, 2.0]), (20.0, [1.0, 2.0, 4.0, 8.0]), (0.0, [])])
+def test_retries_stop_when_the_time_budget_is_spent(budget: float, waits: list[float]) -> None:
+    """SMTP down during a job run: exponential back-off, but only while the next wait and one more attempt
+    fit in ``max_total_s``; the rest is left to the incident policy's next run."""
+    registry, sleeps = CollectorRegistry(), Sleeps()
+    sender = notifier(settings(free_port()), registry, sleeps, attempts=20, backoff_s=1.0, max_backoff_s=60.0,
+                      max_total_s=budget)
+    started = sleeps.monotonic()
+    assert sender.notify(_update()) is False
+    assert sleeps == waits
+    assert sleeps.monotonic() - started <= max(budget, 0.5)  # waits plus the (instant, refused) attempts
+    assert counts(registry) == {"sent": 0.0, "suppressed": 0.0, "failed": 1.0, "retried": float(len(waits))}
+
+
+def test_real_waits_stay_inside_the_budget() -> None:
+    """Real clock, real sleeps: the run waits no longer than the budget; the default budget is a few seconds."""
+    registry = CollectorRegistry()
+    sender = EmailNotifier(settings(free_port()), registry, max_total_s=1.5, backoff_s=0.25)
+    started = time.monotonic()
+    assert sender.notify(_update()) is False
+    elapsed = time.monotonic() - started
+    assert 0.25 <= elapsed <= 1.5, elapsed
+    assert counts(registry)["retried"] == 1.0 and counts(registry)["failed"] == 1.0
+    default = EmailNotifier(settings(free_port()), CollectorRegistry())
+    assert default.max_total_s <= 5.0 and default.max_attempts >= 3
+
+
+def test_a_retry_that_hangs_is_cut_to_the_remaining_budget() -> None:
+    """The first attempt is refused; while backing off the server comes up but never answers: the retried
+    session times out when the budget ends, not after ``smtp_timeout_s`` (10 s here)."""
+    port = free_port()
+    listener = socket.socket()
+
+    def start_silent_listener(_seconds: float) -> None:
+        if listener.getsockname()[1] == 0:
+            listener.bind(("127.0.0.1", port))
+            listener.listen(8)
+
+    sleeps = Sleeps(on_sleep=start_silent_listener)
+    registry = CollectorRegistry()
+    sender = notifier(settings(port, smtp_timeout_s=10.0), registry, sleeps, backoff_s=0.1, max_total_s=1.6)
+    try:
+        started = time.monotonic()
+        assert sender.notify(_update()) is False
+        elapsed = time.monotonic() - started
+    finally:
+        listener.close()
+    assert sleeps == [0.1]
+    assert 1.0 <= elapsed <= 2.5, elapsed  # the retry got the ~1.5 s left, not 10 s
+    assert counts(registry) == {"sent": 0.0, "suppressed": 0.0, "failed": 1.0, "retried": 1.0}
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from sklearn import metrics as skm
 from mlmon.demo_data import default_probability
 from mlmon.model.artifact import LoadedModel, load_model
 from mlmon.settings import StatsSettings
-from mlmon.store.base import InferenceStore, LabelRecord
+from mlmon.store.base import InferenceStore, LabelRecord, TimeWindow
 from mlmon.store.sqlite import SQLiteStore
 from stats_service.job import StatsJob, StatsRun, build_stats_job, report_document
 from tests.unit.drift_detector.helpers import SPEC_PATH, events_from_frame, feature_rows, model_scores, utc_now
@@ -78,7 +79,7 @@ class Traffic:
         self.truth = np.where(defaulted, "default", "no_default")
         self.ids = [e.prediction_id for e in self.events]
 
-    def labels(self, index: np.ndarray | list[int], observed: datetime | None = None,
+    def labels(self, index: np.ndarray | list[int] | range, observed: datetime | None = None,
                flip: bool = False) -> list[LabelRecord]:
         out = []
         for i in index:
@@ -322,3 +323,55 @@ def test_prometheus_unreachable_is_a_note_and_the_store_part_runs(  # type: igno
     got = samples(generate_latest(registry).decode())
     assert got[("mlmon_backend_errors_total", frozenset({("model", "loan_default"), ("backend", "prometheus")}))] == 1
     assert not any(n == "mlmon_traffic_change_ratio" for n, _ in got)
+
+
+def test_the_job_applies_retention_hourly_and_survives_a_failing_store(  # type: ignore[no-untyped-def]
+    tmp_path, model_dir, loaded
+):
+    import sqlite3
+
+    now = utc_now()
+    store = SQLiteStore(tmp_path / "inference.db", loaded.spec, retention_days=30)
+    store.ensure_schema()
+    try:
+        recent = Traffic(loaded, 200, seed=45, end=now)
+        old = Traffic(loaded, 60, seed=46, end=now - timedelta(days=40))
+        old.events = [replace(e, prediction_id=f"old-{e.prediction_id}") for e in old.events]
+        assert store.write_events([*recent.events, *old.events]).stored == 260
+        everything = TimeWindow(now - timedelta(days=400), now + timedelta(days=1))
+        job, registry = make_job(stats_settings(tmp_path, model_dir, windows=["3h"]), store)
+
+        run = job.run_once(now)  # the first run applies it
+        assert run.retention is not None and run.retention.events_deleted == 60
+        assert store.count(everything) == 200 and run.windows[0].rows == 200
+        doc = store.latest_reports("stats", limit=1)[0]
+        assert doc["retention"]["events_deleted"] == 60
+
+        # Within the hour nothing is deleted, even with old rows back in the store.
+        assert store.write_events(old.events).stored == 60
+        assert job.run_once(now + timedelta(minutes=30)).retention is None
+        assert store.count(everything) == 260
+
+        # An hour later the store is locked by another writer: the run completes, the failure is counted.
+        store._connect().execute("PRAGMA busy_timeout = 50")  # fail fast instead of waiting 10 s
+        blocker = sqlite3.connect(store.path, isolation_level=None)
+        try:
+            blocker.execute("BEGIN IMMEDIATE")
+            locked = job.run_once(now + timedelta(minutes=61))
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert locked.retention is None and locked.windows[0].rows == 200
+        assert any(n.startswith("retention not applied") for n in locked.notes), locked.notes
+        text = generate_latest(registry).decode()
+        promtool_check(text)
+        errors = samples(text)[("mlmon_backend_errors_total",
+                                frozenset({("model", "loan_default"), ("backend", "sqlite")}))]
+        assert errors == 2  # the retention, and the report that could not be written under the same lock
+        assert store.count(everything) == 260
+
+        later = job.run_once(now + timedelta(minutes=122))  # the next hour: applied again
+        assert later.retention is not None and later.retention.events_deleted == 60
+        assert store.count(everything) == 200
+    finally:
+        store.close()

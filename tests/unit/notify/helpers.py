@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from mlmon.notify.findings import ChartData, Finding, Incident
@@ -31,3 +33,21 @@ def incident(*findings: Finding, model: str = "loan_default", version: str = "v3
         model=model, model_version=version, window_start=START, window_end=END, findings=findings,
         prediction_ids=("p-1", "p-2", "p-3", "p-4", "p-5", "p-6"), report_path="/srv/reports/r1.html",
     )
+
+
+class VirtualTime(list[float]):
+    """Back-off waits recorded instead of waited out, yet counted as elapsed time: ``monotonic()`` is the real
+    clock plus every recorded wait, so a notifier's retry budget sees both (the SMTP servers stay real).
+    ``on_sleep`` runs at each wait, e.g. to change what listens on a port between two attempts."""
+
+    def __init__(self, on_sleep: Callable[[float], None] | None = None) -> None:
+        super().__init__()
+        self.on_sleep = on_sleep
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+        if self.on_sleep is not None:
+            self.on_sleep(seconds)
+
+    def monotonic(self) -> float:
+        return time.monotonic() + sum(self)

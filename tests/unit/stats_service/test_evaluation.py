@@ -44,7 +44,7 @@ def joined_classification(n: int, seed: int, labelled_share: float = 0.7) -> pd.
             pd.Timestamp(t) + pd.Timedelta(seconds=float(lg)) if h else pd.NaT
             for t, lg, h in zip(ts, lag, has_label, strict=True)
         ],
-        "channel": rng.choice([*CHANNELS, None], size=n, p=[0.4, 0.3, 0.15, 0.1, 0.05]),
+        "channel": rng.choice(np.array([*CHANNELS, None], dtype=object), size=n, p=[0.4, 0.3, 0.15, 0.1, 0.05]),
     })
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -64,11 +64,14 @@ def test_retention_deletes_old_daily_indices(es_url: str) -> None:
     new = [replace(e, prediction_id=f"n{i}") for i, e in enumerate(make_events(10, start=MIDNIGHT, span_s=60))]
     store.write_events([*old, *new])
     store.upsert_labels([LabelRecord(e.prediction_id, "no", MIDNIGHT) for e in (old[0], new[0])])
-    deleted = store.apply_retention(now=MIDNIGHT + timedelta(hours=1))
-    assert deleted == ["mlmon-inference-contract-model-2026.02.25"]
+    store.refresh()
+    result = store.apply_retention(now=MIDNIGHT + timedelta(hours=1))
+    assert result.indices_deleted == ("mlmon-inference-contract-model-2026.02.25",)
+    assert result.events_deleted == 10 and result.cutoff == MIDNIGHT - timedelta(days=2)
     assert sorted(store.es.indices.get(index=store.pattern)) == ["mlmon-inference-contract-model-2026.03.02"]
     store.refresh()
     assert store.es.count(index=store.labels_index)["count"] == 1
+    assert store.apply_retention(now=MIDNIGHT + timedelta(hours=1)).indices_deleted == ()  # idempotent
     store.close()
 
 
@@ -87,20 +90,4 @@ def test_outage_through_a_cut_proxy(es_url: str, tcp_proxy: Callable[..., TcpPro
     proxy.restore()
     replay = store.write_events(events)  # the whole batch again: idempotent
     assert (replay.stored, replay.duplicates) == (20, 10)
-    store.close()
-
-
-def test_retention_for_sqlite_too(tmp_path: object) -> None:
-    from pathlib import Path
-
-    from mlmon.store.base import TimeWindow
-    from mlmon.store.sqlite import SQLiteStore
-
-    store = SQLiteStore(Path(str(tmp_path)) / "r.db", SPEC, retention_days=2)
-    old = make_events(10, start=MIDNIGHT - timedelta(days=5), span_s=3600)
-    new = [replace(e, prediction_id=f"n{i}") for i, e in enumerate(make_events(10, start=MIDNIGHT, span_s=60))]
-    store.write_events([*old, *new])
-    assert store.apply_retention(now=MIDNIGHT + timedelta(hours=1)) == 10
-    everything = TimeWindow(datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
-    assert store.count(everything) == 10
     store.close()
