@@ -1,0 +1,114 @@
+"""``instrument(app, …)``: golden-signal middleware, ``/metrics`` and the model recorders in one call."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, make_asgi_app
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from mlmon.baseline.profile import BaselineProfile
+from mlmon.instrument.metrics import (
+    InputMetrics,
+    OutputMetrics,
+    golden_signal_metrics,
+    input_metrics,
+    output_metrics,
+)
+from mlmon.instrument.middleware import GoldenSignals, GoldenSignalsMiddleware
+from mlmon.instrument.recorders import InputRecorder, PredictionRecorder
+from mlmon.spec import ModelSpec
+
+
+class _AsgiEndpoint:
+    """Wraps the metrics ASGI callable so that Starlette's ``Route`` treats it as an app, not a handler."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._app = make_asgi_app(registry=registry)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+
+def metrics_route(registry: CollectorRegistry, path: str = "/metrics") -> Route:
+    """``GET /metrics`` as a plain route: a ``Mount`` would answer 307 to ``/metrics/``."""
+    return Route(path, endpoint=_AsgiEndpoint(registry), methods=["GET"], include_in_schema=False)
+
+
+class Instrumentation:
+    """Metrics of one served model. ``inputs``/``outputs`` exist once a model version is bound."""
+
+    def __init__(self, registry: CollectorRegistry, spec: ModelSpec, signals: GoldenSignals) -> None:
+        self.registry = registry
+        self.spec = spec
+        self.signals = signals
+        self._output_metrics: OutputMetrics | None = None
+        self._input_metrics: InputMetrics | None = None
+        self._inputs: InputRecorder | None = None
+        self._outputs: PredictionRecorder | None = None
+
+    @property
+    def model_version(self) -> str:
+        return self.signals.model_version
+
+    @property
+    def bound(self) -> bool:
+        return self._outputs is not None
+
+    @property
+    def inputs(self) -> InputRecorder:
+        if self._inputs is None:
+            raise RuntimeError("no model version bound: call Instrumentation.bind() after loading the model")
+        return self._inputs
+
+    @property
+    def outputs(self) -> PredictionRecorder:
+        if self._outputs is None:
+            raise RuntimeError("no model version bound: call Instrumentation.bind() after loading the model")
+        return self._outputs
+
+    def bind(
+        self,
+        model_version: str,
+        profile: BaselineProfile | None = None,
+        classes: Sequence[str] | None = None,
+    ) -> None:
+        """Attach a model version (and its baseline). The score buckets are fixed by the first bind:
+        a histogram's buckets cannot change within a process."""
+        if self._output_metrics is None:
+            edges = profile.prediction.score_edges if profile is not None else None
+            self._output_metrics = output_metrics(self.registry, edges)
+            self._input_metrics = input_metrics(self.registry)
+        assert self._input_metrics is not None
+        self.signals.bind(model_version)
+        self._outputs = PredictionRecorder(
+            self._output_metrics, self.spec.model, model_version,
+            classes if classes is not None else (self.spec.prediction.classes or []),
+        )
+        self._inputs = InputRecorder(self._input_metrics, self.spec, model_version, profile)
+
+
+def instrument(
+    app: FastAPI,
+    *,
+    registry: CollectorRegistry,
+    spec: ModelSpec,
+    profile: BaselineProfile | None = None,
+    model_version: str | None = None,
+    metrics_path: str | None = "/metrics",
+) -> Instrumentation:
+    """Add golden signals and ``/metrics`` to ``app``; bind the model now if its version is known.
+
+    Call before the app starts (middleware cannot be added to a running app). Pass ``metrics_path=None``
+    when the app exposes the registry some other way.
+    """
+    signals = GoldenSignals(golden_signal_metrics(registry), spec.model)
+    app.add_middleware(GoldenSignalsMiddleware, signals=signals)
+    if metrics_path:
+        app.router.routes.append(metrics_route(registry, metrics_path))
+    inst = Instrumentation(registry, spec, signals)
+    if model_version is not None:
+        inst.bind(model_version, profile)
+    return inst

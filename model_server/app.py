@@ -1,0 +1,67 @@
+"""``create_app(settings)``: the reference model server, built on ``mlmon.instrument``.
+
+Middleware, outermost first: golden signals (so 413/422/401 are counted too) → body-size limit → FastAPI.
+The lifespan loads the model, opens the store and starts the inference-log writer; on shutdown the writer
+flushes its queue to the store or the spool before the store is closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CollectorRegistry
+
+import mlmon
+from mlmon.instrument import instrument
+from mlmon.settings import ModelServerSettings
+from mlmon.spec import load_spec
+from model_server.errors import install_error_handlers
+from model_server.limits import BodyLimitMiddleware
+from model_server.predictor import ServingModel
+from model_server.routers.feedback import feedback_router
+from model_server.routers.health import router as health_router
+from model_server.routers.predict import predict_router
+from model_server.schemas import RequestParser
+from model_server.state import ServerState
+
+
+def create_app(
+    settings: ModelServerSettings,
+    *,
+    registry: CollectorRegistry | None = None,
+    store: Any | None = None,
+    model: ServingModel | None = None,
+) -> FastAPI:
+    """Build the app. ``store``/``model`` replace ``open_store``/``load_model`` (the caller keeps ownership
+    of a store it passes in). The request schema comes from the model's spec, else ``settings.model_spec``."""
+    registry = registry if registry is not None else CollectorRegistry()
+    spec = model.spec if model is not None else load_spec(settings.model_spec)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state: ServerState = app.state.mlmon
+        await run_in_threadpool(state.start)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(state.stop)
+
+    app = FastAPI(
+        title=f"mlmon model server: {spec.model}",
+        description=spec.description or "Reference model server instrumented with mlmon",
+        version=mlmon.__version__,
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    instrumentation = instrument(app, registry=registry, spec=spec)  # outermost: counts every response
+    app.state.mlmon = ServerState(settings, spec, registry, instrumentation, model=model, store=store)
+    install_error_handlers(app)
+    parser = RequestParser(spec, settings.unknown_fields, settings.max_batch_size)
+    app.include_router(predict_router(spec, parser))
+    app.include_router(feedback_router(spec))
+    app.include_router(health_router)
+    return app

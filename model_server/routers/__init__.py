@@ -1,0 +1,1 @@
+"""HTTP routers of the model server, one module per resource."""
