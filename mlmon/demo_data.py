@@ -100,7 +100,7 @@ def generate_features(n: int, rng: np.random.Generator) -> pd.DataFrame:
         }
     )
     # Realistic gaps: undeclared income, debt ratio filled ~80%, enrichment outages hit both bureau fields.
-    frame.loc[rng.random(n) < 0.03, "income"] = np.nan
+    frame.loc[rng.random(n) < 0.02, "income"] = np.nan
     frame.loc[rng.random(n) < 0.20, "debt_ratio"] = np.nan
     enrichment_failed = rng.random(n) < 0.04
     frame.loc[enrichment_failed, ["bureau_score", "open_credit_lines"]] = np.nan

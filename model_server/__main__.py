@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from mlmon.errors import ConfigError
@@ -11,6 +12,9 @@ from mlmon.settings import ModelServerSettings, load_settings
 
 def serve(settings: ModelServerSettings) -> None:
     """Run the model server until SIGINT/SIGTERM (used by ``mlmon serve``)."""
+    # One request's rows are scored on one core: OpenMP threads per prediction (scikit-learn's gradient
+    # boosting) cost far more than they save on small batches. Must be set before the model is loaded.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     import uvicorn
 
     from model_server.app import create_app

@@ -7,8 +7,11 @@ Response kinds:
   that the spec declares (for the demo: ``bureau_score`` and ``open_credit_lines``, both filled by the
   enrichment service) is missing, serve the baseline's mean training score (≈ the positive rate of a
   calibrated classifier) and its thresholded label.
-- ``empty``: the model returned nothing usable (NaN/inf score, or fewer scores than rows): prediction and
-  score are null, and the non-finite counter goes up.
+- ``empty``: no answer for the client. Either the model returned nothing usable (NaN/inf score, or fewer
+  scores than rows: the non-finite counter goes up), or the post-processing filter removed the answer
+  (``PostFilter``: the demo's affordability check needs ``income``; without it no offer is made). A filtered
+  answer keeps the model's score in the metrics and the inference log — the model worked, the service did not
+  answer — which is the difference between the model prediction and the service response (seed 000).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from mlmon.spec import ModelSpec
 from mlmon.store.base import InferenceEvent, ResponseKind
 
 FALLBACK_FEATURES = ("bureau_score", "open_credit_lines")
+POST_FILTER_REQUIRED = ("income",)
 
 
 class ServingModel(Protocol):
@@ -62,12 +66,28 @@ class FallbackRule:
         return cls(features, float(profile.prediction.mean))
 
 
+@dataclass(frozen=True)
+class PostFilter:
+    """Post-processing after the model: an answer needs every one of ``required`` to be present."""
+
+    required: tuple[str, ...]
+
+    def empties(self, row: dict[str, Any]) -> bool:
+        return any(row.get(name) is None for name in self.required)
+
+    @classmethod
+    def default(cls, spec: ModelSpec) -> PostFilter | None:
+        required = tuple(name for name in POST_FILTER_REQUIRED if name in spec.feature_names)
+        return cls(required) if required else None
+
+
 @dataclass
 class Prediction:
     prediction_id: str
     label: str | None
     score: float | None
     kind: ResponseKind
+    model_score: float | None = None  # the model's score when post-processing withheld the answer
 
     def to_json(self, model_version: str, regression: bool) -> dict[str, Any]:
         return {
@@ -101,11 +121,13 @@ class Predictor:
         instrumentation: Instrumentation,
         pii: PiiProtector,
         fallback: FallbackRule | None,
+        post_filter: PostFilter | None = None,
     ) -> None:
         self.model = model
         self.inst = instrumentation
         self.pii = pii
         self.fallback = fallback
+        self.post_filter = post_filter
         self.names = model.spec.feature_names
         self.regression = model.spec.prediction.kind == "regression"
         self._view = _model_view(model.spec)
@@ -127,7 +149,9 @@ class Predictor:
             scores = np.asarray(self.model.predict_scores(frame), dtype=float).ravel()
             for j, i in enumerate(to_score):
                 value = float(scores[j]) if j < len(scores) else math.nan
-                if math.isfinite(value):
+                if math.isfinite(value) and self.post_filter is not None and self.post_filter.empties(rows[i]):
+                    results[i] = Prediction(uuid.uuid4().hex, None, None, "empty", model_score=value)
+                elif math.isfinite(value):
                     results[i] = Prediction(uuid.uuid4().hex, self.model.label_for(value), value, "ok")
                 else:
                     results[i] = Prediction(uuid.uuid4().hex, None, None, "empty")
@@ -135,7 +159,8 @@ class Predictor:
         predictions = [r for r in results if r is not None]
         events = []
         for row, pred in zip(rows, predictions, strict=True):
-            self.inst.outputs.record(pred.score, pred.label, pred.kind)
+            logged_score = pred.model_score if pred.model_score is not None else pred.score
+            self.inst.outputs.record(logged_score, pred.label, pred.kind)
             events.append(InferenceEvent(
                 prediction_id=pred.prediction_id,
                 timestamp=now,
@@ -144,7 +169,7 @@ class Predictor:
                 features=self.pii.protect(self._view(row)),
                 missing=[name for name in self.names if row.get(name) is None],
                 prediction_label=pred.label,
-                score=pred.score,
+                score=logged_score,
                 response_kind=pred.kind,
                 latency_ms=latency_ms,
             ))

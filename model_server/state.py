@@ -18,7 +18,7 @@ from mlmon.instrument import Instrumentation
 from mlmon.instrument.metrics import InferenceLogMetrics, inference_log_metrics
 from mlmon.settings import ModelServerSettings
 from mlmon.spec import ModelSpec
-from model_server.predictor import FallbackRule, Predictor, ServingModel
+from model_server.predictor import FallbackRule, PostFilter, Predictor, ServingModel
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,8 @@ class ServerState:
             return
         self.instrumentation.bind(model.version, model.profile, model.spec.prediction.classes or [])
         self.predictor = Predictor(
-            model, self.instrumentation, self.pii, FallbackRule.default(model.spec, model.profile)
+            model, self.instrumentation, self.pii, FallbackRule.default(model.spec, model.profile),
+            PostFilter.default(model.spec),
         )
         log.info("serving model %s version %s", model.name, model.version)
 

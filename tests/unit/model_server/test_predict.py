@@ -168,6 +168,22 @@ def test_fallback_when_enrichment_inputs_are_missing(server: Server, example: di
     assert rows.loc[both["prediction_id"], "response_kind"] == "fallback"
 
 
+def test_affordability_filter_empties_the_answer_but_keeps_the_model_score(
+    server: Server, example: dict[str, Any], small_model: LoadedModel
+) -> None:
+    body = server.client.post("/predict", json={**example, "income": None}).json()
+    assert body["kind"] == "empty"
+    assert body["prediction"] is None and body["score"] is None  # the client gets no offer
+    expected = float(small_model.predict_scores(pd.DataFrame([{**example, "income": None}]))[0])
+    assert server.sample("mlmon_responses_total", kind="empty") == 1
+    assert server.sample("mlmon_nonfinite_predictions_total") == 0  # the model itself answered
+    assert server.sample("mlmon_prediction_count") == 1
+    row = _stored(server).set_index("prediction_id").loc[body["prediction_id"]]
+    assert row["response_kind"] == "empty"
+    assert row["score"] == pytest.approx(expected)  # what the model said, for output monitoring
+    assert row["prediction_label"] is None
+
+
 class _FilteringModel(LoadedModel):
     """The real model plus a post-processing step that drops scores for high incomes (seed 000's
     "post-processing filters emptied the response")."""
