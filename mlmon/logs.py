@@ -19,3 +19,7 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for noisy in ("elastic_transport", "urllib3", "httpx", "feast", "mail.log", "aiosmtpd"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The client logs a full traceback per retry during a store outage; the outage is already counted and
+    # logged once by mlmon.
+    for retries in ("elastic_transport.transport", "elastic_transport.node_pool"):
+        logging.getLogger(retries).setLevel(logging.ERROR)
