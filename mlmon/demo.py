@@ -1,259 +1,139 @@
 """`mlmon demo`: the embedded stack end to end on one machine, no Docker.
 
-1. trains the demo model from the Feast repo (and a degraded version for `bad-retrain`);
-2. starts an SMTP sink writing ``.eml`` files to ``var/mail/``, the model server, Prometheus (when its binary
-   is installed), the statistics service and the drift detector, all on free loopback ports, with short
-   intervals and windows;
+1. trains the demo model from the Feast repo (and, for `bad-retrain`, a degraded version later);
+2. starts an SMTP sink writing ``.eml`` files to ``var/mail/<scenario>/``, Prometheus (when its binary is
+   installed), the model server, the statistics service and the drift detector, all on free loopback ports,
+   with short intervals and windows (:class:`mlmon.replay.stack.EmbeddedStack`);
 3. replays a ``baseline`` phase, then the fault scenario (`--scenario`, default ``unit-change``);
-4. waits until the incident email arrives (or, for ``seasonal``, makes sure none does), prints what was
-   detected, when, and where the email and the HTML report are; stops everything it started.
+4. waits until the incident email arrives (or, for ``seasonal``, makes sure no drift email does), prints what
+   was detected, when, and where the email and the HTML report are; stops everything it started.
 
 Exit status: 0 when the fault was detected (or correctly not alerted on), 1 otherwise.
+Rates and phases can be changed with ``MLMON_DEMO_<FIELD>`` variables (fields of
+:class:`mlmon.replay.stack.DemoTimings`, e.g. ``MLMON_DEMO_RATE=100 MLMON_DEMO_BASELINE_S=15``).
 """
 
 from __future__ import annotations
 
 import argparse
-import email
-import email.policy
+import dataclasses
 import shutil
+import signal
 import threading
 import time
-from dataclasses import dataclass, field
-from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 from mlmon.logs import configure_logging
-from mlmon.processes import (
-    Child,
-    free_port,
-    prometheus_binary,
-    prometheus_child,
-    python_module,
-    write_prometheus_config,
-)
+from mlmon.model import artifact
+from mlmon.replay.run import ScenarioOutcome, run_scenario
 from mlmon.replay.scenarios import Scenario, get_scenario
-from mlmon.replay.traffic import ReplayStats, replay
+from mlmon.replay.stack import DemoTimings, EmbeddedStack
 from mlmon.settings import CommonSettings, load_settings
 from mlmon.spec import load_spec
 
-FEEDBACK_TOKEN = "demo-feedback-token"
-RATE = 60.0  # requests per second during the demo
-BASELINE_S = 25.0
-FAULT_S = 60.0
-DRIFT_WINDOW = "30s"
-JOB_INTERVAL_S = 5.0
-
-
-@dataclass
-class DemoStack:
-    workdir: Path
-    mail_dir: Path
-    children: list[Child] = field(default_factory=list)
-    smtp: object | None = None
-    server_url: str = ""
-    prometheus_url: str | None = None
-
-    def stop(self) -> None:
-        for child in reversed(self.children):
-            child.stop()
-        if self.smtp is not None:
-            from mlmon.notify.sink import stop_smtp_sink
-
-            stop_smtp_sink(self.smtp)  # type: ignore[arg-type]
-            self.smtp = None
+_STARTED = [time.monotonic()]
 
 
 def _say(text: str) -> None:
-    print(f"[demo] {text}", flush=True)
+    print(f"[demo {time.monotonic() - _STARTED[0]:5.1f}s] {text}", flush=True)
 
 
-def _train(variant: str) -> tuple[str, Path]:
+def train_model(settings: CommonSettings, model_dir: Path, variant: str) -> str:
+    """`mlmon train [--variant]` into ``model_dir``; returns the version."""
     from mlmon.training.train import train
 
-    settings = load_settings(CommonSettings)
     spec = load_spec(settings.model_spec)
-    result = train(spec, settings.feast_repo, settings.model_path, variant=variant)  # type: ignore[arg-type]
+    result = train(spec, settings.feast_repo, model_dir, variant=variant)  # type: ignore[arg-type]
     _say(f"model {result.model} version {result.version} ({variant}); holdout "
          + ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items() if k in ("roc_auc", "precision", "recall")))
-    return result.version, result.path
+    return result.version
 
 
-def _start(stack: DemoStack, model_dir: Path, settings: CommonSettings) -> None:
-    from mlmon.notify.sink import start_smtp_sink
-
-    work = stack.workdir
-    smtp_port = free_port()
-    stack.smtp = start_smtp_sink("127.0.0.1", smtp_port, stack.mail_dir)
-    _say(f"SMTP sink on 127.0.0.1:{smtp_port} writing to {stack.mail_dir}/")
-    server_port, stats_port, drift_port = free_port(), free_port(), free_port()
-    common = {
-        "MLMON_STORE": f"sqlite:///{(work / 'mlmon.db').resolve()}",
-        "MLMON_MODEL_SPEC": str(settings.model_spec.resolve()),
-        "MLMON_FEAST_REPO": str(settings.feast_repo.resolve()),
-        "MLMON_MODEL_PATH": str(model_dir.resolve()),
-        "MLMON_VAR_DIR": str(work.resolve()),
-        "MLMON_LOG_LEVEL": "WARNING",
-        "MLMON_HOST": "127.0.0.1",
-        "MLMON_SMTP_HOST": "127.0.0.1",
-        "MLMON_SMTP_PORT": str(smtp_port),
-        "MLMON_ALERT_EMAIL_TO": "ml-team@example.com",
-        "MLMON_NOTIFY_COOLDOWN_S": "600",
-    }
-    binary = prometheus_binary()
-    if binary:
-        prom_port = free_port()
-        config = write_prometheus_config(
-            work / "prometheus.yml",
-            {"model-server": f"127.0.0.1:{server_port}", "stats-service": f"127.0.0.1:{stats_port}",
-             "drift-detector": f"127.0.0.1:{drift_port}"},
-        )
-        prom = prometheus_child(binary, config, work / "prometheus-data", prom_port, work / "logs" / "prometheus.log")
-        stack.children.append(prom.start())
-        prom.wait_ready(f"http://127.0.0.1:{prom_port}/-/ready", timeout=30)
-        stack.prometheus_url = f"http://127.0.0.1:{prom_port}"
-        common["MLMON_PROMETHEUS_URL"] = stack.prometheus_url
-        _say(f"Prometheus on {stack.prometheus_url} (scraping every second)")
-    else:
-        _say("Prometheus is not installed (apt-get install prometheus): continuing without it")
-
-    server = python_module(
-        "model server", "model_server", work / "logs" / "model_server.log",
-        {**common, "MLMON_PORT": str(server_port), "MLMON_FEEDBACK_TOKEN": FEEDBACK_TOKEN,
-         "MLMON_PII_HASH_KEY": "demo-pii-key"},
-    )
-    stack.children.append(server.start())
-    stack.server_url = f"http://127.0.0.1:{server_port}"
-    server.wait_ready(f"{stack.server_url}/readyz", timeout=90)
-    _say(f"model server on {stack.server_url}")
-    stats = python_module(
-        "statistics service", "stats_service", work / "logs" / "stats_service.log",
-        {**common, "MLMON_PORT": str(stats_port), "MLMON_INTERVAL_S": str(JOB_INTERVAL_S), "MLMON_WINDOWS": "1m",
-         "MLMON_LABEL_DELAY_S": "15", "MLMON_MIN_LABELS": "300", "MLMON_TRAFFIC_OFFSETS": "1d"},
-    )
-    drift = python_module(
-        "drift detector", "drift_detector", work / "logs" / "drift_detector.log",
-        {**common, "MLMON_PORT": str(drift_port), "MLMON_INTERVAL_S": str(JOB_INTERVAL_S),
-         "MLMON_WINDOW": DRIFT_WINDOW, "MLMON_MIN_ROWS": "300", "MLMON_CONSECUTIVE": "2"},
-    )
-    for child, port in ((stats, stats_port), (drift, drift_port)):
-        stack.children.append(child.start())
-        child.wait_ready(f"http://127.0.0.1:{port}/metrics", timeout=90)
-        _say(f"{child.name} on http://127.0.0.1:{port}/metrics (every {JOB_INTERVAL_S:.0f}s)")
+def _stage_model(settings: CommonSettings, version: str, target: Path) -> Path:
+    """The demo serves a copy of the trained version, so deploying a degraded model for `bad-retrain` never
+    changes what ``MLMON_MODEL_PATH`` serves outside the demo."""
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    shutil.copytree(settings.model_path / version, target / version)
+    artifact.set_current(target, version)
+    return target
 
 
-def _mails(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.eml")) if folder.is_dir() else []
-
-
-def _read(path: Path) -> EmailMessage:
-    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-    assert isinstance(message, EmailMessage)
-    return message
-
-
-def _text_of(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain",))
-    return part.get_content() if part is not None else ""
-
-
-def _replay_phase(stack: DemoStack, scenario: Scenario, seconds: float, seed: int) -> ReplayStats:
-    def show(stats: ReplayStats) -> None:
-        if int(stats.elapsed_s) % 5 == 0:
-            print(f"[demo]   {stats.line()}", flush=True)
-
-    return replay(stack.server_url, scenario, rate=RATE, duration=seconds, seed=seed, feedback_token=FEEDBACK_TOKEN,
-                  feedback_delay=3.0, progress=show)
-
-
-def _matching_email(stack: DemoStack, seen: set[Path], expected: tuple[str, ...]) -> tuple[Path, EmailMessage] | None:
-    for path in _mails(stack.mail_dir):
-        if path in seen:
-            continue
-        message = _read(path)
-        body = (message.get("Subject") or "") + "\n" + _text_of(message)
-        if not expected or any(name in body for name in expected):
-            return path, message
-    return None
-
-
-def run_demo(args: argparse.Namespace) -> int:
+def run_demo(args: argparse.Namespace, timings: DemoTimings | None = None) -> int:
+    _STARTED[0] = time.monotonic()
     settings = load_settings(CommonSettings)
     configure_logging("WARNING")
-    scenario = get_scenario(args.scenario)
+    try:
+        scenario = get_scenario(args.scenario)
+        timings = timings or DemoTimings.from_env()
+    except ValueError as exc:
+        _say(f"error: {exc}")
+        return 2
+    timings = dataclasses.replace(timings, timeout_s=float(getattr(args, "timeout", timings.timeout_s)))
     workdir: Path = args.workdir
     shutil.rmtree(workdir, ignore_errors=True)  # every demo starts from an empty store and inbox
     mail_dir = settings.var_dir / "mail" / scenario.name
     shutil.rmtree(mail_dir, ignore_errors=True)
     workdir.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + args.timeout
     _say(f"scenario {scenario.name}: {scenario.description}")
-    version, path = _train("standard")
-    stack = DemoStack(workdir=workdir, mail_dir=mail_dir)
+    version = train_model(settings, settings.model_path, "standard")
+    model_dir = _stage_model(settings, version, workdir / "models" / settings.model_path.name)
+    stack = EmbeddedStack(workdir=workdir, settings=settings, model_dir=model_dir, timings=timings,
+                          mail_dir=mail_dir, say=_say)
+    previous = _stop_on_sigterm()
     try:
-        _start(stack, path.parent, settings)
-        _say(f"phase 1: baseline traffic for {BASELINE_S:.0f}s at {RATE:.0f} req/s")
-        _replay_phase(stack, get_scenario("baseline"), BASELINE_S, seed=101)
-        baseline_mails = set(_mails(mail_dir))
-        if baseline_mails:
-            _say(f"note: {len(baseline_mails)} email(s) during the baseline phase (see {mail_dir})")
-        if scenario.model_variant == "degraded":
-            _say("deploying a retrained model with a silent training bug ...")
-            bad_version, _ = _train("degraded")
-            server = next(c for c in stack.children if c.name == "model server")
-            server.stop()
-            server.start()
-            server.wait_ready(f"{stack.server_url}/readyz", timeout=90)
-            _say(f"model server now serves {bad_version}")
-        _say(f"phase 2: fault '{scenario.name}' for up to {FAULT_S:.0f}s")
-        fault_started = time.monotonic()
-        stop = threading.Event()
-        stats_box: list[ReplayStats] = []
-        sender = threading.Thread(
-            target=lambda: stats_box.append(_replay_phase(stack, scenario, FAULT_S, seed=202)), daemon=True
-        )
-        sender.start()
-        found = None
-        expected = scenario.expected_features
-        while time.monotonic() < deadline and (sender.is_alive() or scenario.detected_by != "none"):
-            found = _matching_email(stack, baseline_mails, expected) if expected else None
-            if found or (not sender.is_alive() and time.monotonic() - fault_started > FAULT_S + 30):
-                break
-            time.sleep(1.0)
-        stop.set()
-        sender.join(timeout=FAULT_S + 30)
-        return _conclude(stack, scenario, found, baseline_mails, fault_started, workdir)
+        with stack:
+            outcome = run_scenario(
+                stack, scenario, timings, train=lambda variant: train_model(settings, model_dir, variant), say=_say
+            )
+            code = conclude(stack, scenario, outcome)
+    except (RuntimeError, TimeoutError) as exc:  # a service did not start: its log says why
+        _say(f"FAILED: {exc}")
+        code = 1
     finally:
-        stack.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         _say("stopped every process the demo started")
+    return code
 
 
-def _conclude(
-    stack: DemoStack, scenario: Scenario, found: tuple[Path, EmailMessage] | None, before: set[Path],
-    fault_started: float, workdir: Path,
-) -> int:
-    reports = sorted((workdir / "reports").rglob("latest.html"))
-    report = reports[0] if reports else None
-    if scenario.detected_by == "none":
-        new = [p for p in _mails(stack.mail_dir) if p not in before]
-        drift_mails = [p for p in new if "drift" in (_read(p).get("Subject") or "").lower()]
-        if drift_mails:
-            _say(f"FAILED: '{scenario.name}' must not alert, but got {drift_mails[0]}")
+def _stop_on_sigterm() -> Any:
+    """SIGTERM unwinds like Ctrl-C, so the stack's ``__exit__`` stops every service it started."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        return None  # only the main thread may set handlers
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
+def conclude(stack: EmbeddedStack, scenario: Scenario, outcome: ScenarioOutcome) -> int:
+    report = outcome.report_path
+    if not scenario.expected_features:
+        if outcome.drift_mails:
+            _say(f"FAILED: '{scenario.name}' must not alert, but got {outcome.drift_mails[0].path}")
+            _say(f"subject: {outcome.drift_mails[0].subject}")
             return 1
-        _say(f"OK: no drift email for '{scenario.name}' (as expected); latest drift report: {report}")
+        if outcome.timed_out:
+            _say(f"FAILED: the run hit its timeout ({stack.timings.timeout_s:g}s) before the watch ended")
+            return 1
+        others = [m for m in outcome.mails if m.job != "drift"]
+        extra = f" ({len(others)} other email(s), e.g. {others[0].subject})" if others else ""
+        _say(f"OK: no drift email for '{scenario.name}' (as expected){extra}; latest drift report: {report}")
         return 0
-    if found is None:
+    if not outcome.detected:
         _say(f"FAILED: no incident email naming {', '.join(scenario.expected_features)} arrived; "
-             f"see {workdir / 'logs'} and {stack.mail_dir}")
+             f"see {stack.logs_dir} and {stack.inbox}")
+        for mail in outcome.mails:
+            _say(f"  got instead: {mail.subject}")
         return 1
-    path, message = found
-    elapsed = time.monotonic() - fault_started
-    _say(f"DETECTED '{scenario.name}' {elapsed:.0f}s after the fault started")
-    _say(f"email: {path}")
-    _say(f"subject: {message.get('Subject')}")
-    for line in _text_of(message).splitlines()[:14]:
+    _say(f"DETECTED '{scenario.name}' {outcome.elapsed_s:.0f}s after the fault started")
+    _say(f"email: {outcome.email_path}")
+    _say(f"subject: {outcome.subject}")
+    for line in (outcome.text or "").splitlines()[:14]:
         print(f"    {line}")
     if report is not None:
         _say(f"HTML drift report: {report}")
     return 0
-
