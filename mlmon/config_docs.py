@@ -37,15 +37,23 @@ def _default(info: FieldInfo) -> str:
 
 def config_table() -> str:
     rows = ["| variable | used by | default | meaning |", "|---|---|---|---|"]
-    seen: set[str] = set()
+    # A name several services define differently (port, min_rows) gets one row naming each use.
+    uses: dict[str, list[tuple[str, FieldInfo]]] = {}
     for service, cls in _SERVICES:
         for name, info in cls.model_fields.items():
-            if name in seen:
-                continue
-            seen.add(name)
-            variable = f"MLMON_{name.upper()}"
-            meaning = (info.description or "").replace("|", "\\|")
-            rows.append(f"| `{variable}` | {service} | `{_default(info)}` | {meaning} |")
+            known = uses.setdefault(name, [])
+            if all(info.description != other.description or info.default != other.default for _, other in known):
+                known.append((service, info))
+    for name, variants in uses.items():
+        variable = f"MLMON_{name.upper()}"
+        if len(variants) == 1:
+            service, info = variants[0]
+            default, meaning = f"`{_default(info)}`", info.description or ""
+        else:
+            service = ", ".join(s for s, _ in variants)
+            default = ", ".join(f"`{_default(i)}` ({s})" for s, i in variants)
+            meaning = "; ".join(f"{s}: {i.description or ''}" for s, i in variants)
+        rows.append(f"| `{variable}` | {service} | {default} | {meaning.replace('|', chr(92) + '|')} |")
     return "\n".join([BEGIN, *rows, END])
 
 

@@ -165,6 +165,7 @@ class StatsSettings(CommonSettings, EmailSettings):
     )
     label_delay_s: float = Field(default=3600, ge=0, description="Labels of a window are mature after this")
     min_labels: int = Field(default=30, ge=1, description="Fewest joined labels for evaluation metrics")
+    min_rows: int = Field(default=200, ge=1, description="Fewest responses before share SLOs are judged")
 
     @field_validator("windows", "traffic_offsets", mode="before")
     @classmethod

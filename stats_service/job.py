@@ -172,8 +172,16 @@ class StatsJob:
                                     if first.eval_window else "labels")
             measured["label_coverage"] = (overall.coverage, "labels")
         for key in ("empty_share", "fallback_share"):
-            if key in first.responses:
+            if key not in first.responses:
+                continue
+            # A share over a handful of responses is noise, not a breach (4% of 50 rows is 2 answers).
+            if first.rows >= self.settings.min_rows:
                 measured[key] = (first.responses[key], "store")
+            else:
+                run.notes.append(
+                    f"{key} not judged: {first.rows} responses in the last {first.name}, "
+                    f"fewer than min_rows={self.settings.min_rows}"
+                )
         traffic = first.traffic
         if traffic is not None and traffic.p95_latency_ms is not None:
             measured["p95_latency_ms"] = (traffic.p95_latency_ms, "prometheus")

@@ -16,7 +16,7 @@ from typing import Literal
 
 Role = Literal["output", "slo", "quality", "traffic", "input"]
 Severity = Literal["warning", "critical"]
-UpdateKind = Literal["opened", "severity_changed", "resolved"]
+UpdateKind = Literal["opened", "severity_changed", "findings_added", "resolved"]
 
 ROLES: tuple[Role, ...] = ("output", "slo", "quality", "traffic", "input")
 SEVERITIES: tuple[Severity, ...] = ("warning", "critical")
@@ -176,10 +176,11 @@ def group_by_model(
 
 @dataclass(frozen=True)
 class IncidentUpdate:
-    """A moment worth an email: an incident opened, changed severity, or resolved.
+    """A moment worth an email: an incident opened, changed severity, gained findings, or resolved.
 
     ``suppressed`` marks a change that the cooldown holds back: the notifier counts it and sends nothing.
     ``resolved_titles`` lists what was open before a resolve (the resolving run has no findings).
+    ``new_findings`` lists the keys (``role:name``) that joined an open incident since the last email.
     """
 
     kind: UpdateKind
@@ -190,6 +191,7 @@ class IncidentUpdate:
     previous_severity: Severity | None = None
     resolved_titles: Sequence[str] = ()
     suppressed: bool = False
+    new_findings: Sequence[str] = ()
 
     @property
     def model(self) -> str:
@@ -203,7 +205,8 @@ class IncidentUpdate:
     @property
     def message_key(self) -> str:
         """Stable per update, so that a duplicate delivery carries the same Message-ID."""
-        return f"{self.incident_id}.{self.kind}.{self.severity or 'none'}"
+        added = "+".join(sorted(self.new_findings))
+        return f"{self.incident_id}.{self.kind}.{self.severity or 'none'}" + (f".{added}" if added else "")
 
 
 def utc_from_timestamp(ts: float) -> datetime:

@@ -107,8 +107,10 @@ class IncidentPolicy:
                 entry["opened_at"] = now
             entry["actual"] = {"state": _OPEN, "severity": severity}
             entry["titles"] = [f.title for f in incident.ordered_findings][:_MAX_TITLES]
+            entry["keys"] = sorted({f.key for f in incident.findings})
         else:
             entry["actual"] = {"state": _CLOSED, "severity": None}
+            entry["keys"] = []
         entry["model_version"] = incident.model_version
         changed = entry["actual"] != previous
         update = self._due(incident, entry, now, changed)
@@ -118,7 +120,17 @@ class IncidentPolicy:
     def _due(self, incident: Incident, entry: dict[str, Any], now: float, changed: bool) -> IncidentUpdate | None:
         actual, notified = entry["actual"], entry["notified"]
         if actual == notified:
-            return None
+            # Same state and severity: worth an email only when findings joined that people were not told
+            # about in this incident (a cause found a run after its symptom, a second SLO breached). Each
+            # finding is announced once per incident, so a flapping feature cannot flood the inbox.
+            new = sorted(set(entry.get("keys", [])) - set(entry.get("notified_keys", [])))
+            if actual["state"] != _OPEN or not new:
+                return None
+            return IncidentUpdate(
+                kind="findings_added", incident=incident, incident_id=str(entry.get("incident_id") or "none"),
+                opened_at=utc_from_timestamp(float(entry.get("opened_at") or now)), severity=actual["severity"],
+                previous_severity=notified["severity"], new_findings=tuple(new),
+            )
         kind: UpdateKind
         if actual["state"] == _CLOSED:
             kind = "resolved"
@@ -150,6 +162,10 @@ class IncidentPolicy:
         entry["last_sent"][_signature(state, severity)] = self.clock()
         if state == _OPEN:
             entry["notified_titles"] = [f.title for f in update.incident.ordered_findings][:_MAX_TITLES]
+            told = set(entry.get("notified_keys", [])) | {f.key for f in update.incident.findings}
+            entry["notified_keys"] = sorted(told)
+        else:
+            entry["notified_keys"] = []
         self._save()
 
     def process(self, incident: Incident, notifier: Notifier) -> IncidentUpdate | None:
@@ -170,4 +186,6 @@ class IncidentPolicy:
             "last_sent": {},
             "titles": [],
             "notified_titles": [],
+            "keys": [],
+            "notified_keys": [],
         }

@@ -68,6 +68,11 @@ def subject_for(update: IncidentUpdate) -> str:
     more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
     if update.kind == "resolved":
         text = f"[mlmon RESOLVED] {model}: incident resolved"
+    elif update.kind == "findings_added":
+        added = [f for f in findings if f.key in set(update.new_findings)]
+        first = clean_header(added[0].title) if added else top
+        extra = f" (+{len(added) - 1} more)" if len(added) > 1 else ""
+        text = f"[mlmon {update.effective_severity.upper()}] {model} update: {first}{extra}"
     elif update.kind == "opened":
         text = f"[mlmon {update.effective_severity.upper()}] {model}: {top}{more}"
     else:
@@ -82,6 +87,9 @@ def _headline(update: IncidentUpdate) -> str:
         return f"Resolved: {model} looks healthy again"
     if update.kind == "opened":
         return f"{update.effective_severity.capitalize()}: {model} changed in production"
+    if update.kind == "findings_added":
+        names = ", ".join(key.split(":", 1)[-1] for key in update.new_findings)
+        return f"More changed for {model}: {names}"
     return f"Severity changed for {model}: {update.previous_severity} to {update.severity}"
 
 

@@ -161,3 +161,35 @@ def test_damaged_state_file_does_not_stop_the_job(tmp_path: Path, clock: Clock) 
 def test_state_path_is_per_job_and_safe(tmp_path: Path) -> None:
     assert state_path(tmp_path, "stats") != state_path(tmp_path, "drift")
     assert state_path(tmp_path, "../x").parent == tmp_path / "notify"
+
+
+def test_a_cause_found_one_run_after_its_symptom_gets_one_update(tmp_path: Path, clock: Clock) -> None:
+    policy, out = make(tmp_path, clock), Recorder()
+    symptom = finding("output", "prediction", severity="warning")
+    cause = finding("quality", "bureau_score", severity="warning")
+    other = finding("input", "open_credit_lines", severity="warning")
+    assert policy.process(incident(symptom), out).kind == "opened"  # type: ignore[union-attr]
+    added = policy.process(incident(symptom, cause), out)
+    assert added is not None and added.kind == "findings_added" and added.severity == "warning"
+    assert list(added.new_findings) == ["quality:bureau_score"]
+    assert policy.process(incident(symptom, cause), out) is None  # told already
+    assert policy.process(incident(symptom), out) is None  # a finding leaving is not news while open
+    assert policy.process(incident(symptom, cause), out) is None  # and coming back: announced once per incident
+    both = policy.process(incident(symptom, cause, other), out)
+    assert both is not None and list(both.new_findings) == ["input:open_credit_lines"]
+    assert out.sent() == [("opened", "warning"), ("findings_added", "warning"), ("findings_added", "warning")]
+    assert policy.process(OK, out).kind == "resolved"  # type: ignore[union-attr]
+    reopened = policy.process(incident(cause), out)
+    assert reopened is not None and reopened.kind == "opened"  # a new incident starts with a clean slate
+
+
+def test_undelivered_findings_update_is_retried_next_run(tmp_path: Path, clock: Clock) -> None:
+    policy, out = make(tmp_path, clock), Recorder()
+    symptom, cause = finding("output", "prediction"), finding("input", "income")
+    policy.process(incident(symptom), out)
+    out.fail = True
+    assert policy.process(incident(symptom, cause), out).kind == "findings_added"  # type: ignore[union-attr]
+    out.fail = False
+    again = make(tmp_path, clock).process(incident(symptom, cause), out)  # after a restart, too
+    assert again is not None and again.kind == "findings_added"
+    assert make(tmp_path, clock).process(incident(symptom, cause), out) is None

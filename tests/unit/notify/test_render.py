@@ -179,3 +179,16 @@ def test_links_given_by_the_job_are_not_repeated_and_empty_runbook_falls_back() 
     assert text.count(same) == 1
     assert "Runbook wiki: https://wiki.example.org/m" in text
     assert f"Runbook: {DEFAULT_RUNBOOK}" in text
+
+
+def test_findings_added_update_names_what_joined() -> None:
+    symptom = finding("output", "prediction", title="prediction: distribution changed")
+    cause = finding("quality", "bureau_score", title="bureau_score: fill rate changed")
+    base = update(symptom, cause)
+    added = IncidentUpdate(kind="findings_added", incident=base.incident, incident_id="abc123", opened_at=START,
+                           severity="warning", previous_severity="warning", new_findings=("quality:bureau_score",))
+    msg = roundtrip(build_message(added, settings(), ["team@example.org"], NOW))
+    assert msg["Subject"] == "[mlmon WARNING] loan_default update: bureau_score: fill rate changed"
+    text = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert "More changed for loan_default: bureau_score" in text
+    assert added.message_key != base.message_key  # a distinct Message-ID per announced finding set
