@@ -134,9 +134,14 @@ def test_golden_signals_and_a_traffic_drop_from_prometheus(  # type: ignore[no-u
 
     delta = {le: sum(after[le] - before[le] for before, after in zip(before_b, after_b, strict=True))
              for le in after_b[0]}
-    expected, lower, upper = _quantile(0.95, delta)
+    expected, lower, _upper = _quantile(0.95, delta)
     assert traffic.p95_latency_ms is not None
-    assert lower * 1000 <= traffic.p95_latency_ms <= upper * 1000, (traffic.p95_latency_ms, expected, lower, upper)
+    # Prometheus' rate() window does not line up exactly with our two scrapes of /metrics, so the rank can
+    # land in a neighbouring bucket: accept the bucket of our estimate and its neighbours.
+    bounds = [0.0, *sorted(b for b in delta if b != math.inf), math.inf]
+    i = bounds.index(lower)
+    low, high = bounds[max(i - 1, 0)], bounds[min(i + 2, len(bounds) - 1)]
+    assert low * 1000 <= traffic.p95_latency_ms <= high * 1000, (traffic.p95_latency_ms, expected, low, high)
 
     drop = [f for f in run.findings if f.role == "traffic"]
     assert [f.name for f in drop] == ["traffic_10s_vs_10s"]
@@ -163,7 +168,8 @@ def test_feedback_endpoint_labels_and_bad_input(tmp_path, model_dir, loaded, ser
     with httpx.Client(timeout=30) as client:
         predictions = good.predict(client, instances(loaded.spec, frame), batch=60)
         ids = [p["prediction_id"] for p in predictions]
-        scores = np.array([p["score"] for p in predictions])
+        # An empty answer (no income: the affordability filter) carries no score; its label is still known.
+        scores = np.array([p["score"] if p["score"] is not None else 0.2 for p in predictions])
         truth = np.where(np.random.default_rng(3).random(120) < scores, "default", "no_default")
         reader = SQLiteStore(good.store_url.removeprefix("sqlite:///"), loaded.spec)
 
@@ -208,5 +214,8 @@ def test_feedback_endpoint_labels_and_bad_input(tmp_path, model_dir, loaded, ser
     assert result.labelled == 110 and result.invalid_labels == 0
     assert result.coverage == pytest.approx(110 / len(window_ids))
     # Other tests' predictions may share the window, unlabelled: metrics come from the labelled rows only.
-    assert result.metrics == pytest.approx(sklearn_metrics(final[:110], scores[:110]), rel=1e-9)
+    # The store keeps the model's score even for answers the affordability filter emptied.
+    logged = reader.read_window(run.windows[0].window, fields=[]).set_index("prediction_id")["score"]
+    model_scores = logged.loc[ids[:110]].to_numpy(dtype=float)
+    assert result.metrics == pytest.approx(sklearn_metrics(final[:110], model_scores), rel=1e-9)
     reader.close()
