@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-import signal
 import sys
-import threading
 
 from prometheus_client import CollectorRegistry
 
-from mlmon.errors import MlmonError
-from mlmon.jobs import run_loop, serve_metrics
-from mlmon.logs import configure_logging
-from mlmon.settings import DriftSettings, load_settings
+from mlmon.jobs import run_service, service_main
+from mlmon.settings import DriftSettings
 
 
 def run(settings: DriftSettings, *, once: bool = False) -> int:
@@ -21,33 +16,11 @@ def run(settings: DriftSettings, *, once: bool = False) -> int:
 
     registry = CollectorRegistry()
     job = build_drift_job(settings, registry)
-    if once:
-        result = job.run_once()
-        print(summary_text(result))
-        return 0
-    server = serve_metrics(registry, settings.host, settings.port)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        run_loop(job.run_once, job.health, stop=stop)
-    finally:
-        server.shutdown()
-        job.store.close()
-    return 0
+    return run_service(job, registry, settings.host, settings.port, once=once, summary=summary_text)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m drift_detector", description="mlmon drift detector")
-    parser.add_argument("--once", action="store_true", help="run once, print a summary and exit")
-    args = parser.parse_args(argv)
-    try:
-        settings = load_settings(DriftSettings)
-        configure_logging(settings.log_level)
-        return run(settings, once=args.once)
-    except MlmonError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return service_main("python -m drift_detector", "mlmon drift detector", DriftSettings, run, argv)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from drift_detector.report_html import write_html_report
 from drift_detector.run import DriftRun, report_document, to_finding
 from mlmon.atomic import write_text_atomic
 from mlmon.errors import BackendUnavailable, BaselineNotFound, StoreUnavailable
-from mlmon.jobs import JobHealth
+from mlmon.jobs import JobHealth, job_parts
 from mlmon.notify.base import Notifier
 from mlmon.notify.findings import Incident
 from mlmon.notify.links import grafana_url, kibana_discover_url, report_link
@@ -58,6 +58,11 @@ class DriftJob:
     notifier: Notifier | None = None
     policy: IncidentPolicy | None = None
     clock: Callable[[], float] = time.time
+
+    def close(self) -> None:
+        self.store.close()
+        if self.prometheus is not None:
+            self.prometheus.close()
 
     @property
     def state_path(self) -> Path:
@@ -227,23 +232,10 @@ def build_drift_job(
     settings: DriftSettings, registry: CollectorRegistry, *, store: InferenceStore | None = None
 ) -> DriftJob:
     """Wire a job from settings: store, baseline cache, Prometheus client, email notifier and policy."""
-    from mlmon.jobs import JobHealthCollector
-    from mlmon.notify.email import EmailNotifier
-    from mlmon.notify.policy import state_path
-    from mlmon.spec import load_spec
-    from mlmon.store.factory import open_store
-
-    spec = load_spec(settings.model_spec)
-    store = store or open_store(settings, spec)
-    health = JobHealth(job="drift", model=spec.model, interval_s=settings.interval_s)
     collector = DriftCollector()
-    registry.register(collector)
-    registry.register(JobHealthCollector(health))
-    notifier = EmailNotifier(settings, registry) if settings.smtp_host else None
-    policy = IncidentPolicy(state_path(settings.var_dir, "drift"), settings.notify_cooldown_s)
+    parts = job_parts("drift", settings, registry, collector, store=store)
     return DriftJob(
-        settings=settings, store=store, baselines=BaselineCache(settings.model_path, settings.feast_repo),
-        collector=collector, health=health,
-        prometheus=PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None,
-        notifier=notifier, policy=policy,
+        settings=settings, store=parts.store, baselines=BaselineCache(settings.model_path, settings.feast_repo),
+        collector=collector, health=parts.health, prometheus=parts.prometheus, notifier=parts.notifier,
+        policy=parts.policy,
     )

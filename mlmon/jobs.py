@@ -7,15 +7,26 @@ A run that fails is logged and counted (``mlmon_job_runs_total{outcome="failure"
 
 from __future__ import annotations
 
+import argparse
 import logging
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+if TYPE_CHECKING:
+    from mlmon.notify.base import Notifier
+    from mlmon.notify.policy import IncidentPolicy
+    from mlmon.promql import PrometheusClient
+    from mlmon.spec import ModelSpec
+    from mlmon.store.base import InferenceStore
 
 log = logging.getLogger(__name__)
 
@@ -106,3 +117,93 @@ def run_loop(
         health.record(ok, time.monotonic() - started)
         runs += 1
         stop.wait(max(0.0, health.interval_s - (time.monotonic() - started)))
+
+
+class RunnableJob(Protocol):
+    health: JobHealth
+
+    def run_once(self) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class JobParts:
+    """What every monitoring job is wired with (built by :func:`job_parts`)."""
+
+    spec: ModelSpec
+    store: InferenceStore
+    health: JobHealth
+    prometheus: PrometheusClient | None
+    notifier: Notifier | None
+    policy: IncidentPolicy
+
+
+def job_parts(
+    job: str,
+    settings: Any,
+    registry: CollectorRegistry,
+    collector: object,
+    *,
+    store: InferenceStore | None = None,
+) -> JobParts:
+    """Spec, store, health, Prometheus client, email notifier and incident policy for ``job`` from settings;
+    registers the job's collector and its health collector on ``registry``."""
+    from mlmon.notify.email import EmailNotifier
+    from mlmon.notify.policy import IncidentPolicy, state_path
+    from mlmon.promql import PrometheusClient
+    from mlmon.spec import load_spec
+    from mlmon.store.factory import open_store
+
+    spec = load_spec(settings.model_spec)
+    store = store or open_store(settings, spec)
+    health = JobHealth(job=job, model=spec.model, interval_s=settings.interval_s)
+    registry.register(collector)  # type: ignore[arg-type]
+    registry.register(JobHealthCollector(health))
+    return JobParts(
+        spec=spec, store=store, health=health,
+        prometheus=PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None,
+        notifier=EmailNotifier(settings, registry) if settings.smtp_host else None,
+        policy=IncidentPolicy(state_path(settings.var_dir, job), settings.notify_cooldown_s),
+    )
+
+
+def run_service(
+    job: RunnableJob, registry: CollectorRegistry, host: str, port: int, *, once: bool,
+    summary: Callable[[Any], str],
+) -> int:
+    """`--once`: one run and its summary. Otherwise serve ``/metrics`` and run every interval until SIGTERM."""
+    try:
+        if once:
+            print(summary(job.run_once()))
+            return 0
+        server = serve_metrics(registry, host, port)
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        try:
+            run_loop(job.run_once, job.health, stop=stop)
+        finally:
+            server.shutdown()
+        return 0
+    finally:
+        job.close()
+
+
+def service_main(prog: str, description: str, settings_cls: type[Any], run: Callable[..., int],
+                 argv: list[str] | None = None) -> int:
+    """``python -m <service>``: parse ``--once``, load settings, run; a user mistake is one line, exit 2."""
+    from mlmon.errors import MlmonError
+    from mlmon.logs import configure_logging
+    from mlmon.settings import load_settings
+
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--once", action="store_true", help="run once, print a summary and exit")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(settings_cls)
+        configure_logging(settings.log_level)
+        return run(settings, once=args.once)
+    except MlmonError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

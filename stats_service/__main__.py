@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-import signal
 import sys
-import threading
 
 from prometheus_client import CollectorRegistry
 
-from mlmon.errors import MlmonError
-from mlmon.jobs import run_loop, serve_metrics
-from mlmon.logs import configure_logging
-from mlmon.settings import StatsSettings, load_settings
+from mlmon.jobs import run_service, service_main
+from mlmon.settings import StatsSettings
 
 
 def run(settings: StatsSettings, *, once: bool = False) -> int:
@@ -20,33 +15,11 @@ def run(settings: StatsSettings, *, once: bool = False) -> int:
 
     registry = CollectorRegistry()
     job = build_stats_job(settings, registry)
-    if once:
-        result = job.run_once()
-        print(summary_line(result))
-        return 0
-    server = serve_metrics(registry, settings.host, settings.port)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        run_loop(job.run_once, job.health, stop=stop)
-    finally:
-        server.shutdown()
-        job.store.close()
-    return 0
+    return run_service(job, registry, settings.host, settings.port, once=once, summary=summary_line)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stats_service", description="mlmon statistics service")
-    parser.add_argument("--once", action="store_true", help="run once, print a summary and exit")
-    args = parser.parse_args(argv)
-    try:
-        settings = load_settings(StatsSettings)
-        configure_logging(settings.log_level)
-        return run(settings, once=args.once)
-    except MlmonError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return service_main("python -m stats_service", "mlmon statistics service", StatsSettings, run, argv)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry
 
 from mlmon.baseline.profile import BaselineProfile
 from mlmon.errors import StoreUnavailable
-from mlmon.jobs import JobHealth
+from mlmon.jobs import JobHealth, job_parts
 from mlmon.model import artifact
 from mlmon.notify.base import Notifier
 from mlmon.notify.findings import Finding, Incident
@@ -88,6 +88,11 @@ class StatsJob:
         version_dir = artifact.resolve_version_dir(self.settings.model_path)
         profile = BaselineProfile.load(version_dir / artifact.PROFILE_FILE)
         return profile.model_version, profile
+
+    def close(self) -> None:
+        self.store.close()
+        if self.prometheus is not None:
+            self.prometheus.close()
 
     def run_once(self, now: datetime | None = None) -> StatsRun:
         now = now or datetime.fromtimestamp(self.clock(), UTC)
@@ -300,22 +305,12 @@ def summary_line(run: StatsRun) -> str:
 def build_stats_job(
     settings: StatsSettings, registry: CollectorRegistry, *, store: InferenceStore | None = None
 ) -> StatsJob:
-    from mlmon.jobs import JobHealthCollector
-    from mlmon.notify.email import EmailNotifier
-    from mlmon.notify.policy import state_path
-    from mlmon.spec import load_spec
-    from mlmon.store.factory import open_store
+    """Wire a job from settings: store, Prometheus client, email notifier and policy."""
     from stats_service.collector import StatsCollector
 
-    spec = load_spec(settings.model_spec)
-    store = store or open_store(settings, spec)
-    health = JobHealth(job="stats", model=spec.model, interval_s=settings.interval_s)
     collector = StatsCollector()
-    registry.register(collector)
-    registry.register(JobHealthCollector(health))
+    parts = job_parts("stats", settings, registry, collector, store=store)
     return StatsJob(
-        settings=settings, spec=spec, store=store, health=health, collector=collector,
-        prometheus=PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None,
-        notifier=EmailNotifier(settings, registry) if settings.smtp_host else None,
-        policy=IncidentPolicy(state_path(settings.var_dir, "stats"), settings.notify_cooldown_s),
+        settings=settings, spec=parts.spec, store=parts.store, health=parts.health, collector=collector,
+        prometheus=parts.prometheus, notifier=parts.notifier, policy=parts.policy,
     )
