@@ -19,6 +19,7 @@ from mlmon.store.base import BinSpec, CategoryBins, InferenceStore, NumericBins,
 
 PERCENTILES = (1.0, 5.0, 50.0, 95.0, 99.0)
 SCORE = "prediction.score"
+LABEL = "prediction.label"
 OUTPUT_NAME = "prediction"
 
 
@@ -51,6 +52,8 @@ def window_statistics(
         cat_profile = profile.features.get(name)
         known = list(cat_profile.categories) if isinstance(cat_profile, CategoricalProfile) else []
         bins.append(CategoryBins(name, known))
+    if spec.prediction.kind == "classification" and spec.prediction.classes:
+        bins.append(CategoryBins(LABEL, list(spec.prediction.classes)))
     counts = store.binned_counts(window, bins) if bins else {}
 
     for name in [*numeric, SCORE]:
@@ -77,6 +80,10 @@ def window_statistics(
     if SCORE in summaries:
         # The store keeps non-finite scores as null: their share is the output's missing share.
         stats[OUTPUT_NAME]["nonfinite_share"] = stats[OUTPUT_NAME]["missing_share"]
+    labels = counts.get(LABEL)
+    if labels is not None and OUTPUT_NAME in stats and labels.counts.sum() > 0:
+        # Response heuristic (seed 000): how varied the answers are; a collapse to one answer shows here.
+        stats[OUTPUT_NAME].update(diversity(labels.counts))
     for name in categorical:
         binned = counts.get(name)
         if binned is None:
@@ -89,6 +96,16 @@ def window_statistics(
             "unseen_share": float(binned.counts[-1]) / present if present else 0.0,
         }
     return stats
+
+
+def diversity(counts: np.ndarray) -> dict[str, float]:
+    """Diversity of the predicted labels/items: Shannon entropy in bits and the Gini–Simpson index
+    (1 - sum p^2; 0 when every answer is the same)."""
+    total = float(counts.sum())
+    if total <= 0:
+        return {}
+    shares = counts[counts > 0] / total
+    return {"label_entropy_bits": float(-(shares * np.log2(shares)).sum()), "label_gini": float(1 - (shares**2).sum())}
 
 
 def response_shares(counts: dict[str, int]) -> dict[str, float]:

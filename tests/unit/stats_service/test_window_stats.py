@@ -100,6 +100,10 @@ def test_numeric_statistics_equal_numpy(filled, spec: ModelSpec, profile: Baseli
 
     output = _expected_numeric(scores, None, None)
     output["nonfinite_share"] = output["missing_share"]
+    labels = store.read_window(window, fields=[])["prediction_label"].dropna().value_counts().to_numpy(dtype=float)
+    shares = labels / labels.sum()
+    output["label_entropy_bits"] = float(-(shares * np.log2(shares)).sum())
+    output["label_gini"] = float(1 - (shares**2).sum())
     assert stats["prediction"] == pytest.approx(output, rel=1e-9)
     assert stats["prediction"]["missing_share"] == pytest.approx(len(range(0, N, 97)) / N)
 
@@ -142,3 +146,16 @@ def test_empty_window_has_no_statistics(tmp_path: Path, spec: ModelSpec, profile
     store.ensure_schema()
     assert window_statistics(store, spec, profile, TimeWindow.last(3600), 0) == {}
     store.close()
+
+
+def test_diversity_matches_scipy_entropy_and_gini_simpson() -> None:
+    from scipy.stats import entropy
+
+    from stats_service.window_stats import diversity
+
+    counts = np.array([70.0, 25.0, 5.0, 0.0])
+    got = diversity(counts)
+    assert got["label_entropy_bits"] == pytest.approx(entropy(counts, base=2))
+    assert got["label_gini"] == pytest.approx(1 - ((counts / counts.sum()) ** 2).sum())
+    assert diversity(np.array([10.0, 0.0])) == {"label_entropy_bits": 0.0, "label_gini": 0.0}
+    assert diversity(np.zeros(3)) == {}
