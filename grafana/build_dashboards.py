@@ -140,7 +140,7 @@ def overview() -> Board:
         "Answers that were not a normal model output.", w=6, h=5, unit="percentunit",
         options=_stat_options())
     b.add("timeseries", "Output drift score", [_target(
-        f'mlmon_drift_score{{{MV},role="output"}}', "{{feature}} {{method}}")],
+        f'mlmon_drift_score{{{MV},role="output"}}', "{{feature}} {{method}} ({{source}})")],
         "Drift of the scores and of the class shares against the training baseline.")
     b.add("timeseries", "Features with detected drift", [_target(
         f"sum by (role) (mlmon_drift_detected{{{MV}}})", "{{role}}")],
@@ -230,7 +230,7 @@ def outputs() -> Board:
         f"sum(increase(mlmon_nonfinite_predictions_total{{{MV}}}[{RATE}]))", "NaN / Inf")],
         "Scores that were NaN or infinite: always a bug.")
     b.add("timeseries", "Output drift score", [_target(
-        f'mlmon_drift_score{{{MV},role="output"}}', "{{feature}} {{method}}")],
+        f'mlmon_drift_score{{{MV},role="output"}}', "{{feature}} {{method}} ({{source}})")],
         "Drift of the score distribution (feature=prediction) and of the class shares "
         "(feature=predicted_class) against the training baseline (drift detector).", w=24)
     return b
@@ -308,11 +308,11 @@ def evaluation() -> Board:
         options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8,
                  "legend": {"displayMode": "list", "placement": "bottom", "showLegend": False}}, w=24)
     b.add("timeseries", "Label coverage", [_target(
-        f"mlmon_label_coverage_ratio{{{MV}}}", "{{model_version}}")],
+        f"mlmon_label_coverage_ratio{{{MV}}}", "{{model_version}} ({{window}})")],
         "Share of mature predictions that have a label; metrics on low coverage are noisy.",
         unit="percentunit")
     b.add("timeseries", "Label lag", [_target(
-        f"mlmon_label_lag_seconds{{{M}}}", "label lag")],
+        f"mlmon_label_lag_seconds{{{M}}}", "label lag ({{window}})")],
         "How long ground truth takes to arrive after the prediction.", unit="s")
     return b
 

@@ -249,9 +249,9 @@ def typed_frame(frame: pd.DataFrame, refs: Sequence[FieldRef]) -> pd.DataFrame:
     if "prediction_label" in frame:
         frame["prediction_label"] = _objects(frame["prediction_label"])
     if "label_observed_at" in frame:
-        frame["label_observed_at"] = pd.to_datetime(
-            pd.to_numeric(frame["label_observed_at"], errors="coerce"), unit="ms", utc=True
-        )
+        # Integer milliseconds with NA for unlabelled rows: float NaN * 1e6 inside pandas has overflowed once.
+        millis = pd.to_numeric(frame["label_observed_at"], errors="coerce").round().astype("Int64")
+        frame["label_observed_at"] = pd.to_datetime(millis, unit="ms", utc=True)
     if "label" in frame:
         values = [v for v in frame["label"] if v is not None and not (isinstance(v, float) and math.isnan(v))]
         numeric = bool(values) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)

@@ -53,11 +53,15 @@ MLMON_METRICS: dict[str, tuple[str, frozenset[str]]] = {
         ("mlmon_feature_stat", "gauge", "model window feature stat"),
         ("mlmon_traffic_change_ratio", "gauge", "model window offset"),
         ("mlmon_eval_metric", "gauge", "model model_version metric segment window"),
-        ("mlmon_label_coverage_ratio", "gauge", "model model_version"),
-        ("mlmon_label_lag_seconds", "gauge", "model"),
+        ("mlmon_label_coverage_ratio", "gauge", "model model_version window"),
+        ("mlmon_label_lag_seconds", "gauge", "model window"),
+        ("mlmon_response_share", "gauge", "model window kind"),
+        ("mlmon_window_predictions", "gauge", "model window"),
         ("mlmon_slo_breach", "gauge", "model slo metric severity"),
         # drift detector
-        ("mlmon_drift_score", "gauge", "model model_version role feature method"),
+        ("mlmon_drift_score", "gauge", "model model_version role feature method source"),
+        ("mlmon_drift_window_rows", "gauge", "model model_version"),
+        ("mlmon_drift_insufficient_data", "gauge", "model model_version"),
         ("mlmon_drift_p_value", "gauge", "model model_version role feature method"),
         ("mlmon_drift_detected", "gauge", "model model_version role feature"),
         # both jobs
