@@ -149,7 +149,8 @@ def _model_server(name: str, model_dir: Path, spec_path: Path, store: str, workd
 def _bare_server(model_dir: Path, workdir: Path) -> Any:
     port = _free_port()
     args = [sys.executable, "-m", "bench.serving", "--serve-bare", str(model_dir), "--port", str(port)]
-    return _process("bare", args, {}, workdir, "/healthz", port)
+    # Same threading as `mlmon serve` (one OpenMP thread per request), so only the instrumentation differs.
+    return _process("bare", args, {"OMP_NUM_THREADS": "1"}, workdir, "/healthz", port)
 
 
 # --- load -----------------------------------------------------------------------------------------------
