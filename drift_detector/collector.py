@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Iterable
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from drift_detector.run import DriftRun
+from mlmon.jobs import LatestRun
 
 
-class DriftCollector:
-    def __init__(self) -> None:
-        self._run: DriftRun | None = None
-        self._lock = threading.Lock()
-
-    def update(self, run: DriftRun) -> None:
-        with self._lock:
-            self._run = run
-
+class DriftCollector(LatestRun[DriftRun]):
     def collect(self) -> Iterable[Metric]:
-        with self._lock:
-            run = self._run
+        run = self.latest()
         if run is None:
             return
         base = ["model", "model_version"]

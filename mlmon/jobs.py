@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from mlmon.store.base import InferenceStore
 
 log = logging.getLogger(__name__)
+RunT = TypeVar("RunT")
 
 
 @dataclass
@@ -207,3 +208,19 @@ def service_main(prog: str, description: str, settings_cls: type[Any], run: Call
     except MlmonError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+class LatestRun(Generic[RunT]):
+    """The last run's result for a collector: replaced whole, so a scrape reads one consistent run."""
+
+    def __init__(self) -> None:
+        self._run: RunT | None = None
+        self._lock = threading.Lock()
+
+    def update(self, run: RunT) -> None:
+        with self._lock:
+            self._run = run
+
+    def latest(self) -> RunT | None:
+        with self._lock:
+            return self._run

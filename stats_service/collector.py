@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-if TYPE_CHECKING:
-    from stats_service.job import StatsRun
+from mlmon.jobs import LatestRun
+from stats_service.job import StatsRun
 
 
-class StatsCollector:
-    def __init__(self) -> None:
-        self._run: StatsRun | None = None
-        self._lock = threading.Lock()
-
-    def update(self, run: StatsRun) -> None:
-        with self._lock:
-            self._run = run
-
+class StatsCollector(LatestRun[StatsRun]):
     def collect(self) -> Iterable[Metric]:
-        with self._lock:
-            run = self._run
+        run = self.latest()
         if run is None:
             return
         model = run.model
