@@ -14,8 +14,9 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,6 +77,18 @@ def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen[bytes] | N
             last = exc
         time.sleep(0.1)
     raise TimeoutError(f"{url} not ready after {timeout}s: {last}")
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str, step: float = 0.2) -> Any:
+    """Poll ``check`` until it returns something truthy; bounded by ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(step)
+    raise TimeoutError(f"{what} not seen within {timeout}s (last: {last!r})")
 
 
 class ManagedProcess:

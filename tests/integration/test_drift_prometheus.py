@@ -16,10 +16,10 @@ from mlmon.model.artifact import LoadedModel
 from mlmon.stats.baseline import PREDICTION
 from mlmon.store.base import TimeWindow
 from mlmon.store.sqlite import SQLiteStore
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until
 from tests.integration import test_drift_job as drift_tests
 from tests.integration.test_drift_job import drift_settings, make_job, write_traffic
-from tests.unit.drift_detector.helpers import feature_rows, instances, run_model_server, utc_now, wait_until
+from tests.unit.drift_detector.helpers import feature_rows, instances, run_model_server, utc_now
 from tests.unit.drift_detector.test_collector import promtool_check, samples
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mlmon.store.base import TimeWindow
 from mlmon.store.sqlite import SQLiteStore
-from tests.conftest import wait_http
+from tests.conftest import wait_http, wait_until
 from tests.integration import test_stats_job as stats_tests
 from tests.integration.test_stats_job import make_job, overall, sklearn_metrics, stats_settings
 from tests.unit.drift_detector.helpers import (
@@ -26,7 +26,6 @@ from tests.unit.drift_detector.helpers import (
     instances,
     run_model_server,
     utc_now,
-    wait_until,
 )
 from tests.unit.drift_detector.test_collector import promtool_check, samples
 

@@ -8,7 +8,6 @@ import contextlib
 import math
 import os
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -161,13 +160,3 @@ def run_model_server(folder: Path, model_dir: Path, *, token: str = "test-feedba
         yield ModelServer(url, port, token, store_url, proc)
 
 
-def wait_until(check: Callable[[], Any], timeout: float, what: str, step: float = 0.2) -> Any:
-    """Poll ``check`` until it returns something truthy; bounded by ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(step)
-    raise TimeoutError(f"{what} not seen within {timeout}s (last: {last!r})")
