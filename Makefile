@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.installed-runtime
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint bench components install clean
+.PHONY: demo test lint format bench components install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,13 +27,17 @@ demo: $(STAMP)
 components:
 	bash scripts/install_components.sh
 
-test: $(DEVSTAMP) components
-	$(VENV)/bin/ruff check .
+test: lint components
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(DEVSTAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy mlmon model_server stats_service drift_detector
+
+format: $(DEVSTAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 bench: $(DEVSTAMP) components
 	$(PY) -m bench $(BENCH_ARGS)

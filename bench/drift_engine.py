@@ -152,18 +152,20 @@ def main() -> None:
         reference_s, reference_flags = best_time(reference, max(1, repeats - 2))
         window_bytes = sum(a.nbytes for a in cur.values())
         engine_peak, reference_peak = peak_bytes(engine), peak_bytes(reference)
-        rows.append({
-            "rows": n,
-            "engine_s": engine_s,
-            "reference_s": reference_s,
-            "speedup": reference_s / engine_s,
-            "window_MB": window_bytes / 1e6,
-            "engine_peak_MB": engine_peak / 1e6,
-            "engine_mem_ratio": engine_peak / window_bytes,
-            "reference_peak_MB": reference_peak / 1e6,
-            "engine_flags": ",".join(sorted(engine_flags)),
-            "reference_flags": ",".join(sorted(reference_flags)),
-        })
+        rows.append(
+            {
+                "rows": n,
+                "engine_s": engine_s,
+                "reference_s": reference_s,
+                "speedup": reference_s / engine_s,
+                "window_MB": window_bytes / 1e6,
+                "engine_peak_MB": engine_peak / 1e6,
+                "engine_mem_ratio": engine_peak / window_bytes,
+                "reference_peak_MB": reference_peak / 1e6,
+                "engine_flags": ",".join(sorted(engine_flags)),
+                "reference_flags": ",".join(sorted(reference_flags)),
+            }
+        )
         del ref, cur, baseline, engine, reference
     largest = rows[-1]
     record(

@@ -47,12 +47,16 @@ REPEATS = 3
 
 
 def _numeric(rng: np.random.Generator, name: str, n: int) -> np.ndarray:
-    shapes = {"income": lambda: rng.lognormal(10.8, 0.5, n), "loan_amount": lambda: rng.lognormal(9.5, 0.8, n),
-              "term_months": lambda: rng.choice([12, 24, 36, 48, 60, 84, 120], n).astype(float),
-              "age": lambda: rng.normal(42, 12, n).clip(18, 100), "debt_ratio": lambda: rng.gamma(2, 0.2, n),
-              "seconds_since_last_application": lambda: rng.exponential(8e6, n),
-              "bureau_score": lambda: rng.normal(680, 60, n).clip(300, 850),
-              "open_credit_lines": lambda: rng.poisson(6, n).astype(float)}
+    shapes = {
+        "income": lambda: rng.lognormal(10.8, 0.5, n),
+        "loan_amount": lambda: rng.lognormal(9.5, 0.8, n),
+        "term_months": lambda: rng.choice([12, 24, 36, 48, 60, 84, 120], n).astype(float),
+        "age": lambda: rng.normal(42, 12, n).clip(18, 100),
+        "debt_ratio": lambda: rng.gamma(2, 0.2, n),
+        "seconds_since_last_application": lambda: rng.exponential(8e6, n),
+        "bureau_score": lambda: rng.normal(680, 60, n).clip(300, 850),
+        "open_credit_lines": lambda: rng.poisson(6, n).astype(float),
+    }
     return np.round(shapes.get(name, lambda: rng.normal(0, 1, n))(), 3)
 
 
@@ -78,9 +82,12 @@ def events(spec: ModelSpec, start_index: int, n: int, seed: int) -> Iterator[Inf
         yield InferenceEvent(
             prediction_id=f"b{start_index + i:08d}",
             timestamp=START + timedelta(milliseconds=(start_index + i) * STEP_MS),
-            model_name=spec.model, model_version="bench",
+            model_name=spec.model,
+            model_version="bench",
             features={name: col[i] for name, col in columns.items()},
-            prediction_label="default" if score >= 0.5 else "no_default", score=score, latency_ms=1.0,
+            prediction_label="default" if score >= 0.5 else "no_default",
+            score=score,
+            latency_ms=1.0,
         )
 
 
@@ -109,8 +116,9 @@ def _bin_in_python(frame: Any, bins: Sequence[BinSpec]) -> dict[str, np.ndarray]
         values = frame[column.get(b.feature, b.feature)]
         values = values[values.notna()]
         if isinstance(b, NumericBins):
-            out[b.feature] = np.bincount(np.searchsorted(b.edges, values.to_numpy(float), side="right"),
-                                         minlength=len(b.edges) + 1)
+            out[b.feature] = np.bincount(
+                np.searchsorted(b.edges, values.to_numpy(float), side="right"), minlength=len(b.edges) + 1
+            )
         else:
             cats = list(b.categories)
             known = values.isin(cats)
@@ -133,8 +141,9 @@ def _load(store: InferenceStore, spec: ModelSpec, have: int, want: int) -> float
     return time.perf_counter() - started
 
 
-def measure(store: InferenceStore, backend: str, spec: ModelSpec, sizes: Sequence[int],
-            raw_limit: int) -> list[dict[str, Any]]:
+def measure(
+    store: InferenceStore, backend: str, spec: ModelSpec, sizes: Sequence[int], raw_limit: int
+) -> list[dict[str, Any]]:
     bins = bin_specs(spec)
     rows: list[dict[str, Any]] = []
     have = 0
@@ -150,9 +159,14 @@ def measure(store: InferenceStore, backend: str, spec: ModelSpec, sizes: Sequenc
             times.append(time.perf_counter() - t0)
         assert all(c.total == size for c in counts.values()), "window does not hold the loaded rows"
         pushed = getattr(store, "last_response_bytes", 0) or _counts_bytes(counts)
-        row: dict[str, Any] = {"backend": backend, "rows": size, "features": len(bins),
-                               "pushdown_s": statistics.median(times), "pushdown_bytes": pushed,
-                               "load_rows_per_s": round((size - (rows[-1]["rows"] if rows else 0)) / load_s)}
+        row: dict[str, Any] = {
+            "backend": backend,
+            "rows": size,
+            "features": len(bins),
+            "pushdown_s": statistics.median(times),
+            "pushdown_bytes": pushed,
+            "load_rows_per_s": round((size - (rows[-1]["rows"] if rows else 0)) / load_s),
+        }
         if size <= raw_limit:  # the reference: pull the rows and bin them in Python
             t0 = time.perf_counter()
             frame = store.read_window(window)
@@ -209,22 +223,25 @@ def main(argv: list[str] | None = None) -> None:
     rows += es_rows
     backends = dict.fromkeys(r["backend"] for r in rows)
     flat = {b: [r["pushdown_bytes"] for r in rows if r["backend"] == b] for b in backends}
-    record("pushdown", {
-        "description": "binned_counts pushed down to the store vs pulling the window's rows",
-        "reference": "read_window of the same rows + numpy binning (time; size of the rows as JSON records)",
-        "rows": rows,
-        "notes": [
-            f"{len(bin_specs(spec))} binned fields per run (numeric: 20 bins, categorical: known + __other__, "
-            "plus prediction.score); median of 3 runs",
-            "pushdown_bytes: Elasticsearch = HTTP response body (content-length); SQLite = JSON of the counts",
-            "pushdown bytes per size: " + "; ".join(f"{b}: {v}" for b, v in flat.items()),
-            "push-down time still grows with the rows scanned: SQLite evaluates each row once per field in one "
-            "statement (binary search over the edges), osmem aggregates in memory",
-            es_note,
-            f"load average at the end (1/5/15 min): {', '.join(f'{v:.1f}' for v in os.getloadavg())} on "
-            f"{os.cpu_count()} CPUs (shared machine: timings are noisy; bytes are not)",
-        ],
-    })
+    record(
+        "pushdown",
+        {
+            "description": "binned_counts pushed down to the store vs pulling the window's rows",
+            "reference": "read_window of the same rows + numpy binning (time; size of the rows as JSON records)",
+            "rows": rows,
+            "notes": [
+                f"{len(bin_specs(spec))} binned fields per run (numeric: 20 bins, categorical: known + __other__, "
+                "plus prediction.score); median of 3 runs",
+                "pushdown_bytes: Elasticsearch = HTTP response body (content-length); SQLite = JSON of the counts",
+                "pushdown bytes per size: " + "; ".join(f"{b}: {v}" for b, v in flat.items()),
+                "push-down time still grows with the rows scanned: SQLite evaluates each row once per field in one "
+                "statement (binary search over the edges), osmem aggregates in memory",
+                es_note,
+                f"load average at the end (1/5/15 min): {', '.join(f'{v:.1f}' for v in os.getloadavg())} on "
+                f"{os.cpu_count()} CPUs (shared machine: timings are noisy; bytes are not)",
+            ],
+        },
+    )
 
 
 if __name__ == "__main__":

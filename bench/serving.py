@@ -52,6 +52,7 @@ BATCH = 256
 
 # --- the bare server ------------------------------------------------------------------------------------
 
+
 def bare_app(model_dir: Path) -> Any:
     """The reference: the same model behind the smallest reasonable FastAPI endpoint (no validation,
     no metrics, no inference log)."""
@@ -87,6 +88,7 @@ def _serve_bare(model_dir: Path, port: int) -> None:
 
 # --- processes ------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Server:
     name: str
@@ -118,12 +120,19 @@ def _wait_ready(server: Server, path: str, timeout: float = 90.0) -> None:
 
 
 @contextmanager
-def _process(name: str, args: Sequence[str], env: dict[str, str], workdir: Path, ready: str,
-             port: int) -> Iterator[Server]:
+def _process(
+    name: str, args: Sequence[str], env: dict[str, str], workdir: Path, ready: str, port: int
+) -> Iterator[Server]:
     log = workdir / f"{name}.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(list(args), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, **env}, cwd=REPO)
+        proc = subprocess.Popen(
+            list(args),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **env},
+            cwd=REPO,
+        )
     server = Server(name, f"http://127.0.0.1:{port}", proc, log)
     try:
         _wait_ready(server, ready)
@@ -140,9 +149,16 @@ def _process(name: str, args: Sequence[str], env: dict[str, str], workdir: Path,
 
 def _model_server(name: str, model_dir: Path, spec_path: Path, store: str, workdir: Path) -> Any:
     port = _free_port()
-    env = {"MLMON_STORE": store, "MLMON_MODEL_PATH": str(model_dir), "MLMON_MODEL_SPEC": str(spec_path),
-           "MLMON_VAR_DIR": str(workdir / name), "MLMON_PORT": str(port), "MLMON_HOST": "127.0.0.1",
-           "MLMON_PII_HASH_KEY": "bench-key", "MLMON_LOG_LEVEL": "WARNING"}
+    env = {
+        "MLMON_STORE": store,
+        "MLMON_MODEL_PATH": str(model_dir),
+        "MLMON_MODEL_SPEC": str(spec_path),
+        "MLMON_VAR_DIR": str(workdir / name),
+        "MLMON_PORT": str(port),
+        "MLMON_HOST": "127.0.0.1",
+        "MLMON_PII_HASH_KEY": "bench-key",
+        "MLMON_LOG_LEVEL": "WARNING",
+    }
     return _process(name, [sys.executable, "-m", "model_server"], env, workdir, "/readyz", port)
 
 
@@ -154,6 +170,7 @@ def _bare_server(model_dir: Path, workdir: Path) -> Any:
 
 
 # --- load -----------------------------------------------------------------------------------------------
+
 
 def request_bodies(spec: ModelSpec, n: int, seed: int = 1) -> list[bytes]:
     """Realistic demo applications as JSON bodies (missing values as null)."""
@@ -247,14 +264,16 @@ def _metric(url: str, name: str, **labels: str) -> float:
 
 # --- phases ---------------------------------------------------------------------------------------------
 
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process (all its threads: the writer thread counts too)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def throughput_phase(servers: Sequence[Server], bodies: Sequence[bytes], n: int, concurrency: int,
-                     rounds: int) -> tuple[dict[str, list[float]], dict[str, float]]:
+def throughput_phase(
+    servers: Sequence[Server], bodies: Sequence[bytes], n: int, concurrency: int, rounds: int
+) -> tuple[dict[str, list[float]], dict[str, float]]:
     """req/s per round, and the server process's CPU milliseconds per request over all rounds."""
     out: dict[str, list[float]] = {s.name: [] for s in servers}
     cpu: dict[str, float] = {s.name: 0.0 for s in servers}
@@ -269,8 +288,9 @@ def throughput_phase(servers: Sequence[Server], bodies: Sequence[bytes], n: int,
     return out, {name: 1000 * total / (n * rounds) for name, total in cpu.items()}
 
 
-def latency_phase(servers: Sequence[Server], bodies: Sequence[bytes], n: int, rate: float,
-                  chunk: int = 25) -> dict[str, list[float]]:
+def latency_phase(
+    servers: Sequence[Server], bodies: Sequence[bytes], n: int, rate: float, chunk: int = 25
+) -> dict[str, list[float]]:
     """``n`` paced requests per server in short interleaved chunks, so that bursts of background load hit
     every server alike."""
     out: dict[str, list[float]] = {s.name: [] for s in servers}
@@ -311,8 +331,11 @@ def sustained_phase(server: Server, bodies: Sequence[bytes], seconds: float, con
         with httpx.Client(timeout=60) as client:
             k = 0
             while time.perf_counter() < stop:
-                response = client.post(server.url + "/predict", content=batches[k % len(batches)],
-                                       headers={"content-type": "application/json"})
+                response = client.post(
+                    server.url + "/predict",
+                    content=batches[k % len(batches)],
+                    headers={"content-type": "application/json"},
+                )
                 k += 1
                 if response.status_code == 200:
                     with lock:
@@ -325,7 +348,10 @@ def sustained_phase(server: Server, bodies: Sequence[bytes], seconds: float, con
     elapsed = time.perf_counter() - t0
     stored = _metric(server.url, "mlmon_inference_events_total", **labels) - stored_before
     return {
-        "events_served": sent, "events_stored": stored, "served_s": served_s, "until_stored_s": elapsed,
+        "events_served": sent,
+        "events_stored": stored,
+        "served_s": served_s,
+        "until_stored_s": elapsed,
         "events_per_s": stored / elapsed,
         "spooled": _metric(server.url, "mlmon_inference_events_total", outcome="spooled"),
         "dropped": _metric(server.url, "mlmon_inference_events_total", outcome="dropped"),
@@ -348,14 +374,26 @@ def writer_drain_rate(spec: ModelSpec, n: int, workdir: Path) -> float:
     store.ensure_schema()
     frame = generate_features(2000, np.random.default_rng(5))
     rows = frame[spec.feature_names].astype(object).where(frame[spec.feature_names].notna(), None)
-    features = [{k: (("true" if v else "false") if isinstance(v, (bool, np.bool_)) else v) for k, v in r.items()}
-                for r in rows.to_dict(orient="records")]
+    features = [
+        {k: (("true" if v else "false") if isinstance(v, (bool, np.bool_)) else v) for k, v in r.items()}
+        for r in rows.to_dict(orient="records")
+    ]
     now = datetime.now(UTC)
-    events = [InferenceEvent(uuid.uuid4().hex, now, spec.model, "bench", features[i % len(features)], [],
-                             "no_default", 0.2, "ok", 3.0) for i in range(n)]
+    events = [
+        InferenceEvent(
+            uuid.uuid4().hex, now, spec.model, "bench", features[i % len(features)], [], "no_default", 0.2, "ok", 3.0
+        )
+        for i in range(n)
+    ]
     writer = InferenceLogWriter(
-        store, Spool(workdir / "drain-spool", 10**9), inference_log_metrics(CollectorRegistry()),
-        model=spec.model, model_version="bench", queue_size=n, bulk_size=500, flush_interval_s=0.05,
+        store,
+        Spool(workdir / "drain-spool", 10**9),
+        inference_log_metrics(CollectorRegistry()),
+        model=spec.model,
+        model_version="bench",
+        queue_size=n,
+        bulk_size=500,
+        flush_interval_s=0.05,
     )
     writer.start()
     t0 = time.perf_counter()
@@ -395,21 +433,37 @@ def cheap_model_dir(model_dir: Path, workdir: Path) -> Path:
     labels = np.where(rng.random(len(frame)) < default_probability(frame), "default", "no_default")
     numeric = [f.name for f in spec.features if f.type == "numeric"]
     other = [f.name for f in spec.features if f.type != "numeric" and not f.pii]
-    pipeline = Pipeline([
-        ("pre", ColumnTransformer([
-            ("num", SimpleImputer(strategy="median"), numeric),
-            ("cat", Pipeline([("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
-                              ("onehot", OneHotEncoder(handle_unknown="ignore"))]), other),
-        ])),
-        ("clf", LogisticRegression(max_iter=500)),
-    ])
+    pipeline = Pipeline(
+        [
+            (
+                "pre",
+                ColumnTransformer(
+                    [
+                        ("num", SimpleImputer(strategy="median"), numeric),
+                        (
+                            "cat",
+                            Pipeline(
+                                [
+                                    ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
+                                    ("onehot", OneHotEncoder(handle_unknown="ignore")),
+                                ]
+                            ),
+                            other,
+                        ),
+                    ]
+                ),
+            ),
+            ("clf", LogisticRegression(max_iter=500)),
+        ]
+    )
     pipeline.fit(model_frame(spec, frame), labels)
     joblib.dump(pipeline, target / MODEL_FILE)
     return target_root
 
 
-def in_process_overhead(model_dir: Path, spec_path: Path, bodies: Sequence[bytes], n: int,
-                        workdir: Path, chunk: int = 20) -> dict[str, float]:
+def in_process_overhead(
+    model_dir: Path, spec_path: Path, bodies: Sequence[bytes], n: int, workdir: Path, chunk: int = 20
+) -> dict[str, float]:
     """CPU per request of both apps in this process (ASGI calls via TestClient, interleaved chunks).
     CPU time is far less sensitive to the machine's background load than wall-clock throughput."""
     from fastapi.testclient import TestClient
@@ -418,8 +472,13 @@ def in_process_overhead(model_dir: Path, spec_path: Path, bodies: Sequence[bytes
     from mlmon.settings import ModelServerSettings
     from model_server import create_app
 
-    settings = ModelServerSettings(store=f"sqlite:///{workdir / 'inproc.db'}", var_dir=workdir / "inproc",
-                                   model_path=model_dir, model_spec=spec_path, pii_hash_key="bench-key")
+    settings = ModelServerSettings(
+        store=f"sqlite:///{workdir / 'inproc.db'}",
+        var_dir=workdir / "inproc",
+        model_path=model_dir,
+        model_spec=spec_path,
+        pii_hash_key="bench-key",
+    )
     apps = {"bare": bare_app(model_dir), "instrumented+sqlite": create_app(settings, registry=CollectorRegistry())}
     headers = {"content-type": "application/json"}
     cpu = dict.fromkeys(apps, 0.0)
@@ -431,19 +490,24 @@ def in_process_overhead(model_dir: Path, spec_path: Path, bodies: Sequence[bytes
         for k in range(max(1, n // chunk)):
             for name, client in clients.items():
                 before = time.process_time()
-                for body in bodies[k * chunk % len(bodies):][:chunk]:
+                for body in bodies[k * chunk % len(bodies) :][:chunk]:
                     assert client.post("/predict", content=body, headers=headers).status_code == 200
                 if name != "bare":
                     apps[name].state.mlmon.writer.flush(30)  # the log's CPU counts
                 cpu[name] += time.process_time() - before
     count = max(1, n // chunk) * chunk
     bare_ms, instr_ms = 1000 * cpu["bare"] / count, 1000 * cpu["instrumented+sqlite"] / count
-    return {"bare_cpu_ms_per_req": round(bare_ms, 3), "instrumented_cpu_ms_per_req": round(instr_ms, 3),
-            "added_cpu_ms_per_req": round(instr_ms - bare_ms, 3), "cpu_ratio": round(bare_ms / instr_ms, 3),
-            "requests_each": count}
+    return {
+        "bare_cpu_ms_per_req": round(bare_ms, 3),
+        "instrumented_cpu_ms_per_req": round(instr_ms, 3),
+        "added_cpu_ms_per_req": round(instr_ms - bare_ms, 3),
+        "cpu_ratio": round(bare_ms / instr_ms, 3),
+        "requests_each": count,
+    }
 
 
 # --- model ----------------------------------------------------------------------------------------------
+
 
 def resolve_model(path: str | None, workdir: Path) -> Path:
     from mlmon.model.artifact import resolve_version_dir
@@ -467,6 +531,7 @@ def resolve_model(path: str | None, workdir: Path) -> Path:
 
 
 # --- main -----------------------------------------------------------------------------------------------
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.serving", description=__doc__.split("\n")[0])
@@ -496,17 +561,21 @@ def main(argv: list[str] | None = None) -> None:
         model = load_model(model_dir)
         spec_path = model.path / "spec.yaml"
         bodies = request_bodies(model.spec, 500)
-        servers = [stack.enter_context(_bare_server(model_dir, workdir)),
-                   stack.enter_context(_model_server("sqlite", model_dir, spec_path,
-                                                     f"sqlite:///{workdir / 'events.db'}", workdir))]
+        servers = [
+            stack.enter_context(_bare_server(model_dir, workdir)),
+            stack.enter_context(
+                _model_server("sqlite", model_dir, spec_path, f"sqlite:///{workdir / 'events.db'}", workdir)
+            ),
+        ]
         es_version = None
         if not args.no_es:
             from osmem_server import OsmemServer
 
             osmem = stack.enter_context(OsmemServer.start(startup_timeout=30.0))
             es_version = getattr(osmem, "version", None)
-            servers.append(stack.enter_context(_model_server("elasticsearch", model_dir, spec_path,
-                                                             osmem.url, workdir)))
+            servers.append(
+                stack.enter_context(_model_server("elasticsearch", model_dir, spec_path, osmem.url, workdir))
+            )
         print(f"servers up: {', '.join(s.name for s in servers)}; warming up", flush=True)
         for server in servers:
             run_load(server.url + "/predict", bodies, 60, args.concurrency)
@@ -521,8 +590,9 @@ def main(argv: list[str] | None = None) -> None:
         sqlite_server = next(s for s in servers if s.name == "sqlite")
         sustained = sustained_phase(sqlite_server, bodies, args.sustain_s, concurrency=2)
         cheap_dir = cheap_model_dir(model_dir, workdir)
-        with _model_server("sqlite-cheap-model", cheap_dir, spec_path, f"sqlite:///{workdir / 'cheap.db'}",
-                           workdir) as cheap:
+        with _model_server(
+            "sqlite-cheap-model", cheap_dir, spec_path, f"sqlite:///{workdir / 'cheap.db'}", workdir
+        ) as cheap:
             run_load(cheap.url + "/predict", bodies, 20, 1)
             sustained_log = sustained_phase(cheap, bodies, args.sustain_s, concurrency=2)
         drain = writer_drain_rate(model.spec, 50_000 if not args.quick else 20_000, workdir)
@@ -534,22 +604,29 @@ def main(argv: list[str] | None = None) -> None:
         for server in servers:
             t = statistics.median(tput[server.name])
             p50, p99 = _percentile(lat[server.name], 50) * 1000, _percentile(lat[server.name], 99) * 1000
-            rows.append({
-                "server": server.name if server.name == "bare" else f"instrumented+{server.name}",
-                "req_per_s": round(t, 1), "req_per_s_rounds": [round(x, 1) for x in tput[server.name]],
-                "throughput_ratio": round(t / bare_tput, 3),
-                "server_cpu_ms_per_req": round(cpu_ms[server.name], 2),
-                "cpu_ratio": round(cpu_ms["bare"] / cpu_ms[server.name], 3),
-                "p50_ms": round(p50, 2), "p99_ms": round(p99, 2),
-                "added_p99_ms": round(p99 - bare_p99, 2) if server.name != "bare" else 0.0,
-                "latency_samples": len(lat[server.name]),
-            })
+            rows.append(
+                {
+                    "server": server.name if server.name == "bare" else f"instrumented+{server.name}",
+                    "req_per_s": round(t, 1),
+                    "req_per_s_rounds": [round(x, 1) for x in tput[server.name]],
+                    "throughput_ratio": round(t / bare_tput, 3),
+                    "server_cpu_ms_per_req": round(cpu_ms[server.name], 2),
+                    "cpu_ratio": round(cpu_ms["bare"] / cpu_ms[server.name], 3),
+                    "p50_ms": round(p50, 2),
+                    "p99_ms": round(p99, 2),
+                    "added_p99_ms": round(p99 - bare_p99, 2) if server.name != "bare" else 0.0,
+                    "latency_samples": len(lat[server.name]),
+                }
+            )
         instrumented = [r for r in rows if r["server"] != "bare"]
         payload = {
             "description": "bare FastAPI vs instrumented model server with the inference log, same model, loopback",
             "reference": "the same model behind a bare FastAPI endpoint in the same run (interleaved rounds)",
-            "targets": {"throughput_ratio": f">= {TARGET_RATIO}", "added_p99_ms": f"<= {TARGET_ADDED_P99_MS}",
-                        "inference_log_events_per_s": f">= {TARGET_EVENTS_PER_S:.0f}"},
+            "targets": {
+                "throughput_ratio": f">= {TARGET_RATIO}",
+                "added_p99_ms": f"<= {TARGET_ADDED_P99_MS}",
+                "inference_log_events_per_s": f">= {TARGET_EVENTS_PER_S:.0f}",
+            },
             "rows": rows,
             "steady_load_req_per_s": round(rate, 1),
             "in_process_cpu": in_process,
@@ -567,9 +644,13 @@ def main(argv: list[str] | None = None) -> None:
                 "inference_log_events_per_s": sustained_log["events_per_s"] >= TARGET_EVENTS_PER_S,
             },
             "setup": {
-                "model": model.version, "model_path": str(model_dir), "concurrency": args.concurrency,
-                "requests_per_round": args.requests, "rounds": args.rounds,
-                "latency_requests_per_server": args.latency_requests, "batch_size_sustained": BATCH,
+                "model": model.version,
+                "model_path": str(model_dir),
+                "concurrency": args.concurrency,
+                "requests_per_round": args.requests,
+                "rounds": args.rounds,
+                "latency_requests_per_server": args.latency_requests,
+                "batch_size_sustained": BATCH,
                 "es_api_server": f"osmem-server {es_version}" if es_version else None,
                 "load_avg_at_end": os.getloadavg(),
             },

@@ -79,7 +79,10 @@ class BaselineCache:
         engine = from_profile(profile, reference_values=reference)
         features = {k: v for k, v in engine.features.items() if k in monitored or k not in profile.features}
         return ServingBaseline(
-            model=model, version=version, spec=spec, profile=profile,
+            model=model,
+            version=version,
+            spec=spec,
+            profile=profile,
             engine=Baseline(rows=engine.rows, features=features),
             saved_dataset=feast_repo.saved_dataset_name(model, version),
         )

@@ -19,31 +19,37 @@ class DriftCollector(LatestRun[DriftRun]):
         base = ["model", "model_version"]
         values = [run.model, run.version]
         score = GaugeMetricFamily(
-            "mlmon_drift_score", "Effect size of the drift test (statistic of `method`)",
+            "mlmon_drift_score",
+            "Effect size of the drift test (statistic of `method`)",
             labels=[*base, "feature", "method", "role", "source"],
         )
         p_value = GaugeMetricFamily(
-            "mlmon_drift_p_value", "p-value of the significance test, before Benjamini–Hochberg",
+            "mlmon_drift_p_value",
+            "p-value of the significance test, before Benjamini–Hochberg",
             labels=[*base, "feature", "method", "role"],
         )
         detected = GaugeMetricFamily(
-            "mlmon_drift_detected", "1 when drift is decided for the feature (effect, BH, consecutive windows)",
+            "mlmon_drift_detected",
+            "1 when drift is decided for the feature (effect, BH, consecutive windows)",
             labels=[*base, "feature", "role"],
         )
         for check in run.checks:
             if check.effect is not None and math.isfinite(check.effect.statistic):
-                score.add_metric([*values, check.feature, check.effect.test, check.role, "store"],
-                                 check.effect.statistic)
+                score.add_metric(
+                    [*values, check.feature, check.effect.test, check.role, "store"], check.effect.statistic
+                )
             if check.significance is not None and check.significance.p_value is not None:
-                p_value.add_metric([*values, check.feature, check.significance.test, check.role],
-                                   check.significance.p_value)
+                p_value.add_metric(
+                    [*values, check.feature, check.significance.test, check.role], check.significance.p_value
+                )
         for decision in run.decisions:
             detected.add_metric([*values, decision.feature, decision.role], 1.0 if decision.drifted else 0.0)
         if run.prometheus_check is not None and run.prometheus_check.effect is not None:
             check = run.prometheus_check
             assert check.effect is not None
-            score.add_metric([*values, check.feature, check.effect.test, check.role, "prometheus"],
-                             check.effect.statistic)
+            score.add_metric(
+                [*values, check.feature, check.effect.test, check.role, "prometheus"], check.effect.statistic
+            )
         yield score
         yield p_value
         yield detected

@@ -90,8 +90,9 @@ class DriftJob:
         except StoreUnavailable:
             self.health.backend_error(self.store.backend)
             raise
-        run = DriftRun(model=baseline.model, version=version, window=window, rows=rows, status="ok",
-                       other_version_rows=others)
+        run = DriftRun(
+            model=baseline.model, version=version, window=window, rows=rows, status="ok", other_version_rows=others
+        )
         if others:
             run.notes.append(
                 f"{others} row(s) of other model versions in the window left out: only version {version}'s "
@@ -104,13 +105,18 @@ class DriftJob:
             current = self._current(baseline, window, rows, run)
             overrides = {f.name: f.drift for f in baseline.spec.features if f.drift is not None}
             run.checks = compare(
-                baseline.engine, current, rows=rows, alpha=self.settings.alpha,
-                exact_max_rows=self.settings.exact_ks_max_rows, overrides=overrides,
+                baseline.engine,
+                current,
+                rows=rows,
+                alpha=self.settings.alpha,
+                exact_max_rows=self.settings.exact_ks_max_rows,
+                overrides=overrides,
             )
             self._add_means(baseline, window, run)
             run.decisions, history = decide(
                 run.checks,
-                consecutive=self.settings.consecutive, min_rows=self.settings.min_rows,
+                consecutive=self.settings.consecutive,
+                min_rows=self.settings.min_rows,
                 history=self._load_history(),
             )
             write_text_atomic(self.state_path, json.dumps(history, sort_keys=True))
@@ -212,15 +218,23 @@ class DriftJob:
         findings = [to_finding(c, d, units.get(c.feature, "")) for c, d in run.drifted]
         settings = self.settings
         incident = Incident(
-            model=run.model, model_version=run.version, window_start=run.window.start, window_end=run.window.end,
-            findings=tuple(findings), prediction_ids=tuple(run.example_ids), job="drift",
+            model=run.model,
+            model_version=run.version,
+            window_start=run.window.start,
+            window_end=run.window.end,
+            findings=tuple(findings),
+            prediction_ids=tuple(run.example_ids),
+            job="drift",
             links={
                 "Kibana Discover": kibana_discover_url(
                     settings.kibana_url, run.model, run.window.start, run.window.end
                 ),
                 "Grafana": grafana_url(settings.grafana_url, run.model, run.window.start, run.window.end),
-                **({"HTML report": link} if (link := report_link(None, run.report_path, settings.report_base_url))
-                   else {}),
+                **(
+                    {"HTML report": link}
+                    if (link := report_link(None, run.report_path, settings.report_base_url))
+                    else {}
+                ),
             },
             runbook=baseline.spec.runbook or "",
             report_path=run.report_path,
@@ -235,7 +249,12 @@ def build_drift_job(
     collector = DriftCollector()
     parts = job_parts("drift", settings, registry, collector, store=store)
     return DriftJob(
-        settings=settings, store=parts.store, baselines=BaselineCache(settings.model_path, settings.feast_repo),
-        collector=collector, health=parts.health, prometheus=parts.prometheus, notifier=parts.notifier,
+        settings=settings,
+        store=parts.store,
+        baselines=BaselineCache(settings.model_path, settings.feast_repo),
+        collector=collector,
+        health=parts.health,
+        prometheus=parts.prometheus,
+        notifier=parts.notifier,
         policy=parts.policy,
     )

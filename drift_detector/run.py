@@ -150,8 +150,10 @@ def summary_line(run: DriftRun) -> str:
 
 
 def summary_text(run: DriftRun) -> str:
-    window = (f"window {run.window.start.isoformat()} .. {run.window.end.isoformat()}, {run.path} path, "
-              f"rows of version {run.version} only")
+    window = (
+        f"window {run.window.start.isoformat()} .. {run.window.end.isoformat()}, {run.path} path, "
+        f"rows of version {run.version} only"
+    )
     lines = [summary_line(run), window]
     lines.append(f"{'feature':<32} {'role':<8} {'method':<14} {'stat':>8} {'thr':>6} {'p_adj':>9} status")
     for check in run.checks:

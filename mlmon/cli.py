@@ -47,7 +47,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     spec = load_spec(settings.model_spec)
     print(f"training {spec.model} from Feast repo {settings.feast_repo} ...", flush=True)
     result = train(
-        spec, settings.feast_repo, settings.model_path, rows=args.rows, seed=args.seed, variant=args.variant,
+        spec,
+        settings.feast_repo,
+        settings.model_path,
+        rows=args.rows,
+        seed=args.seed,
+        variant=args.variant,
         set_current=not args.no_activate,
     )
     for note in result.notes:
@@ -114,8 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train the model from Feast features and save its baseline")
     train.add_argument("--rows", type=int, default=20_000, help="demo rows to generate when the repo has none")
     train.add_argument("--seed", type=int, default=7, help="seed of the demo data generator")
-    train.add_argument("--variant", choices=["standard", "degraded"], default="standard",
-                       help="'degraded' reproduces a silent training bug (for the bad-retrain scenario)")
+    train.add_argument(
+        "--variant",
+        choices=["standard", "degraded"],
+        default="standard",
+        help="'degraded' reproduces a silent training bug (for the bad-retrain scenario)",
+    )
     train.add_argument("--no-activate", action="store_true", help="do not make this version the serving one")
     train.set_defaults(handler=_cmd_train)
 

@@ -45,8 +45,10 @@ def train_model(settings: CommonSettings, model_dir: Path, variant: str) -> str:
 
     spec = load_spec(settings.model_spec)
     result = train(spec, settings.feast_repo, model_dir, variant=variant)  # type: ignore[arg-type]
-    _say(f"model {result.model} version {result.version} ({variant}); holdout "
-         + ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items() if k in ("roc_auc", "precision", "recall")))
+    _say(
+        f"model {result.model} version {result.version} ({variant}); holdout "
+        + ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items() if k in ("roc_auc", "precision", "recall"))
+    )
     return result.version
 
 
@@ -79,8 +81,9 @@ def run_demo(args: argparse.Namespace, timings: DemoTimings | None = None) -> in
     _say(f"scenario {scenario.name}: {scenario.description}")
     version = train_model(settings, settings.model_path, "standard")
     model_dir = _stage_model(settings, version, workdir / "models" / settings.model_path.name)
-    stack = EmbeddedStack(workdir=workdir, settings=settings, model_dir=model_dir, timings=timings,
-                          mail_dir=mail_dir, say=_say)
+    stack = EmbeddedStack(
+        workdir=workdir, settings=settings, model_dir=model_dir, timings=timings, mail_dir=mail_dir, say=_say
+    )
     previous = _stop_on_sigterm()
     try:
         with stack:
@@ -124,8 +127,10 @@ def conclude(stack: EmbeddedStack, scenario: Scenario, outcome: ScenarioOutcome)
         _say(f"OK: no drift email for '{scenario.name}' (as expected){extra}; latest drift report: {report}")
         return 0
     if not outcome.detected:
-        _say(f"FAILED: no incident email naming {', '.join(scenario.expected_features)} arrived; "
-             f"see {stack.logs_dir} and {stack.inbox}")
+        _say(
+            f"FAILED: no incident email naming {', '.join(scenario.expected_features)} arrived; "
+            f"see {stack.logs_dir} and {stack.inbox}"
+        )
         for mail in outcome.mails:
             _say(f"  got instead: {mail.subject}")
         return 1

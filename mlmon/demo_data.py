@@ -68,9 +68,11 @@ def _timestamps(rng: np.random.Generator, n: int, start: datetime, days: int) ->
 def generate_features(n: int, rng: np.random.Generator) -> pd.DataFrame:
     """Feature rows only (no ids or timestamps); used by the generator and by the replay tool."""
     employment = rng.choice(EMPLOYMENT, size=n, p=EMPLOYMENT_P)
-    income_factor = pd.Series(employment).map(
-        {"employed": 1.0, "self_employed": 1.1, "unemployed": 0.35, "retired": 0.6, "student": 0.4}
-    ).to_numpy()
+    income_factor = (
+        pd.Series(employment)
+        .map({"employed": 1.0, "self_employed": 1.1, "unemployed": 0.35, "retired": 0.6, "student": 0.4})
+        .to_numpy()
+    )
     income = np.round(rng.lognormal(np.log(46_000), 0.45, n) * income_factor, 0)
     age = np.clip(rng.normal(41, 12, n), 18, 90).round()
     age = np.where(employment == "student", np.clip(rng.normal(23, 3, n), 18, 35).round(), age)
@@ -126,7 +128,8 @@ def default_probability(frame: pd.DataFrame) -> np.ndarray:
         + 0.25 * (frame["channel"] == "partner")
         + 0.3 * frame["bureau_score"].isna()
     )
-    return 1.0 / (1.0 + np.exp(-logit.to_numpy(dtype=float)))
+    probability: np.ndarray = 1.0 / (1.0 + np.exp(-logit.to_numpy(dtype=float)))
+    return probability
 
 
 def generate(n: int = 20_000, *, seed: int = 7, start: datetime = DEFAULT_START, days: int = 90) -> DemoData:

@@ -1,13 +1,13 @@
 """One error hierarchy for mlmon, mapped to HTTP once at the edge (``model_server.errors``).
 
-    MlmonError
-    ├── ConfigError          settings, spec file, feature repo or data file is wrong (user mistake)
-    ├── InvalidInput         a request or a record does not fit the spec (field + reason)
-    ├── StoreUnavailable     the inference store (SQLite / Elasticsearch) cannot be reached
-    ├── BackendUnavailable   Prometheus, SMTP or another dependency cannot be reached
-    ├── BaselineNotFound     no baseline profile / saved dataset for a model version
-    ├── ModelNotLoaded       the serving model artifact is missing or unreadable
-    └── InsufficientData     a window has too few rows for a decision
+MlmonError
+├── ConfigError          settings, spec file, feature repo or data file is wrong (user mistake)
+├── InvalidInput         a request or a record does not fit the spec (field + reason)
+├── StoreUnavailable     the inference store (SQLite / Elasticsearch) cannot be reached
+├── BackendUnavailable   Prometheus, SMTP or another dependency cannot be reached
+├── BaselineNotFound     no baseline profile / saved dataset for a model version
+├── ModelNotLoaded       the serving model artifact is missing or unreadable
+└── InsufficientData     a window has too few rows for a decision
 """
 
 from __future__ import annotations

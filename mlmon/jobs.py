@@ -84,7 +84,8 @@ class JobHealthCollector:
                 runs.add_metric([*values, outcome], count)
             yield runs
             errors = CounterMetricFamily(
-                "mlmon_backend_errors", "Failed calls to a backend (store, Prometheus, SMTP, Feast)",
+                "mlmon_backend_errors",
+                "Failed calls to a backend (store, Prometheus, SMTP, Feast)",
                 labels=["model", "backend"],
             )
             for backend, count in sorted(h.backend_errors.items()):
@@ -162,7 +163,9 @@ def job_parts(
     registry.register(collector)  # type: ignore[arg-type]
     registry.register(JobHealthCollector(health))
     return JobParts(
-        spec=spec, store=store, health=health,
+        spec=spec,
+        store=store,
+        health=health,
         prometheus=PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None,
         notifier=EmailNotifier(settings, registry) if settings.smtp_host else None,
         policy=IncidentPolicy(state_path(settings.var_dir, job), settings.notify_cooldown_s),
@@ -170,7 +173,12 @@ def job_parts(
 
 
 def run_service(
-    job: RunnableJob, registry: CollectorRegistry, host: str, port: int, *, once: bool,
+    job: RunnableJob,
+    registry: CollectorRegistry,
+    host: str,
+    port: int,
+    *,
+    once: bool,
     summary: Callable[[Any], str],
 ) -> int:
     """`--once`: one run and its summary. Otherwise serve ``/metrics`` and run every interval until SIGTERM."""
@@ -191,8 +199,9 @@ def run_service(
         job.close()
 
 
-def service_main(prog: str, description: str, settings_cls: type[Any], run: Callable[..., int],
-                 argv: list[str] | None = None) -> int:
+def service_main(
+    prog: str, description: str, settings_cls: type[Any], run: Callable[..., int], argv: list[str] | None = None
+) -> int:
     """``python -m <service>``: parse ``--once``, load settings, run; a user mistake is one line, exit 2."""
     from mlmon.errors import MlmonError
     from mlmon.logs import configure_logging

@@ -228,9 +228,7 @@ def load_spec(path: str | Path) -> ModelSpec:
     """Read and validate a model spec; every problem is reported with its location."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(
-            f"model spec not found: {path}", hint="set MLMON_MODEL_SPEC to the path of a spec YAML file"
-        )
+        raise ConfigError(f"model spec not found: {path}", hint="set MLMON_MODEL_SPEC to the path of a spec YAML file")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

@@ -23,8 +23,12 @@ def serve(settings: ModelServerSettings) -> None:
     app = create_app(settings)
     # One process: the inference log's queue and spool belong to it (no --workers).
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-        access_log=False, timeout_graceful_shutdown=15,
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=15,
     )
 
 

@@ -14,15 +14,24 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 async def _send_413(send: Send, limit: int) -> None:
-    body = json.dumps({
-        "error": "payload_too_large", "field": "body",
-        "reason": f"request body exceeds max_body_bytes ({limit} bytes)",
-    }).encode()
-    await send({
-        "type": "http.response.start", "status": 413,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close")],
-    })
+    body = json.dumps(
+        {
+            "error": "payload_too_large",
+            "field": "body",
+            "reason": f"request body exceeds max_body_bytes ({limit} bytes)",
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

@@ -161,16 +161,18 @@ class Predictor:
         for row, pred in zip(rows, predictions, strict=True):
             logged_score = pred.model_score if pred.model_score is not None else pred.score
             self.inst.outputs.record(logged_score, pred.label, pred.kind)
-            events.append(InferenceEvent(
-                prediction_id=pred.prediction_id,
-                timestamp=now,
-                model_name=self.model.name,
-                model_version=self.model.version,
-                features=self.pii.protect(self._view(row)),
-                missing=[name for name in self.names if row.get(name) is None],
-                prediction_label=pred.label,
-                score=logged_score,
-                response_kind=pred.kind,
-                latency_ms=latency_ms,
-            ))
+            events.append(
+                InferenceEvent(
+                    prediction_id=pred.prediction_id,
+                    timestamp=now,
+                    model_name=self.model.name,
+                    model_version=self.model.version,
+                    features=self.pii.protect(self._view(row)),
+                    missing=[name for name in self.names if row.get(name) is None],
+                    prediction_label=pred.label,
+                    score=logged_score,
+                    response_kind=pred.kind,
+                    latency_ms=latency_ms,
+                )
+            )
         return predictions, events

@@ -100,9 +100,7 @@ class RequestParser:
             if not instances:
                 raise InvalidInput(BATCH_KEY, "must hold at least one instance")
             if len(instances) > self.max_batch_size:
-                raise InvalidInput(
-                    BATCH_KEY, f"batch of {len(instances)} exceeds max_batch_size {self.max_batch_size}"
-                )
+                raise InvalidInput(BATCH_KEY, f"batch of {len(instances)} exceeds max_batch_size {self.max_batch_size}")
             return [self.validate(item, f"{BATCH_KEY}[{i}]") for i, item in enumerate(instances)], True
         return [self.validate(data, "")], False
 
@@ -179,7 +177,9 @@ def predict_request_schema(spec: ModelSpec, model: type[BaseModel], max_batch_si
                             "additionalProperties": False,
                             "properties": {
                                 BATCH_KEY: {
-                                    "type": "array", "minItems": 1, "maxItems": max_batch_size,
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "maxItems": max_batch_size,
                                     "items": instance_schema,
                                 }
                             },
@@ -233,5 +233,4 @@ class ErrorOut(BaseModel):
 
 def feedback_example(spec: ModelSpec) -> dict[str, Any]:
     label: str | float = spec.prediction.positive or 1.0
-    return {"prediction_id": "6f1c2d3e4b5a69788796a5b4c3d2e1f0", "label": label,
-            "observed_at": "2026-01-15T10:00:00Z"}
+    return {"prediction_id": "6f1c2d3e4b5a69788796a5b4c3d2e1f0", "label": label, "observed_at": "2026-01-15T10:00:00Z"}

@@ -91,7 +91,10 @@ class ServerState:
             return
         self.instrumentation.bind(model.version, model.profile, model.spec.prediction.classes or [])
         self.predictor = Predictor(
-            model, self.instrumentation, self.pii, FallbackRule.default(model.spec, model.profile),
+            model,
+            self.instrumentation,
+            self.pii,
+            FallbackRule.default(model.spec, model.profile),
             PostFilter.default(model.spec),
         )
         log.info("serving model %s version %s", model.name, model.version)
@@ -113,10 +116,16 @@ class ServerState:
         assert self.store is not None
         spool = Spool(settings.spool_path / model.name, settings.spool_max_bytes)
         self.writer = InferenceLogWriter(
-            self.store, spool, self._log_metrics,
-            model=model.name, model_version=model.version, backend=backend_of(settings.store),
-            queue_size=settings.queue_size, bulk_size=settings.bulk_size,
-            flush_interval_s=settings.flush_interval_s, replay_interval_s=settings.replay_interval_s,
+            self.store,
+            spool,
+            self._log_metrics,
+            model=model.name,
+            model_version=model.version,
+            backend=backend_of(settings.store),
+            queue_size=settings.queue_size,
+            bulk_size=settings.bulk_size,
+            flush_interval_s=settings.flush_interval_s,
+            replay_interval_s=settings.replay_interval_s,
         )
         self.writer.start()
 
@@ -133,7 +142,8 @@ class ServerState:
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         model: Any = (
-            {"name": self.model.name, "version": self.model.version} if self.model is not None
+            {"name": self.model.name, "version": self.model.version}
+            if self.model is not None
             else f"not loaded: {self.model_error or 'starting'}"
         )
         if self.writer is None:
@@ -147,7 +157,9 @@ class ServerState:
             else:
                 store = "unavailable"  # store down and the spool cannot be written either
             body = {
-                "model": model, "store": store, "queue_depth": self.writer.queue_depth,
+                "model": model,
+                "store": store,
+                "queue_depth": self.writer.queue_depth,
                 "spool_bytes": self.writer.spool.size_bytes,
             }
         ready = self.model is not None and store in ("ok", "spooling")

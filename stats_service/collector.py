@@ -17,19 +17,32 @@ class StatsCollector(LatestRun[StatsRun]):
         if run is None:
             return
         model = run.model
-        stat = GaugeMetricFamily("mlmon_feature_stat", "Window statistic of a feature or the output",
-                                 labels=["model", "window", "feature", "stat"])
-        responses = GaugeMetricFamily("mlmon_response_share", "Share of responses by kind in the window",
-                                      labels=["model", "window", "kind"])
-        traffic = GaugeMetricFamily("mlmon_traffic_change_ratio",
-                                    "Prediction volume against the same window `offset` earlier, minus 1",
-                                    labels=["model", "window", "offset"])
-        evaluation = GaugeMetricFamily("mlmon_eval_metric", "Evaluation metric on the newest mature window",
-                                       labels=["model", "model_version", "metric", "segment", "window"])
-        coverage = GaugeMetricFamily("mlmon_label_coverage_ratio", "Share of predictions with a label",
-                                     labels=["model", "model_version", "window"])
-        lag = GaugeMetricFamily("mlmon_label_lag_seconds", "Median seconds from prediction to label",
-                                labels=["model", "window"])
+        stat = GaugeMetricFamily(
+            "mlmon_feature_stat",
+            "Window statistic of a feature or the output",
+            labels=["model", "window", "feature", "stat"],
+        )
+        responses = GaugeMetricFamily(
+            "mlmon_response_share", "Share of responses by kind in the window", labels=["model", "window", "kind"]
+        )
+        traffic = GaugeMetricFamily(
+            "mlmon_traffic_change_ratio",
+            "Prediction volume against the same window `offset` earlier, minus 1",
+            labels=["model", "window", "offset"],
+        )
+        evaluation = GaugeMetricFamily(
+            "mlmon_eval_metric",
+            "Evaluation metric on the newest mature window",
+            labels=["model", "model_version", "metric", "segment", "window"],
+        )
+        coverage = GaugeMetricFamily(
+            "mlmon_label_coverage_ratio",
+            "Share of predictions with a label",
+            labels=["model", "model_version", "window"],
+        )
+        lag = GaugeMetricFamily(
+            "mlmon_label_lag_seconds", "Median seconds from prediction to label", labels=["model", "window"]
+        )
         rows = GaugeMetricFamily("mlmon_window_predictions", "Predictions in the window", labels=["model", "window"])
         for report in run.windows:
             rows.add_metric([model, report.name], report.rows)
@@ -48,18 +61,24 @@ class StatsCollector(LatestRun[StatsRun]):
                 if result.status == "ok":
                     for metric, value in result.metrics.items():
                         if math.isfinite(value):
-                            evaluation.add_metric([model, result.model_version, metric, result.segment, report.name],
-                                                  value)
+                            evaluation.add_metric(
+                                [model, result.model_version, metric, result.segment, report.name], value
+                            )
                 if result.segment == "all" and result.status != "no_traffic":
                     coverage.add_metric([model, result.model_version, report.name], result.coverage)
                     if result.label_lag_s is not None:
                         lags.append(result.label_lag_s)
             if lags:
                 lag.add_metric([model, report.name], max(lags))
-        slo = GaugeMetricFamily("mlmon_slo_breach", "1 when the SLO is breached, 0 when it holds",
-                                labels=["model", "slo", "metric", "severity"])
+        slo = GaugeMetricFamily(
+            "mlmon_slo_breach",
+            "1 when the SLO is breached, 0 when it holds",
+            labels=["model", "slo", "metric", "severity"],
+        )
         for slo_result in run.slos:
             if slo_result.value is not None:
-                slo.add_metric([model, slo_result.name, slo_result.slo.metric, slo_result.slo.severity],
-                               1.0 if slo_result.breached else 0.0)
+                slo.add_metric(
+                    [model, slo_result.name, slo_result.slo.metric, slo_result.slo.severity],
+                    1.0 if slo_result.breached else 0.0,
+                )
         yield from (stat, responses, traffic, evaluation, coverage, lag, rows, slo)

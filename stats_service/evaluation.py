@@ -87,9 +87,7 @@ def valid_labels(spec: ModelSpec, labels: pd.Series) -> np.ndarray:
     return np.array(values, dtype=bool)
 
 
-def evaluate(
-    spec: ModelSpec, joined: pd.DataFrame, *, mature: bool, min_labels: int
-) -> list[EvalResult]:
+def evaluate(spec: ModelSpec, joined: pd.DataFrame, *, mature: bool, min_labels: int) -> list[EvalResult]:
     """Metrics per model version and per declared segment value, plus coverage and label lag."""
     if joined.empty:
         return [EvalResult("all", ALL, "no_traffic", 0, 0)]
@@ -127,9 +125,7 @@ def _evaluate_group(
     scores = labelled["score"].to_numpy(dtype=float)
     if spec.prediction.kind == "classification":
         truth = labelled["label"].astype(str).to_numpy()
-        result.metrics = classification_metrics(
-            truth, scores, str(spec.prediction.positive), spec.prediction.threshold
-        )
+        result.metrics = classification_metrics(truth, scores, str(spec.prediction.positive), spec.prediction.threshold)
     else:
         truth_values = labelled["label"].to_numpy(dtype=float)
         result.metrics = regression_metrics(truth_values, scores)

@@ -147,7 +147,8 @@ class StatsJob:
         notes = []
         expected = (
             f"one of the classes {', '.join(self.spec.prediction.classes or [])}"
-            if self.spec.prediction.kind == "classification" else "a number"
+            if self.spec.prediction.kind == "classification"
+            else "a number"
         )
         for result in report.evaluation:
             if result.segment != ALL:
@@ -173,8 +174,12 @@ class StatsJob:
         overall = next((r for r in first.evaluation if r.segment == ALL and r.model_version == run.version), None)
         if overall is not None:
             for metric, value in overall.metrics.items():
-                measured[metric] = (value, f"labels of {first.eval_window.start:%H:%M}..{first.eval_window.end:%H:%M}"
-                                    if first.eval_window else "labels")
+                measured[metric] = (
+                    value,
+                    f"labels of {first.eval_window.start:%H:%M}..{first.eval_window.end:%H:%M}"
+                    if first.eval_window
+                    else "labels",
+                )
             measured["label_coverage"] = (overall.coverage, "labels")
         for key in ("empty_share", "fallback_share"):
             if key not in first.responses:
@@ -203,12 +208,18 @@ class StatsJob:
         for result in run.slos:
             if result.breached and result.value is not None:
                 slo = result.slo
-                findings.append(Finding(
-                    role="slo", name=slo.metric, severity=slo.severity,
-                    title=f"SLO breached: {slo.metric} is {result.value:.4g} (needs {slo.op} {slo.threshold:g})",
-                    before=slo.threshold, after=result.value, detail=f"measured from {result.source}",
-                    effect=abs(result.value - slo.threshold) / (abs(slo.threshold) or 1.0),
-                ))
+                findings.append(
+                    Finding(
+                        role="slo",
+                        name=slo.metric,
+                        severity=slo.severity,
+                        title=f"SLO breached: {slo.metric} is {result.value:.4g} (needs {slo.op} {slo.threshold:g})",
+                        before=slo.threshold,
+                        after=result.value,
+                        detail=f"measured from {result.source}",
+                        effect=abs(result.value - slo.threshold) / (abs(slo.threshold) or 1.0),
+                    )
+                )
         for report in run.windows:
             traffic = report.traffic
             if traffic is None:
@@ -216,11 +227,18 @@ class StatsJob:
             for offset, ratio in traffic.change_ratio.items():
                 if ratio is not None and abs(ratio) > self.settings.traffic_change_threshold:
                     before = traffic.previous_volume.get(offset)
-                    findings.append(Finding(
-                        role="traffic", name=f"traffic_{report.name}_vs_{offset}", severity="warning",
-                        title=f"Prediction volume over {report.name} changed {ratio:+.0%} against {offset} earlier",
-                        before=before, after=traffic.volume, unit="requests", effect=abs(ratio),
-                    ))
+                    findings.append(
+                        Finding(
+                            role="traffic",
+                            name=f"traffic_{report.name}_vs_{offset}",
+                            severity="warning",
+                            title=f"Prediction volume over {report.name} changed {ratio:+.0%} against {offset} earlier",
+                            before=before,
+                            after=traffic.volume,
+                            unit="requests",
+                            effect=abs(ratio),
+                        )
+                    )
         return findings
 
     def _publish(self, run: StatsRun) -> None:
@@ -235,8 +253,13 @@ class StatsJob:
         window = run.windows[0].window
         settings = self.settings
         incident = Incident(
-            model=run.model, model_version=run.version, window_start=window.start, window_end=window.end,
-            findings=tuple(run.findings), job="stats", runbook=self.spec.runbook or "",
+            model=run.model,
+            model_version=run.version,
+            window_start=window.start,
+            window_end=window.end,
+            findings=tuple(run.findings),
+            job="stats",
+            runbook=self.spec.runbook or "",
             links={
                 "Kibana Discover": kibana_discover_url(settings.kibana_url, run.model, window.start, window.end),
                 "Grafana": grafana_url(settings.grafana_url, run.model, window.start, window.end),
@@ -258,41 +281,66 @@ def _clean(value: Any) -> Any:
 def report_document(run: StatsRun) -> dict[str, Any]:
     windows = []
     for report in run.windows:
-        windows.append({
-            "name": report.name,
-            "start": report.window.start.isoformat(),
-            "end": report.window.end.isoformat(),
-            "rows": report.rows,
-            "features": report.features,
-            "responses": report.responses,
-            "evaluation_window": (
-                {"start": report.eval_window.start.isoformat(), "end": report.eval_window.end.isoformat()}
-                if report.eval_window else None
-            ),
-            "evaluation": [vars(r) | {"coverage": r.coverage} for r in report.evaluation],
-            "current_window_labels": [
-                {"model_version": r.model_version, "segment": r.segment, "status": r.status,
-                 "predictions": r.predictions, "labelled": r.labelled, "coverage": r.coverage}
-                for r in report.current_evaluation
+        windows.append(
+            {
+                "name": report.name,
+                "start": report.window.start.isoformat(),
+                "end": report.window.end.isoformat(),
+                "rows": report.rows,
+                "features": report.features,
+                "responses": report.responses,
+                "evaluation_window": (
+                    {"start": report.eval_window.start.isoformat(), "end": report.eval_window.end.isoformat()}
+                    if report.eval_window
+                    else None
+                ),
+                "evaluation": [vars(r) | {"coverage": r.coverage} for r in report.evaluation],
+                "current_window_labels": [
+                    {
+                        "model_version": r.model_version,
+                        "segment": r.segment,
+                        "status": r.status,
+                        "predictions": r.predictions,
+                        "labelled": r.labelled,
+                        "coverage": r.coverage,
+                    }
+                    for r in report.current_evaluation
+                ],
+                "traffic": vars(report.traffic) if report.traffic else None,
+            }
+        )
+    document: dict[str, Any] = _clean(
+        {
+            "@timestamp": run.at.isoformat(),
+            "kind": "stats",
+            "model": {"name": run.model, "version": run.version},
+            "summary": summary_line(run),
+            "windows": windows,
+            "slos": [
+                {
+                    "slo": r.name,
+                    "metric": r.slo.metric,
+                    "value": r.value,
+                    "breached": r.breached,
+                    "severity": r.slo.severity,
+                    "source": r.source,
+                }
+                for r in run.slos
             ],
-            "traffic": vars(report.traffic) if report.traffic else None,
-        })
-    return _clean({
-        "@timestamp": run.at.isoformat(),
-        "kind": "stats",
-        "model": {"name": run.model, "version": run.version},
-        "summary": summary_line(run),
-        "windows": windows,
-        "slos": [{"slo": r.name, "metric": r.slo.metric, "value": r.value, "breached": r.breached,
-                  "severity": r.slo.severity, "source": r.source} for r in run.slos],
-        "findings": [{"role": f.role, "name": f.name, "severity": f.severity, "title": f.title} for f in run.findings],
-        "notes": run.notes,
-        "retention": None if run.retention is None else {
-            "cutoff": run.retention.cutoff.isoformat() if run.retention.cutoff else None,
-            "events_deleted": run.retention.events_deleted,
-            "indices_deleted": list(run.retention.indices_deleted),
-        },
-    })
+            "findings": [
+                {"role": f.role, "name": f.name, "severity": f.severity, "title": f.title} for f in run.findings
+            ],
+            "notes": run.notes,
+            "retention": None
+            if run.retention is None
+            else {
+                "cutoff": run.retention.cutoff.isoformat() if run.retention.cutoff else None,
+                "events_deleted": run.retention.events_deleted,
+                "indices_deleted": list(run.retention.indices_deleted),
+            },
+        }
+    )
+    return document
 
 
 def summary_line(run: StatsRun) -> str:
@@ -311,6 +359,12 @@ def build_stats_job(
     collector = StatsCollector()
     parts = job_parts("stats", settings, registry, collector, store=store)
     return StatsJob(
-        settings=settings, spec=parts.spec, store=parts.store, health=parts.health, collector=collector,
-        prometheus=parts.prometheus, notifier=parts.notifier, policy=parts.policy,
+        settings=settings,
+        spec=parts.spec,
+        store=parts.store,
+        health=parts.health,
+        collector=collector,
+        prometheus=parts.prometheus,
+        notifier=parts.notifier,
+        policy=parts.policy,
     )

@@ -44,7 +44,11 @@ class RetentionSchedule:
             log.exception("retention failed on the %s store (next try in %.0fs)", backend, self.every_s)
             return None, f"retention not applied: {type(exc).__name__}: {exc}"
         if result.events_deleted or result.indices_deleted:
-            log.info("retention: %d inference event(s) before %s deleted from the %s store%s", result.events_deleted,
-                     result.cutoff.isoformat() if result.cutoff else "?", backend,
-                     f" ({len(result.indices_deleted)} daily indices)" if result.indices_deleted else "")
+            log.info(
+                "retention: %d inference event(s) before %s deleted from the %s store%s",
+                result.events_deleted,
+                result.cutoff.isoformat() if result.cutoff else "?",
+                backend,
+                f" ({len(result.indices_deleted)} daily indices)" if result.indices_deleted else "",
+            )
         return result, None

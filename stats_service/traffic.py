@@ -30,9 +30,7 @@ def _selector(model: str) -> str:
     return f'model="{model}",endpoint="/predict"'
 
 
-def query_traffic(
-    client: PrometheusClient, model: str, window: str, offsets: list[str], at: datetime
-) -> TrafficResult:
+def query_traffic(client: PrometheusClient, model: str, window: str, offsets: list[str], at: datetime) -> TrafficResult:
     sel = _selector(model)
     result = TrafficResult(window=window)
     try:

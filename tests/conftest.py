@@ -94,14 +94,19 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, step: float 
 class ManagedProcess:
     """A child process started for a test and stopped by its own pid (never by name)."""
 
-    def __init__(self, args: Sequence[str], log_path: Path, env: dict[str, str] | None = None,
-                 cwd: Path | None = None) -> None:
+    def __init__(
+        self, args: Sequence[str], log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> None:
         self.args = list(args)
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            self.args, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})}, cwd=cwd,
+            self.args,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
         )
 
     @property
@@ -124,8 +129,14 @@ class ManagedProcess:
 
 
 @contextlib.contextmanager
-def managed(args: Sequence[str], log_path: Path, ready_url: str | None = None, timeout: float = 30.0,
-            env: dict[str, str] | None = None, cwd: Path | None = None) -> Iterator[ManagedProcess]:
+def managed(
+    args: Sequence[str],
+    log_path: Path,
+    ready_url: str | None = None,
+    timeout: float = 30.0,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Iterator[ManagedProcess]:
     process = ManagedProcess(args, log_path, env=env, cwd=cwd)
     try:
         if ready_url:

@@ -69,8 +69,12 @@ class Spool:
         self._active_bytes = 0
         self.healthy = True  # False after a failed disk write, until the next one succeeds
         if self._sealed:
-            log.info("spool %s holds %d segment(s), %d bytes from an earlier run", self.directory,
-                     len(self._sealed), self._size)
+            log.info(
+                "spool %s holds %d segment(s), %d bytes from an earlier run",
+                self.directory,
+                len(self._sealed),
+                self._size,
+            )
 
     # -- state ---------------------------------------------------------------------------------------
     @property
@@ -87,8 +91,7 @@ class Spool:
         result = AppendResult()
         if not events:
             return result
-        lines = [(json.dumps(e.to_doc(), separators=(",", ":"), allow_nan=False) + "\n").encode()
-                 for e in events]
+        lines = [(json.dumps(e.to_doc(), separators=(",", ":"), allow_nan=False) + "\n").encode() for e in events]
         with self._lock:
             batch: list[bytes] = []
             batch_bytes = 0
@@ -168,8 +171,7 @@ class Spool:
         lines = data.split(b"\n")
         tail = lines.pop()  # text after the last newline: empty unless the last write was torn
         if tail:
-            log.warning("spool segment %s ends in a torn line (%d bytes); skipped",
-                        segment.path.name, len(tail))
+            log.warning("spool segment %s ends in a torn line (%d bytes); skipped", segment.path.name, len(tail))
         events: list[InferenceEvent] = []
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -177,8 +179,7 @@ class Spool:
             try:
                 events.append(InferenceEvent.from_doc(json.loads(line)))
             except (ValueError, KeyError, TypeError) as exc:
-                log.warning("spool segment %s line %d is corrupt (%s); skipped",
-                            segment.path.name, number, exc)
+                log.warning("spool segment %s line %d is corrupt (%s); skipped", segment.path.name, number, exc)
         return events
 
     def remove(self, segment: Segment) -> None:

@@ -101,7 +101,7 @@ class InferenceLogWriter:
                 self._buffer.extend(events)
             else:
                 self._buffer.extend(events[: max(room, 0)])
-                overflow = events[max(room, 0):]
+                overflow = events[max(room, 0) :]
             if len(self._buffer) >= self.bulk_size:
                 self._cond.notify()
         if overflow:
@@ -235,7 +235,7 @@ class InferenceLogWriter:
                 for offset in range(start, len(events), self.bulk_size):
                     if self._stopping:
                         return False  # shutting down: the rest stays spooled for the next start
-                    if not self._write(events[offset: offset + self.bulk_size]):
+                    if not self._write(events[offset : offset + self.bulk_size]):
                         return False
                     self._replayed[segment.seq] = offset + self.bulk_size
                 self.spool.remove(segment)

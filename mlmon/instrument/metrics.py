@@ -64,15 +64,23 @@ _BASE = ("model", "model_version")
 def golden_signal_metrics(registry: CollectorRegistry) -> GoldenSignalMetrics:
     return GoldenSignalMetrics(
         requests=Counter(
-            "mlmon_requests", "HTTP requests by route template and status code",
-            [*_BASE, "endpoint", "status"], registry=registry,
+            "mlmon_requests",
+            "HTTP requests by route template and status code",
+            [*_BASE, "endpoint", "status"],
+            registry=registry,
         ),
         duration=Histogram(
-            "mlmon_request_duration_seconds", "HTTP request duration by route template",
-            [*_BASE, "endpoint"], buckets=LATENCY_BUCKETS, registry=registry,
+            "mlmon_request_duration_seconds",
+            "HTTP request duration by route template",
+            [*_BASE, "endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
         ),
         in_flight=Gauge(
-            "mlmon_requests_in_flight", "HTTP requests being served", list(_BASE), registry=registry,
+            "mlmon_requests_in_flight",
+            "HTTP requests being served",
+            list(_BASE),
+            registry=registry,
         ),
     )
 
@@ -80,18 +88,29 @@ def golden_signal_metrics(registry: CollectorRegistry) -> GoldenSignalMetrics:
 def output_metrics(registry: CollectorRegistry, score_edges: Sequence[float] | None) -> OutputMetrics:
     return OutputMetrics(
         prediction=Histogram(
-            "mlmon_prediction", "Predicted scores; buckets are the baseline's training-score edges",
-            list(_BASE), buckets=score_buckets(score_edges), registry=registry,
+            "mlmon_prediction",
+            "Predicted scores; buckets are the baseline's training-score edges",
+            list(_BASE),
+            buckets=score_buckets(score_edges),
+            registry=registry,
         ),
         predicted_class=Counter(
-            "mlmon_predicted_class", "Predictions by predicted class", [*_BASE, "class"], registry=registry,
+            "mlmon_predicted_class",
+            "Predictions by predicted class",
+            [*_BASE, "class"],
+            registry=registry,
         ),
         nonfinite=Counter(
-            "mlmon_nonfinite_predictions", "Predictions that were NaN or infinite", list(_BASE),
+            "mlmon_nonfinite_predictions",
+            "Predictions that were NaN or infinite",
+            list(_BASE),
             registry=registry,
         ),
         responses=Counter(
-            "mlmon_responses", "Responses by kind (ok, empty, fallback)", [*_BASE, "kind"], registry=registry,
+            "mlmon_responses",
+            "Responses by kind (ok, empty, fallback)",
+            [*_BASE, "kind"],
+            registry=registry,
         ),
     )
 
@@ -99,16 +118,22 @@ def output_metrics(registry: CollectorRegistry, score_edges: Sequence[float] | N
 def input_metrics(registry: CollectorRegistry) -> InputMetrics:
     return InputMetrics(
         missing=Counter(
-            "mlmon_feature_missing", "Inputs with no value, per feature", [*_BASE, "feature"],
+            "mlmon_feature_missing",
+            "Inputs with no value, per feature",
+            [*_BASE, "feature"],
             registry=registry,
         ),
         out_of_range=Counter(
-            "mlmon_feature_out_of_range", "Numeric inputs outside the spec range (or the baseline min/max)",
-            [*_BASE, "feature"], registry=registry,
+            "mlmon_feature_out_of_range",
+            "Numeric inputs outside the spec range (or the baseline min/max)",
+            [*_BASE, "feature"],
+            registry=registry,
         ),
         category=Counter(
-            "mlmon_feature_category", "Categorical inputs per category; unseen values count as __other__",
-            [*_BASE, "feature", "category"], registry=registry,
+            "mlmon_feature_category",
+            "Categorical inputs per category; unseen values count as __other__",
+            [*_BASE, "feature", "category"],
+            registry=registry,
         ),
     )
 
@@ -119,17 +144,25 @@ def inference_log_metrics(registry: CollectorRegistry) -> InferenceLogMetrics:
             "mlmon_inference_events",
             "Inference events by outcome: stored in the store, spooled to disk, dropped (spool full), "
             "rejected by the store",
-            [*_BASE, "outcome"], registry=registry,
+            [*_BASE, "outcome"],
+            registry=registry,
         ),
         queue_depth=Gauge(
-            "mlmon_inference_queue_depth", "Inference events waiting in memory", list(_BASE),
+            "mlmon_inference_queue_depth",
+            "Inference events waiting in memory",
+            list(_BASE),
             registry=registry,
         ),
         spool_bytes=Gauge(
-            "mlmon_inference_spool_bytes", "Bytes of inference events in the on-disk spool", list(_BASE),
+            "mlmon_inference_spool_bytes",
+            "Bytes of inference events in the on-disk spool",
+            list(_BASE),
             registry=registry,
         ),
         backend_errors=Counter(
-            "mlmon_backend_errors", "Failed calls to a backend", [*_BASE, "backend"], registry=registry,
+            "mlmon_backend_errors",
+            "Failed calls to a backend",
+            [*_BASE, "backend"],
+            registry=registry,
         ),
     )

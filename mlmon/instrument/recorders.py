@@ -33,9 +33,7 @@ def category_of(value: Any) -> str:
 
 
 class PredictionRecorder:
-    def __init__(
-        self, metrics: OutputMetrics, model: str, model_version: str, classes: Sequence[str]
-    ) -> None:
+    def __init__(self, metrics: OutputMetrics, model: str, model_version: str, classes: Sequence[str]) -> None:
         base = (model, model_version)
         self._histogram: Histogram = metrics.prediction.labels(*base)
         self._nonfinite: Counter = metrics.nonfinite.labels(*base)

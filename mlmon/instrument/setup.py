@@ -84,7 +84,9 @@ class Instrumentation:
         assert self._input_metrics is not None
         self.signals.bind(model_version)
         self._outputs = PredictionRecorder(
-            self._output_metrics, self.spec.model, model_version,
+            self._output_metrics,
+            self.spec.model,
+            model_version,
             classes if classes is not None else (self.spec.prediction.classes or []),
         )
         self._inputs = InputRecorder(self._input_metrics, self.spec, model_version, profile)

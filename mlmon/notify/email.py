@@ -107,26 +107,39 @@ class EmailNotifier:
         try:
             if update.suppressed:
                 self._count(model, "suppressed")
-                log.info("email suppressed by cooldown: model=%s incident=%s %s", model, update.incident_id,
-                         update.kind)
+                log.info(
+                    "email suppressed by cooldown: model=%s incident=%s %s", model, update.incident_id, update.kind
+                )
                 return False
             if not self.settings.smtp_host:
                 self._count(model, "suppressed")
-                log.info("email not sent (MLMON_SMTP_HOST unset): model=%s incident=%s %s", model,
-                         update.incident_id, update.kind)
+                log.info(
+                    "email not sent (MLMON_SMTP_HOST unset): model=%s incident=%s %s",
+                    model,
+                    update.incident_id,
+                    update.kind,
+                )
                 return True
             recipients = recipients_for(update, self.settings)
             if not recipients:
                 self._count(model, "suppressed")
-                log.warning("email not sent (MLMON_ALERT_EMAIL_TO empty): model=%s incident=%s %s", model,
-                            update.incident_id, update.kind)
+                log.warning(
+                    "email not sent (MLMON_ALERT_EMAIL_TO empty): model=%s incident=%s %s",
+                    model,
+                    update.incident_id,
+                    update.kind,
+                )
                 return True
             message = build_message(update, self.settings, recipients, utc_from_timestamp(self.clock()))
             return self._deliver(update, message, recipients)
         except Exception as exc:  # never let a notification stop the job
             self._count(model, "failed")
-            log.exception("email NOT sent (internal error %s): model=%s incident=%s", type(exc).__name__, model,
-                          update.incident_id)
+            log.exception(
+                "email NOT sent (internal error %s): model=%s incident=%s",
+                type(exc).__name__,
+                model,
+                update.incident_id,
+            )
             return False
 
     # -- delivery ----------------------------------------------------------------------------------
@@ -145,42 +158,65 @@ class EmailNotifier:
                 last = exc
                 if not is_transient(exc):
                     self._count(model, "failed")
-                    log.error("email NOT sent (permanent failure, not retried): model=%s incident=%s %s: %s",
-                              model, update.incident_id, update.kind, describe(exc))
+                    log.error(
+                        "email NOT sent (permanent failure, not retried): model=%s incident=%s %s: %s",
+                        model,
+                        update.incident_id,
+                        update.kind,
+                        describe(exc),
+                    )
                     return False
                 delay = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
                 if attempt == self.max_attempts or delay + floor > deadline - self.monotonic():
                     break  # out of attempts or out of budget: the policy retries at the next run
                 self._count(model, "retried")
-                log.warning("email attempt %d/%d failed (transient: %s); retrying in %.1fs", attempt,
-                            self.max_attempts, describe(exc), delay)
+                log.warning(
+                    "email attempt %d/%d failed (transient: %s); retrying in %.1fs",
+                    attempt,
+                    self.max_attempts,
+                    describe(exc),
+                    delay,
+                )
                 self.sleep(delay)
                 # The retry's own session must end inside the budget too.
                 timeout = max(floor, min(self.settings.smtp_timeout_s, deadline - self.monotonic()))
                 continue
             self._count(model, "sent")
             extra = f"; refused: {', '.join(sorted(refused))}" if refused else ""
-            log.info("email sent: model=%s incident=%s %s severity=%s to %d recipient(s) after %d attempt(s)%s",
-                     model, update.incident_id, update.kind, update.effective_severity,
-                     len(recipients) - len(refused), attempt, extra)
+            log.info(
+                "email sent: model=%s incident=%s %s severity=%s to %d recipient(s) after %d attempt(s)%s",
+                model,
+                update.incident_id,
+                update.kind,
+                update.effective_severity,
+                len(recipients) - len(refused),
+                attempt,
+                extra,
+            )
             return True
         self._count(model, "failed")
-        log.error("email NOT sent (gave up after %d attempt(s), retry budget %.1fs; the next run tries again): "
-                  "model=%s incident=%s %s: %s", attempt, self.max_total_s, model, update.incident_id, update.kind,
-                  describe(last) if last else "?")
+        log.error(
+            "email NOT sent (gave up after %d attempt(s), retry budget %.1fs; the next run tries again): "
+            "model=%s incident=%s %s: %s",
+            attempt,
+            self.max_total_s,
+            model,
+            update.incident_id,
+            update.kind,
+            describe(last) if last else "?",
+        )
         return False
 
     def _connect(self, timeout: float) -> smtplib.SMTP:
         s = self.settings
         assert s.smtp_host is not None
         if s.smtp_security == "ssl":
-            return smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=timeout,
-                                    context=self.ssl_context or ssl.create_default_context())
+            return smtplib.SMTP_SSL(
+                s.smtp_host, s.smtp_port, timeout=timeout, context=self.ssl_context or ssl.create_default_context()
+            )
         return smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=timeout)
 
-    def _send_once(
-        self, message: EmailMessage, recipients: list[str], timeout: float
-    ) -> dict[str, tuple[int, bytes]]:
+    def _send_once(self, message: EmailMessage, recipients: list[str], timeout: float) -> dict[str, tuple[int, bytes]]:
         """One SMTP session (``timeout`` per socket operation). Returns the recipients the server refused
         while accepting the others."""
         s = self.settings

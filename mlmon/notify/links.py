@@ -26,16 +26,18 @@ def kql_quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def kibana_discover_url(base: str, model: str, start: datetime, end: datetime,
-                        index_pattern: str = KIBANA_INDEX_PATTERN) -> str:
+def kibana_discover_url(
+    base: str, model: str, start: datetime, end: datetime, index_pattern: str = KIBANA_INDEX_PATTERN
+) -> str:
     g = f"(time:(from:{rison_string(_iso(start))},to:{rison_string(_iso(end))}))"
     query = f"model.name:{kql_quote(model)}"
     a = f"(index:{rison_string(index_pattern)},query:(language:kuery,query:{rison_string(query)}))"
     return f"{base.rstrip('/')}/app/discover#/?_g={quote(g, safe=_RISON_SAFE)}&_a={quote(a, safe=_RISON_SAFE)}"
 
 
-def grafana_url(base: str, model: str, start: datetime, end: datetime,
-                dashboard_uid: str = GRAFANA_DASHBOARD_UID) -> str:
+def grafana_url(
+    base: str, model: str, start: datetime, end: datetime, dashboard_uid: str = GRAFANA_DASHBOARD_UID
+) -> str:
     params = {
         "orgId": "1",
         "from": str(int(start.timestamp() * 1000)),

@@ -127,9 +127,13 @@ class IncidentPolicy:
             if actual["state"] != _OPEN or not new:
                 return None
             return IncidentUpdate(
-                kind="findings_added", incident=incident, incident_id=str(entry.get("incident_id") or "none"),
-                opened_at=utc_from_timestamp(float(entry.get("opened_at") or now)), severity=actual["severity"],
-                previous_severity=notified["severity"], new_findings=tuple(new),
+                kind="findings_added",
+                incident=incident,
+                incident_id=str(entry.get("incident_id") or "none"),
+                opened_at=utc_from_timestamp(float(entry.get("opened_at") or now)),
+                severity=actual["severity"],
+                previous_severity=notified["severity"],
+                new_findings=tuple(new),
             )
         kind: UpdateKind
         if actual["state"] == _CLOSED:

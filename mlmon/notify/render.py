@@ -118,10 +118,14 @@ def _finding_context(finding: Finding, cid: str | None) -> dict[str, Any]:
 def links_for(update: IncidentUpdate, settings: EmailSettings) -> list[dict[str, str]]:
     inc = update.incident
     links = [
-        {"label": "Kibana: logged requests of the window",
-         "url": kibana_discover_url(settings.kibana_url, inc.model, inc.window_start, inc.window_end)},
-        {"label": "Grafana: model overview",
-         "url": grafana_url(settings.grafana_url, inc.model, inc.window_start, inc.window_end)},
+        {
+            "label": "Kibana: logged requests of the window",
+            "url": kibana_discover_url(settings.kibana_url, inc.model, inc.window_start, inc.window_end),
+        },
+        {
+            "label": "Grafana: model overview",
+            "url": grafana_url(settings.grafana_url, inc.model, inc.window_start, inc.window_end),
+        },
     ]
     report = report_link(inc.report_url, inc.report_path, settings.report_base_url)
     if report:
@@ -187,8 +191,13 @@ def recipients_for(update: IncidentUpdate, settings: EmailSettings) -> list[str]
     return [clean_header(r) for r in recipients]
 
 
-def build_message(update: IncidentUpdate, settings: EmailSettings, recipients: list[str],
-                  now: datetime, rendered: Rendered | None = None) -> EmailMessage:
+def build_message(
+    update: IncidentUpdate,
+    settings: EmailSettings,
+    recipients: list[str],
+    now: datetime,
+    rendered: Rendered | None = None,
+) -> EmailMessage:
     rendered = rendered or render(update, settings)
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["Subject"] = rendered.subject
@@ -205,6 +214,7 @@ def build_message(update: IncidentUpdate, settings: EmailSettings, recipients: l
     html_part = msg.get_payload()[1]  # type: ignore[index]
     assert isinstance(html_part, EmailMessage)  # add_alternative() made it one
     for index, (cid, png) in enumerate(rendered.images, start=1):
-        html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>",
-                              disposition="inline", filename=f"chart-{index}.png")
+        html_part.add_related(
+            png, maintype="image", subtype="png", cid=f"<{cid}>", disposition="inline", filename=f"chart-{index}.png"
+        )
     return msg

@@ -64,8 +64,7 @@ class EmlFolderHandler:
         return "250 2.0.0 Message accepted for delivery"
 
 
-def start_smtp_sink(host: str, port: int, folder: Path, handler: Any | None = None,
-                    **smtp_kwargs: Any) -> Controller:
+def start_smtp_sink(host: str, port: int, folder: Path, handler: Any | None = None, **smtp_kwargs: Any) -> Controller:
     """Start an SMTP server on ``host:port`` in a background thread; stop it with :func:`stop_smtp_sink`.
 
     ``handler`` defaults to :class:`EmlFolderHandler`; extra keyword arguments go to ``aiosmtpd.smtp.SMTP``

@@ -33,8 +33,15 @@ def run_replay(args: argparse.Namespace) -> int:
         print(stats.line(), flush=True)
 
     stats = replay(
-        args.target, scenario, rate=args.rate, duration=args.duration, seed=args.seed, feedback_token=token,
-        feedback_delay=args.feedback_delay, send_feedback=not args.no_feedback, progress=show,
+        args.target,
+        scenario,
+        rate=args.rate,
+        duration=args.duration,
+        seed=args.seed,
+        feedback_token=token,
+        feedback_delay=args.feedback_delay,
+        send_feedback=not args.no_feedback,
+        progress=show,
     )
     print(f"done: {stats.sent} predictions, {stats.errors} errors, {stats.feedback_sent} labels sent")
     return 0 if stats.sent > 0 else 1

@@ -53,8 +53,13 @@ def read_mail(path: Path) -> Mail:
     if not job:
         found = _JOB_FOOTER.search(text)
         job = found.group(1) if found else None
-    return Mail(path=path, subject=subject, text=text, severity=str(message.get("X-Mlmon-Severity") or ""),
-                job=str(job) if job else None)
+    return Mail(
+        path=path,
+        subject=subject,
+        text=text,
+        severity=str(message.get("X-Mlmon-Severity") or ""),
+        job=str(job) if job else None,
+    )
 
 
 def read_new(folder: Path, seen: set[Path]) -> list[Mail]:

@@ -138,13 +138,26 @@ def run_scenario(
     read_new(stack.inbox, seen)  # whatever was there before does not belong to this run
 
     if t.history_rows > 0:
-        history = replay(stack.server_url, get_scenario("baseline"), rate=t.history_rows / HISTORY_S,
-                         duration=HISTORY_S, seed=HISTORY_SEED, feedback_token=FEEDBACK_TOKEN, feedback_delay=0.0)
+        history = replay(
+            stack.server_url,
+            get_scenario("baseline"),
+            rate=t.history_rows / HISTORY_S,
+            duration=HISTORY_S,
+            seed=HISTORY_SEED,
+            feedback_token=FEEDBACK_TOKEN,
+            feedback_delay=0.0,
+        )
         say(f"history: {history.sent} baseline predictions with their labels in {history.elapsed_s:.1f}s")
     say(f"phase 1: baseline traffic for {t.baseline_s:g}s at {t.rate:g} req/s")
     outcome.baseline = replay(
-        stack.server_url, get_scenario("baseline"), rate=t.rate, duration=min(t.baseline_s, t.timeout_s),
-        seed=BASELINE_SEED, feedback_token=FEEDBACK_TOKEN, feedback_delay=t.feedback_delay_s, progress=_progress(say),
+        stack.server_url,
+        get_scenario("baseline"),
+        rate=t.rate,
+        duration=min(t.baseline_s, t.timeout_s),
+        seed=BASELINE_SEED,
+        feedback_token=FEEDBACK_TOKEN,
+        feedback_delay=t.feedback_delay_s,
+        progress=_progress(say),
     )
     say(f"  baseline done: {outcome.baseline.line()}")
     outcome.baseline_mails = read_new(stack.inbox, seen)
@@ -162,11 +175,21 @@ def run_scenario(
     stop = threading.Event()
     box: list[ReplayStats] = []
     sender = threading.Thread(
-        target=lambda: box.append(replay(
-            stack.server_url, scenario, rate=t.rate, duration=fault_s, seed=FAULT_SEED,
-            feedback_token=FEEDBACK_TOKEN, feedback_delay=t.feedback_delay_s, progress=_progress(say), stop=stop,
-        )),
-        name=f"replay-{scenario.name}", daemon=True,
+        target=lambda: box.append(
+            replay(
+                stack.server_url,
+                scenario,
+                rate=t.rate,
+                duration=fault_s,
+                seed=FAULT_SEED,
+                feedback_token=FEEDBACK_TOKEN,
+                feedback_delay=t.feedback_delay_s,
+                progress=_progress(say),
+                stop=stop,
+            )
+        ),
+        name=f"replay-{scenario.name}",
+        daemon=True,
     )
     started = time.monotonic()
     sender.start()

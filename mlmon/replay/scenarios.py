@@ -78,26 +78,51 @@ def _gradual_drift(frame: pd.DataFrame, progress: float, rng: np.random.Generato
 
 def _seasonal_rate(progress: float) -> float:
     # Two compressed "days" of traffic: busy afternoons, quiet nights. Volume changes, the mix does not.
-    return 1.0 + 0.6 * np.sin(2 * np.pi * 2 * progress)
+    return float(1.0 + 0.6 * np.sin(2 * np.pi * 2 * progress))
 
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
         Scenario("baseline", "no change: traffic like the training data", _identity),
-        Scenario("unit-change", "seconds_since_last_application sent in milliseconds", _unit_change,
-                 ("seconds_since_last_application",)),
+        Scenario(
+            "unit-change",
+            "seconds_since_last_application sent in milliseconds",
+            _unit_change,
+            ("seconds_since_last_application",),
+        ),
         Scenario("fill-rate-drop", "debt_ratio filled 80% -> 20%", _fill_rate_drop, ("debt_ratio",)),
-        Scenario("enrichment-outage", "credit-bureau enrichment down: bureau_score and open_credit_lines null",
-                 _enrichment_outage, ("bureau_score", "open_credit_lines")),
+        Scenario(
+            "enrichment-outage",
+            "credit-bureau enrichment down: bureau_score and open_credit_lines null",
+            _enrichment_outage,
+            ("bureau_score", "open_credit_lines"),
+        ),
         Scenario("category-shift", "partner channel share 10% -> 40%", _category_shift, ("channel",)),
-        Scenario("empty-responses", "income no longer sent: the affordability filter empties responses",
-                 _empty_responses, ("empty_share",), detected_by="stats"),
-        Scenario("bad-retrain", "a worse model version is deployed (training join bug)", _identity,
-                 ("roc_auc",), detected_by="stats", model_variant="degraded"),
+        Scenario(
+            "empty-responses",
+            "income no longer sent: the affordability filter empties responses",
+            _empty_responses,
+            ("empty_share",),
+            detected_by="stats",
+        ),
+        Scenario(
+            "bad-retrain",
+            "a worse model version is deployed (training join bug)",
+            _identity,
+            ("roc_auc",),
+            detected_by="stats",
+            model_variant="degraded",
+        ),
         Scenario("gradual-drift", "loan_amount creeps up to +150% over the replay", _gradual_drift, ("loan_amount",)),
-        Scenario("seasonal", "daily volume pattern, same mix: must NOT alert", _identity, (),
-                 detected_by="none", rate_profile=_seasonal_rate),
+        Scenario(
+            "seasonal",
+            "daily volume pattern, same mix: must NOT alert",
+            _identity,
+            (),
+            detected_by="none",
+            rate_profile=_seasonal_rate,
+        ),
     )
 }
 

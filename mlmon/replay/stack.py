@@ -139,8 +139,9 @@ class EmbeddedStack:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def start(self) -> EmbeddedStack:
@@ -203,8 +204,13 @@ class EmbeddedStack:
                 {job: f"127.0.0.1:{self.ports[job]}" for job in ("model-server", "stats-service", "drift-detector")},
             )
             shutil.rmtree(self.workdir / "prometheus-data", ignore_errors=True)
-            prom = prometheus_child(binary, config, self.workdir / "prometheus-data", self.ports["prometheus"],
-                                    self.logs_dir / "prometheus.log")
+            prom = prometheus_child(
+                binary,
+                config,
+                self.workdir / "prometheus-data",
+                self.ports["prometheus"],
+                self.logs_dir / "prometheus.log",
+            )
             self.children.append(prom.start())
             self.prometheus_url = f"http://127.0.0.1:{self.ports['prometheus']}"
             common["MLMON_PROMETHEUS_URL"] = self.prometheus_url
@@ -212,21 +218,42 @@ class EmbeddedStack:
             self.say("Prometheus is not installed (apt-get install prometheus): continuing without it")
 
         server = python_module(
-            "model server", "model_server", self.logs_dir / "model_server.log",
-            {**common, "MLMON_PORT": str(self.ports["model-server"]), "MLMON_FEEDBACK_TOKEN": FEEDBACK_TOKEN,
-             "MLMON_PII_HASH_KEY": "demo-pii-key"},
+            "model server",
+            "model_server",
+            self.logs_dir / "model_server.log",
+            {
+                **common,
+                "MLMON_PORT": str(self.ports["model-server"]),
+                "MLMON_FEEDBACK_TOKEN": FEEDBACK_TOKEN,
+                "MLMON_PII_HASH_KEY": "demo-pii-key",
+            },
         )
         stats = python_module(
-            "statistics service", "stats_service", self.logs_dir / "stats_service.log",
-            {**common, "MLMON_PORT": str(self.ports["stats-service"]), "MLMON_INTERVAL_S": str(t.job_interval_s),
-             "MLMON_WINDOWS": t.stats_window, "MLMON_LABEL_DELAY_S": str(t.label_delay_s),
-             "MLMON_MIN_LABELS": str(t.min_labels), "MLMON_TRAFFIC_OFFSETS": "1d"},
+            "statistics service",
+            "stats_service",
+            self.logs_dir / "stats_service.log",
+            {
+                **common,
+                "MLMON_PORT": str(self.ports["stats-service"]),
+                "MLMON_INTERVAL_S": str(t.job_interval_s),
+                "MLMON_WINDOWS": t.stats_window,
+                "MLMON_LABEL_DELAY_S": str(t.label_delay_s),
+                "MLMON_MIN_LABELS": str(t.min_labels),
+                "MLMON_TRAFFIC_OFFSETS": "1d",
+            },
         )
         drift = python_module(
-            "drift detector", "drift_detector", self.logs_dir / "drift_detector.log",
-            {**common, "MLMON_PORT": str(self.ports["drift-detector"]), "MLMON_INTERVAL_S": str(t.job_interval_s),
-             "MLMON_WINDOW": t.drift_window, "MLMON_MIN_ROWS": str(t.min_rows),
-             "MLMON_CONSECUTIVE": str(t.consecutive)},
+            "drift detector",
+            "drift_detector",
+            self.logs_dir / "drift_detector.log",
+            {
+                **common,
+                "MLMON_PORT": str(self.ports["drift-detector"]),
+                "MLMON_INTERVAL_S": str(t.job_interval_s),
+                "MLMON_WINDOW": t.drift_window,
+                "MLMON_MIN_ROWS": str(t.min_rows),
+                "MLMON_CONSECUTIVE": str(t.consecutive),
+            },
         )
         self.server_url = f"http://127.0.0.1:{self.ports['model-server']}"
         # Start everything, then wait: the children import their libraries in parallel.

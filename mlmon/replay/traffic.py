@@ -160,7 +160,10 @@ def replay(
     pending: collections.deque[tuple[float, str, str]] = collections.deque()
     started = last_tick = last_report = time.monotonic()
     owed = 0.0
-    stopped = (lambda: stop.is_set()) if stop is not None else (lambda: False)
+
+    def stopped() -> bool:
+        return stop is not None and stop.is_set()
+
     try:
         while True:
             now = time.monotonic()
@@ -175,8 +178,14 @@ def replay(
                 owed -= due
                 batch, labels = rows.take(due)
                 for i in range(0, due, max_batch):
-                    _send(http, batch[i : i + max_batch], labels[i : i + max_batch], stats, pending,
-                          time.monotonic() + feedback_delay)
+                    _send(
+                        http,
+                        batch[i : i + max_batch],
+                        labels[i : i + max_batch],
+                        stats,
+                        pending,
+                        time.monotonic() + feedback_delay,
+                    )
             if send_feedback:
                 _flush_feedback(http, headers, pending, stats, time.monotonic())
             stats.elapsed_s = time.monotonic() - started
@@ -233,8 +242,12 @@ def _send(
 
 
 def _flush_feedback(
-    http: httpx.Client, headers: dict[str, str], pending: collections.deque[tuple[float, str, str]],
-    stats: ReplayStats, now: float, batch_size: int = 500,
+    http: httpx.Client,
+    headers: dict[str, str],
+    pending: collections.deque[tuple[float, str, str]],
+    stats: ReplayStats,
+    now: float,
+    batch_size: int = 500,
 ) -> None:
     items: list[dict[str, str]] = []
     while pending and pending[0][0] <= now and len(items) < batch_size:

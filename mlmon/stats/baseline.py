@@ -144,9 +144,7 @@ def from_profile(profile: Any, *, reference_values: Mapping[str, np.ndarray] | N
                 values=reference_values.get(name),
             )
         else:
-            features[name] = CategoricalBaseline.from_shares(
-                fp.categories, float(fp.missing_share), kind=fp.type
-            )
+            features[name] = CategoricalBaseline.from_shares(fp.categories, float(fp.missing_share), kind=fp.type)
     prediction = getattr(profile, "prediction", None)
     if prediction is not None:
         if getattr(prediction, "score_edges", None) is not None and prediction.bin_shares:
@@ -160,7 +158,5 @@ def from_profile(profile: Any, *, reference_values: Mapping[str, np.ndarray] | N
                 role="output",
             )
         if getattr(prediction, "class_shares", None):
-            features[PREDICTED_CLASS] = CategoricalBaseline.from_shares(
-                prediction.class_shares, role="output"
-            )
+            features[PREDICTED_CLASS] = CategoricalBaseline.from_shares(prediction.class_shares, role="output")
     return Baseline(rows=int(profile.rows), features=features)

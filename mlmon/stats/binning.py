@@ -81,9 +81,10 @@ def numeric_counts(values: np.ndarray, edges: Sequence[float] | np.ndarray) -> C
 def _missing_mask(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "O":
         # None == None is True elementwise; NaN is the one value not equal to itself
-        return np.asarray(values == None) | np.asarray(values != values)  # noqa: E711
+        mask: np.ndarray = np.asarray(values == None) | np.asarray(values != values)  # noqa: E711
+        return mask
     if values.dtype.kind == "f":
-        return np.isnan(values)
+        return np.asarray(np.isnan(values), dtype=bool)
     return np.zeros(values.shape, dtype=bool)
 
 
@@ -150,7 +151,8 @@ def equal_mass_edges(values: np.ndarray, n_bins: int = 20) -> np.ndarray:
     quantiles = np.quantile(values, np.arange(1, n_bins) / n_bins)
     edges = np.unique(quantiles)
     # an edge at the minimum leaves an empty first bin (x < min): drop it
-    return edges[edges > values.min()]
+    kept: np.ndarray = edges[edges > values.min()]
+    return kept
 
 
 def bin_labels(edges: Sequence[float] | np.ndarray) -> list[str]:

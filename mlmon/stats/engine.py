@@ -160,18 +160,14 @@ def _two_bins(counts: np.ndarray, base: CategoricalBaseline) -> np.ndarray:
     return np.array([counts.sum() - hit, hit])
 
 
-def _run(
-    test: StatTest, data: TestInput, threshold: float, alpha: float, base: FeatureBaseline
-) -> TestResult:
+def _run(test: StatTest, data: TestInput, threshold: float, alpha: float, base: FeatureBaseline) -> TestResult:
     if test.name == "ztest" and isinstance(base, CategoricalBaseline):
         assert data.ref_counts is not None and data.cur_counts is not None
         data = TestInput(_two_bins(data.ref_counts, base), _two_bins(data.cur_counts, base))
     return test(data, threshold, alpha)
 
 
-def _numeric_findings(
-    base: NumericBaseline, values: np.ndarray, summary: dict[str, float | None]
-) -> list[str]:
+def _numeric_findings(base: NumericBaseline, values: np.ndarray, summary: dict[str, float | None]) -> list[str]:
     findings: list[str] = []
     finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
     if finite.size == 0:
@@ -189,7 +185,12 @@ def _numeric_findings(
 
 
 def _distribution(
-    name: str, base: FeatureBaseline, obs: _Observed, ref_rows: float, alpha: float, exact_max_rows: int,
+    name: str,
+    base: FeatureBaseline,
+    obs: _Observed,
+    ref_rows: float,
+    alpha: float,
+    exact_max_rows: int,
     override: Override | None,
 ) -> FeatureComparison:
     n_ref = ref_rows * (1.0 - base.missing_share)
@@ -209,9 +210,19 @@ def _distribution(
     ref_counts = base.shares * n_ref
     cur_shares = obs.counts / n_cur if n_cur > 0 else np.zeros_like(obs.counts)
     result = FeatureComparison(
-        feature=name, role=base.role, kind=kind, n_ref=round(n_ref), n_cur=round(n_cur), effect=None,
-        significance=None, alpha=alpha, findings=findings, labels=labels, ref_shares=[float(s) for s in base.shares],
-        cur_shares=[float(s) for s in cur_shares], summary=summary,
+        feature=name,
+        role=base.role,
+        kind=kind,
+        n_ref=round(n_ref),
+        n_cur=round(n_cur),
+        effect=None,
+        significance=None,
+        alpha=alpha,
+        findings=findings,
+        labels=labels,
+        ref_shares=[float(s) for s in base.shares],
+        cur_shares=[float(s) for s in cur_shares],
+        summary=summary,
     )
     if n_cur <= 0:
         findings.append("no values in the window" + (" (feature absent)" if obs.absent else ""))
@@ -251,9 +262,7 @@ def _distribution(
     return result
 
 
-def _quality(
-    name: str, base: FeatureBaseline, obs: _Observed, ref_rows: float, alpha: float
-) -> FeatureComparison:
+def _quality(name: str, base: FeatureBaseline, obs: _Observed, ref_rows: float, alpha: float) -> FeatureComparison:
     present = float(obs.counts.sum())
     total = present + obs.missing
     cur_share = obs.missing / total if total else math.nan
@@ -269,8 +278,15 @@ def _quality(
     elif total > 0 and effect is not None and effect.effect_passed:
         findings.append(f"missing share {base.missing_share:.1%} → {cur_share:.1%}")
     return FeatureComparison(
-        feature=name, role="quality", kind="missing", n_ref=round(ref_rows), n_cur=round(total),
-        effect=effect, significance=effect, alpha=choice.significance_threshold, findings=findings,
+        feature=name,
+        role="quality",
+        kind="missing",
+        n_ref=round(ref_rows),
+        n_cur=round(total),
+        effect=effect,
+        significance=effect,
+        alpha=choice.significance_threshold,
+        findings=findings,
         labels=["present", "missing"],
         ref_shares=[1.0 - base.missing_share, base.missing_share],
         cur_shares=[1.0 - cur_share, cur_share] if total else [],
@@ -281,8 +297,7 @@ def _quality(
 def _sort_key(result: FeatureComparison) -> tuple[int, int, float, str, str]:
     score = result.score
     unknown = math.isnan(score)
-    return (0 if result.role == "output" else 1, int(unknown), 0.0 if unknown else -score, result.feature,
-            result.role)
+    return (0 if result.role == "output" else 1, int(unknown), 0.0 if unknown else -score, result.feature, result.role)
 
 
 def compare(
@@ -305,9 +320,7 @@ def compare(
     results: list[FeatureComparison] = []
     for name, base in baseline.features.items():
         obs = observed.get(name) or _observe(name, base, None, rows)
-        results.append(
-            _distribution(name, base, obs, baseline.rows, alpha, exact_max_rows, overrides.get(name))
-        )
+        results.append(_distribution(name, base, obs, baseline.rows, alpha, exact_max_rows, overrides.get(name)))
         if base.missing_share > 0 or obs.missing > 0:
             results.append(_quality(name, base, obs, baseline.rows, alpha))
     return sorted(results, key=_sort_key)

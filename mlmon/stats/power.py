@@ -93,9 +93,7 @@ def _z_sum(alpha: float, power: float) -> float:
     return float(stats.norm.ppf(1.0 - alpha / 2.0) + stats.norm.ppf(power))
 
 
-def proportion_mde(
-    p_ref: float, n: float, m: float, alpha: float = 0.05, power: float = DEFAULT_POWER
-) -> float | None:
+def proportion_mde(p_ref: float, n: float, m: float, alpha: float = 0.05, power: float = DEFAULT_POWER) -> float | None:
     h = _h(n, m)
     if h is None:
         return None

@@ -21,6 +21,4 @@ def get_test(name: str) -> StatTest:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise ConfigError(
-            f"unknown drift test {name!r}", hint=f"available: {', '.join(sorted(REGISTRY))}"
-        ) from None
+        raise ConfigError(f"unknown drift test {name!r}", hint=f"available: {', '.join(sorted(REGISTRY))}") from None

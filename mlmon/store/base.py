@@ -207,7 +207,10 @@ class InferenceStore(EventWriter, Protocol):
     def count(self, window: TimeWindow, model_version: str | None = None) -> int: ...
 
     def read_window(
-        self, window: TimeWindow, fields: Sequence[str] | None = None, limit: int | None = None,
+        self,
+        window: TimeWindow,
+        fields: Sequence[str] | None = None,
+        limit: int | None = None,
         model_version: str | None = None,
     ) -> pd.DataFrame:
         """Rows of a window: columns prediction_id, timestamp, model_version, prediction_label, score,
@@ -221,7 +224,10 @@ class InferenceStore(EventWriter, Protocol):
         ...
 
     def numeric_summaries(
-        self, window: TimeWindow, features: Sequence[str], percentiles: Sequence[float],
+        self,
+        window: TimeWindow,
+        features: Sequence[str],
+        percentiles: Sequence[float],
         model_version: str | None = None,
     ) -> dict[str, NumericSummary]: ...
 

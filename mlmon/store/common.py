@@ -191,9 +191,7 @@ def normalize_event(event: InferenceEvent, spec: ModelSpec) -> InferenceEvent | 
     if label is not None and not isinstance(label, str):
         label = str(label)
     missing = sorted(set(event.missing) | {n for n in by_name if n in features and features[n] is None})
-    return replace(
-        event, features=features, missing=missing, score=score, latency_ms=latency, prediction_label=label
-    )
+    return replace(event, features=features, missing=missing, score=score, latency_ms=latency, prediction_label=label)
 
 
 # --- JSON for reports ---------------------------------------------------------------------------------
@@ -256,8 +254,7 @@ def typed_frame(frame: pd.DataFrame, refs: Sequence[FieldRef]) -> pd.DataFrame:
         values = [v for v in frame["label"] if v is not None and not (isinstance(v, float) and math.isnan(v))]
         numeric = bool(values) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
         frame["label"] = (
-            pd.to_numeric(frame["label"], errors="coerce").astype("float64") if numeric
-            else _objects(frame["label"])
+            pd.to_numeric(frame["label"], errors="coerce").astype("float64") if numeric else _objects(frame["label"])
         )
     for ref in refs:
         if ref.kind == "numeric":

@@ -84,9 +84,18 @@ class ElasticsearchStore:
     backend = "elasticsearch"
 
     def __init__(
-        self, url: str, spec: ModelSpec, *, api_key: str | None = None, username: str | None = None,
-        password: str | None = None, verify_certs: bool = True, ca_certs: str | None = None,
-        retention_days: int | None = None, bulk_chunk: int = 500, request_timeout: float = REQUEST_TIMEOUT_S,
+        self,
+        url: str,
+        spec: ModelSpec,
+        *,
+        api_key: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        verify_certs: bool = True,
+        ca_certs: str | None = None,
+        retention_days: int | None = None,
+        bulk_chunk: int = 500,
+        request_timeout: float = REQUEST_TIMEOUT_S,
     ) -> None:
         self.url = url
         self.spec = spec
@@ -122,17 +131,19 @@ class ElasticsearchStore:
             es.cluster.put_component_template(
                 name=names.component_template_name(self.spec.model), **names.component_template(self.spec)
             )
-            es.indices.put_index_template(
-                name=names.index_template_name(self.spec.model), **index_template(self.spec)
-            )
+            es.indices.put_index_template(name=names.index_template_name(self.spec.model), **index_template(self.spec))
             self._create_index(es, self.labels_index, names.labels_mappings())
             for kind in ("drift", "stats"):
                 self._create_index(es, names.reports_index(self.spec.model, kind), names.reports_mappings())
             # Indices created before a spec change get the new features mapped too.
             features = names.inference_mappings(self.spec)["properties"]["features"]
             try:
-                es.indices.put_mapping(index=self.pattern, properties={"features": features},
-                                       allow_no_indices=True, ignore_unavailable=True)
+                es.indices.put_mapping(
+                    index=self.pattern,
+                    properties={"features": features},
+                    allow_no_indices=True,
+                    ignore_unavailable=True,
+                )
             except BadRequestError as exc:
                 log.warning("existing inference indices keep their mapping: %s", describe(exc))
         self._schema_ready = True
@@ -167,15 +178,22 @@ class ElasticsearchStore:
     def refresh(self) -> None:
         """Make every write visible to searches (tests, benchmarks); not needed in normal operation."""
         with translated("refresh", self.url):
-            self.es.indices.refresh(index=f"{self.pattern},{self.labels_index}", ignore_unavailable=True,
-                                    allow_no_indices=True)
+            self.es.indices.refresh(
+                index=f"{self.pattern},{self.labels_index}", ignore_unavailable=True, allow_no_indices=True
+            )
 
     # --- writes -------------------------------------------------------------------------------------
 
     def _bulk(self, es: Elasticsearch, actions: list[dict[str, Any]]) -> Iterator[tuple[bool, dict[str, Any]]]:
         for ok, item in streaming_bulk(
-            es, actions, chunk_size=self.bulk_chunk, max_retries=BULK_RETRIES, initial_backoff=0.5,
-            max_backoff=5, raise_on_error=False, raise_on_exception=False,
+            es,
+            actions,
+            chunk_size=self.bulk_chunk,
+            max_retries=BULK_RETRIES,
+            initial_backoff=0.5,
+            max_backoff=5,
+            raise_on_error=False,
+            raise_on_exception=False,
         ):
             yield ok, next(iter(item.values()))
 
@@ -188,8 +206,7 @@ class ElasticsearchStore:
                 result.rejected.append((str(event.prediction_id), norm))
                 continue
             index = names.daily_index(self.spec.model, day_of(to_ms(norm.timestamp)))
-            actions.append({"_op_type": "create", "_index": index, "_id": norm.prediction_id,
-                            "_source": norm.to_doc()})
+            actions.append({"_op_type": "create", "_index": index, "_id": norm.prediction_id, "_source": norm.to_doc()})
         if not actions:
             return result
         failed: list[str] = []
@@ -215,8 +232,14 @@ class ElasticsearchStore:
         known: dict[str, int] = {}
         for i in range(0, len(ids), ID_CHUNK):
             chunk = ids[i : i + ID_CHUNK]
-            resp = es.search(index=self.pattern, query={"ids": {"values": chunk}}, size=len(chunk),
-                             source_includes=["@timestamp"], ignore_unavailable=True, allow_no_indices=True)
+            resp = es.search(
+                index=self.pattern,
+                query={"ids": {"values": chunk}},
+                size=len(chunk),
+                source_includes=["@timestamp"],
+                ignore_unavailable=True,
+                allow_no_indices=True,
+            )
             for hit in resp["hits"]["hits"]:
                 known[hit["_id"]] = to_ms(pd.Timestamp(hit["_source"]["@timestamp"]).to_pydatetime())
         return known
@@ -241,10 +264,19 @@ class ElasticsearchStore:
                         result.unknown.append(pid)
                     continue
                 value = label.label if isinstance(label.label, str) else float(label.label)
-                actions.append({"_op_type": "index", "_index": self.labels_index, "_id": pid, "_source": {
-                    "prediction_id": pid, "label": value,
-                    "observed_at": ms_to_iso(to_ms(label.observed_at)), "@timestamp": ms_to_iso(known[pid]),
-                }})
+                actions.append(
+                    {
+                        "_op_type": "index",
+                        "_index": self.labels_index,
+                        "_id": pid,
+                        "_source": {
+                            "prediction_id": pid,
+                            "label": value,
+                            "observed_at": ms_to_iso(to_ms(label.observed_at)),
+                            "@timestamp": ms_to_iso(known[pid]),
+                        },
+                    }
+                )
             failed = []
             for ok, info in self._bulk(es, actions):
                 if not ok:
@@ -260,11 +292,16 @@ class ElasticsearchStore:
     def write_report(self, kind: ReportKind, report: Mapping[str, Any]) -> None:
         if kind not in ("drift", "stats"):
             raise InvalidInput("kind", f"{kind!r} is not drift or stats")
-        doc = {"@timestamp": ms_to_iso(report_timestamp_ms(report)), "kind": kind, "model": self.spec.model,
-               **names.report_index_fields(report), "written_ns": time.time_ns(), "report": to_jsonable(report)}
+        doc = {
+            "@timestamp": ms_to_iso(report_timestamp_ms(report)),
+            "kind": kind,
+            "model": self.spec.model,
+            **names.report_index_fields(report),
+            "written_ns": time.time_ns(),
+            "report": to_jsonable(report),
+        }
         with translated("writing a report", self.url):
-            self._ready().index(index=names.reports_index(self.spec.model, kind), document=doc,
-                                refresh="wait_for")
+            self._ready().index(index=names.reports_index(self.spec.model, kind), document=doc, refresh="wait_for")
 
     def apply_retention(self, now: datetime | None = None) -> RetentionResult:
         """Delete daily indices (and labels) older than ``retention_days``: whole indices, no delete-by-query
@@ -289,40 +326,53 @@ class ElasticsearchStore:
                 events += int(es.count(index=index, ignore_unavailable=True)["count"])
                 es.indices.delete(index=index, ignore_unavailable=True)
             cutoff_at = datetime.combine(cutoff, datetime.min.time(), UTC)
-            es.delete_by_query(index=self.labels_index, conflicts="proceed", ignore_unavailable=True,
-                               query={"range": {"@timestamp": {"lt": to_ms(cutoff_at), "format": "epoch_millis"}}})
+            es.delete_by_query(
+                index=self.labels_index,
+                conflicts="proceed",
+                ignore_unavailable=True,
+                query={"range": {"@timestamp": {"lt": to_ms(cutoff_at), "format": "epoch_millis"}}},
+            )
         return RetentionResult(cutoff_at, events, tuple(sorted(doomed)))
 
     # --- reads --------------------------------------------------------------------------------------
 
     def _query(self, window: TimeWindow, model_version: str | None = None) -> dict[str, Any]:
         start, end = window_ms(window)
-        filters: list[dict[str, Any]] = [
-            {"range": {"@timestamp": {"gte": start, "lt": end, "format": "epoch_millis"}}}
-        ]
+        filters: list[dict[str, Any]] = [{"range": {"@timestamp": {"gte": start, "lt": end, "format": "epoch_millis"}}}]
         if model_version is not None:
             filters.append({"term": {"model.version": model_version}})
         return {"bool": {"filter": filters}}
 
     def count(self, window: TimeWindow, model_version: str | None = None) -> int:
         with translated("count", self.url):
-            resp = self.es.count(index=self.pattern, query=self._query(window, model_version),
-                                 ignore_unavailable=True, allow_no_indices=True)
+            resp = self.es.count(
+                index=self.pattern,
+                query=self._query(window, model_version),
+                ignore_unavailable=True,
+                allow_no_indices=True,
+            )
         return int(resp["count"])
 
     def _aggregate(
         self, window: TimeWindow, aggs: dict[str, Any], what: str, model_version: str | None = None
     ) -> tuple[int, dict[str, Any]]:
         with translated(what, self.url):
-            resp = self.es.search(index=self.pattern, size=0, track_total_hits=True,
-                                  query=self._query(window, model_version),
-                                  aggs=aggs or None, ignore_unavailable=True, allow_no_indices=True)
+            resp = self.es.search(
+                index=self.pattern,
+                size=0,
+                track_total_hits=True,
+                query=self._query(window, model_version),
+                aggs=aggs or None,
+                ignore_unavailable=True,
+                allow_no_indices=True,
+            )
         length = resp.meta.headers.get("content-length")
         self.last_response_bytes = int(length) if length else len(str(resp.body))
         return int(resp["hits"]["total"]["value"]), resp.body.get("aggregations") or {}
 
-    def _scan(self, index: str, query: dict[str, Any], source: list[str], limit: int | None,
-              what: str) -> Iterator[dict[str, Any]]:
+    def _scan(
+        self, index: str, query: dict[str, Any], source: list[str], limit: int | None, what: str
+    ) -> Iterator[dict[str, Any]]:
         """Hits in (@timestamp, prediction_id) order, paged with search_after (no PIT: osmem lacks ES's)."""
         after: list[Any] | None = None
         seen = 0
@@ -333,9 +383,15 @@ class ElasticsearchStore:
                 if size <= 0:
                     return
                 resp = self.es.search(
-                    index=index, query=query, size=size, source_includes=source, search_after=after,
-                    sort=[{"@timestamp": "asc"}, {"prediction_id": "asc"}], track_total_hits=pages is None,
-                    ignore_unavailable=True, allow_no_indices=True,
+                    index=index,
+                    query=query,
+                    size=size,
+                    source_includes=source,
+                    search_after=after,
+                    sort=[{"@timestamp": "asc"}, {"prediction_id": "asc"}],
+                    track_total_hits=pages is None,
+                    ignore_unavailable=True,
+                    allow_no_indices=True,
                 )
                 if pages is None:  # bound the loop by what existed at the start
                     pages = int(resp["hits"]["total"]["value"]) // PAGE + 2
@@ -357,22 +413,38 @@ class ElasticsearchStore:
         return refs
 
     def read_window(
-        self, window: TimeWindow, fields: Sequence[str] | None = None, limit: int | None = None,
+        self,
+        window: TimeWindow,
+        fields: Sequence[str] | None = None,
+        limit: int | None = None,
         model_version: str | None = None,
     ) -> pd.DataFrame:
         refs = self._feature_refs(fields)
-        source = ["prediction_id", "model.version", "prediction", "response.kind", "latency_ms",
-                  *(r.es_path for r in refs)]
+        source = [
+            "prediction_id",
+            "model.version",
+            "prediction",
+            "response.kind",
+            "latency_ms",
+            *(r.es_path for r in refs),
+        ]
         rows = []
         query = self._query(window, model_version)
         for doc in self._scan(self.pattern, query, source, limit, "reading a window"):
             feats = doc.get("features") or {}
             pred = doc.get("prediction") or {}
-            rows.append([
-                doc["prediction_id"], doc["_ms"], (doc.get("model") or {}).get("version"), pred.get("label"),
-                pred.get("score"), (doc.get("response") or {}).get("kind"), doc.get("latency_ms"),
-                *(feats.get(r.name) for r in refs),
-            ])
+            rows.append(
+                [
+                    doc["prediction_id"],
+                    doc["_ms"],
+                    (doc.get("model") or {}).get("version"),
+                    pred.get("label"),
+                    pred.get("score"),
+                    (doc.get("response") or {}).get("kind"),
+                    doc.get("latency_ms"),
+                    *(feats.get(r.name) for r in refs),
+                ]
+            )
         return typed_frame(pd.DataFrame(rows, columns=[*_BASE, *(r.name for r in refs)]), refs)
 
     def labelled_predictions(self, window: TimeWindow, extra_fields: Sequence[str] = ()) -> pd.DataFrame:
@@ -386,8 +458,13 @@ class ElasticsearchStore:
             log.debug("labels refresh skipped: %s", exc)
         labels = {
             doc["prediction_id"]: (doc.get("label"), to_ms(pd.Timestamp(doc["observed_at"]).to_pydatetime()))
-            for doc in self._scan(self.labels_index, self._query(window), ["prediction_id", "label", "observed_at"],
-                                  None, "reading labels")
+            for doc in self._scan(
+                self.labels_index,
+                self._query(window),
+                ["prediction_id", "label", "observed_at"],
+                None,
+                "reading labels",
+            )
         }
         found = [labels.get(pid, (None, None)) for pid in frame["prediction_id"]]
         frame.insert(5, "label", [f[0] for f in found])
@@ -407,17 +484,23 @@ class ElasticsearchStore:
                 edges = checked_edges(spec.feature, spec.edges)
                 if edges:  # from inclusive, to exclusive == np.searchsorted(edges, x, side="right")
                     bounds = [None, *edges, None]
-                    ranges = [{"key": str(j), **({"from": lo} if lo is not None else {}),
-                               **({"to": hi} if hi is not None else {})}
-                              for j, (lo, hi) in enumerate(itertools.pairwise(bounds))]
+                    ranges = [
+                        {
+                            "key": str(j),
+                            **({"from": lo} if lo is not None else {}),
+                            **({"to": hi} if hi is not None else {}),
+                        }
+                        for j, (lo, hi) in enumerate(itertools.pairwise(bounds))
+                    ]
                     aggs[f"b{i}"] = {"range": {"field": ref.es_path, "ranges": ranges, "keyed": False}}
                 plans.append(("numeric", len(edges) + 1, None))
             elif isinstance(spec, CategoryBins):
                 check_kind(ref, "categorical", "category bins")
                 cats = [str(c) for c in spec.categories]
                 if cats:  # the rest (__other__) = total - missing - known, exact
-                    aggs[f"b{i}"] = {"filters": {"filters": {
-                        str(j): {"term": {ref.es_path: c}} for j, c in enumerate(cats)}}}
+                    aggs[f"b{i}"] = {
+                        "filters": {"filters": {str(j): {"term": {ref.es_path: c}} for j, c in enumerate(cats)}}
+                    }
                 plans.append(("categorical", len(cats) + 1, cats))
             else:
                 raise InvalidInput("bins", f"unknown bin spec {type(spec).__name__}")
@@ -440,7 +523,10 @@ class ElasticsearchStore:
         return out
 
     def numeric_summaries(
-        self, window: TimeWindow, features: Sequence[str], percentiles: Sequence[float],
+        self,
+        window: TimeWindow,
+        features: Sequence[str],
+        percentiles: Sequence[float],
         model_version: str | None = None,
     ) -> dict[str, NumericSummary]:
         check_percentiles(percentiles)
@@ -450,8 +536,9 @@ class ElasticsearchStore:
             check_kind(ref, "numeric", "a numeric summary")
             aggs[f"s{i}"] = {"extended_stats": {"field": ref.es_path}}
             if percentiles:
-                aggs[f"p{i}"] = {"percentiles": {"field": ref.es_path, "keyed": False,
-                                                 "percents": [float(p) for p in percentiles]}}
+                aggs[f"p{i}"] = {
+                    "percentiles": {"field": ref.es_path, "keyed": False, "percents": [float(p) for p in percentiles]}
+                }
         total, result = self._aggregate(window, aggs, "numeric summaries", model_version)
         out: dict[str, NumericSummary] = {}
         for i, name in enumerate(features):
@@ -460,8 +547,13 @@ class ElasticsearchStore:
             values = {float(v["key"]): _num(v.get("value")) for v in result.get(f"p{i}", {}).get("values", [])}
             std = stats.get("std_deviation_population", stats.get("std_deviation"))
             out[name] = NumericSummary(
-                name, n, total - n, _num(stats.get("avg")) if n else None, _num(std) if n else None,
-                _num(stats.get("min")) if n else None, _num(stats.get("max")) if n else None,
+                name,
+                n,
+                total - n,
+                _num(stats.get("avg")) if n else None,
+                _num(std) if n else None,
+                _num(stats.get("min")) if n else None,
+                _num(stats.get("max")) if n else None,
                 {float(p): (values.get(float(p)) if n else None) for p in percentiles},
             )
         return out
@@ -477,8 +569,11 @@ class ElasticsearchStore:
     def latest_reports(self, kind: ReportKind, limit: int = 10) -> list[dict[str, Any]]:
         with translated("reading reports", self.url):
             resp = self.es.search(
-                index=names.reports_index(self.spec.model, kind), size=int(limit), query={"term": {"kind": kind}},
-                sort=[{"@timestamp": "desc"}, {"written_ns": "desc"}], ignore_unavailable=True,
+                index=names.reports_index(self.spec.model, kind),
+                size=int(limit),
+                query={"term": {"kind": kind}},
+                sort=[{"@timestamp": "desc"}, {"written_ns": "desc"}],
+                ignore_unavailable=True,
             )
         return [hit["_source"]["report"] for hit in resp["hits"]["hits"]]
 

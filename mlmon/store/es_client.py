@@ -43,7 +43,11 @@ class OpenSearchNode(Urllib3HttpNode):
     """Urllib3 node speaking plain JSON, for OpenSearch 2/3 and the osmem test server."""
 
     def perform_request(  # type: ignore[override]
-        self, method: str, target: str, body: bytes | None = None, headers: HttpHeaders | None = None,
+        self,
+        method: str,
+        target: str,
+        body: bytes | None = None,
+        headers: HttpHeaders | None = None,
         **kwargs: Any,
     ) -> Any:
         response = super().perform_request(method, target, body=body, headers=_plain(headers), **kwargs)
@@ -88,26 +92,31 @@ def detect_distribution(url: str, creds: Credentials, timeout: float = 5.0) -> t
         auth = (creds.username, creds.password or "")
     where = redact(url)
     try:
-        resp = httpx.get(url.rstrip("/") + "/", headers=headers, auth=auth, verify=_verify(creds),
-                         timeout=timeout)
+        resp = httpx.get(url.rstrip("/") + "/", headers=headers, auth=auth, verify=_verify(creds), timeout=timeout)
     except (httpx.HTTPError, OSError, ssl.SSLError) as exc:
-        raise StoreUnavailable(f"cannot reach the inference store at {where}: {exc}",
-                               hint="is Elasticsearch/OpenSearch running? check MLMON_STORE") from None
+        raise StoreUnavailable(
+            f"cannot reach the inference store at {where}: {exc}",
+            hint="is Elasticsearch/OpenSearch running? check MLMON_STORE",
+        ) from None
     if resp.status_code in (401, 403):
-        raise StoreUnavailable(f"the inference store at {where} refused the credentials ({resp.status_code})",
-                               hint="check MLMON_STORE_API_KEY or MLMON_STORE_USERNAME/MLMON_STORE_PASSWORD")
+        raise StoreUnavailable(
+            f"the inference store at {where} refused the credentials ({resp.status_code})",
+            hint="check MLMON_STORE_API_KEY or MLMON_STORE_USERNAME/MLMON_STORE_PASSWORD",
+        )
     try:
         info = resp.json()
         version = info["version"]
     except (ValueError, KeyError, TypeError):
-        raise StoreUnavailable(f"{where} did not answer like Elasticsearch/OpenSearch (HTTP {resp.status_code})",
-                               hint="check MLMON_STORE") from None
+        raise StoreUnavailable(
+            f"{where} did not answer like Elasticsearch/OpenSearch (HTTP {resp.status_code})", hint="check MLMON_STORE"
+        ) from None
     distribution = "opensearch" if version.get("distribution") == "opensearch" else "elasticsearch"
     return distribution, str(version.get("number", "?"))
 
 
-def build_client(url: str, creds: Credentials, distribution: str,
-                 request_timeout: float = REQUEST_TIMEOUT_S) -> Elasticsearch:
+def build_client(
+    url: str, creds: Credentials, distribution: str, request_timeout: float = REQUEST_TIMEOUT_S
+) -> Elasticsearch:
     kwargs: dict[str, Any] = {
         "request_timeout": request_timeout,
         "max_retries": TRANSPORT_RETRIES,

@@ -60,9 +60,7 @@ def index_settings() -> dict[str, Any]:
 
 
 def inference_mappings(spec: ModelSpec) -> dict[str, Any]:
-    features = {
-        f.name: ({"type": "double"} if f.is_numeric else dict(_KEYWORD)) for f in spec.features
-    }
+    features = {f.name: ({"type": "double"} if f.is_numeric else dict(_KEYWORD)) for f in spec.features}
     return {
         "dynamic": True,
         "date_detection": False,

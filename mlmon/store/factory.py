@@ -33,7 +33,8 @@ def open_store(settings: CommonSettings, spec: ModelSpec, *, check: bool = True)
         from mlmon.store.elasticsearch import ElasticsearchStore
 
         store = ElasticsearchStore(
-            url, spec,
+            url,
+            spec,
             api_key=settings.store_api_key.get_secret_value() if settings.store_api_key else None,
             username=settings.store_username,
             password=settings.store_password.get_secret_value() if settings.store_password else None,

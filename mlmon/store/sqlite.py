@@ -129,9 +129,7 @@ class SQLiteStore:
                 " model_name TEXT NOT NULL, model_version TEXT NOT NULL, prediction_label TEXT, score REAL,"
                 f" response_kind TEXT NOT NULL, latency_ms REAL, missing TEXT, extra TEXT, {cols})"
             )
-            conn.execute(
-                f"CREATE INDEX IF NOT EXISTS {_q(f'ix_events_{self.spec.model}_ts')} ON {self.events} (ts)"
-            )
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {_q(f'ix_events_{self.spec.model}_ts')} ON {self.events} (ts)")
             # A feature added to the spec later gets its column; old rows read as missing.
             have = {row[1] for row in conn.execute(f"PRAGMA table_info({self.events})")}
             for f in self.spec.features:
@@ -181,10 +179,20 @@ class SQLiteStore:
     def write_events(self, events: Sequence[InferenceEvent]) -> WriteResult:
         result = WriteResult()
         names = [f.name for f in self.spec.features]
-        cols = ["prediction_id", "ts", "model_name", "model_version", "prediction_label", "score",
-                "response_kind", "latency_ms", "missing", "extra", *map(feature_column, names)]
-        sql = (f"INSERT OR IGNORE INTO {self.events} ({', '.join(map(_q, cols))}) "
-               f"VALUES ({', '.join('?' * len(cols))})")
+        cols = [
+            "prediction_id",
+            "ts",
+            "model_name",
+            "model_version",
+            "prediction_label",
+            "score",
+            "response_kind",
+            "latency_ms",
+            "missing",
+            "extra",
+            *map(feature_column, names),
+        ]
+        sql = f"INSERT OR IGNORE INTO {self.events} ({', '.join(map(_q, cols))}) VALUES ({', '.join('?' * len(cols))})"
         rows: list[tuple[Any, ...]] = []
         for event in events:
             norm = normalize_event(event, self.spec)
@@ -192,12 +200,21 @@ class SQLiteStore:
                 result.rejected.append((str(event.prediction_id), norm))
                 continue
             extra = {k: v for k, v in norm.features.items() if k not in names}
-            rows.append((
-                norm.prediction_id, to_ms(norm.timestamp), norm.model_name, norm.model_version,
-                norm.prediction_label, norm.score, norm.response_kind, norm.latency_ms,
-                json.dumps(list(norm.missing)), json.dumps(to_jsonable(extra)) if extra else None,
-                *(norm.features.get(n) for n in names),
-            ))
+            rows.append(
+                (
+                    norm.prediction_id,
+                    to_ms(norm.timestamp),
+                    norm.model_name,
+                    norm.model_version,
+                    norm.prediction_label,
+                    norm.score,
+                    norm.response_kind,
+                    norm.latency_ms,
+                    json.dumps(list(norm.missing)),
+                    json.dumps(to_jsonable(extra)) if extra else None,
+                    *(norm.features.get(n) for n in names),
+                )
+            )
         if not rows:
             return result
         with self._db(write=True) as conn:
@@ -219,12 +236,17 @@ class SQLiteStore:
             for i in range(0, len(ids), _CHUNK):
                 chunk = ids[i : i + _CHUNK]
                 marks = ",".join("?" * len(chunk))
-                known.update(conn.execute(
-                    f"SELECT prediction_id, ts FROM {self.events} WHERE prediction_id IN ({marks})", chunk
-                ).fetchall())
-                existing.update(r[0] for r in conn.execute(
-                    f"SELECT prediction_id FROM {self.labels} WHERE prediction_id IN ({marks})", chunk
-                ))
+                known.update(
+                    conn.execute(
+                        f"SELECT prediction_id, ts FROM {self.events} WHERE prediction_id IN ({marks})", chunk
+                    ).fetchall()
+                )
+                existing.update(
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT prediction_id FROM {self.labels} WHERE prediction_id IN ({marks})", chunk
+                    )
+                )
             for label in labels:  # in order: a later label for the same id replaces the earlier one
                 pid = label.prediction_id
                 if pid not in known:
@@ -289,21 +311,33 @@ class SQLiteStore:
         return refs
 
     def read_window(
-        self, window: TimeWindow, fields: Sequence[str] | None = None, limit: int | None = None,
+        self,
+        window: TimeWindow,
+        fields: Sequence[str] | None = None,
+        limit: int | None = None,
         model_version: str | None = None,
     ) -> pd.DataFrame:
         refs = self._feature_refs(fields)
         where, params = self._where(window, model_version)
         cols = ", ".join(_q(r.column) for r in refs)
-        sql = (f"SELECT prediction_id, ts, model_version, prediction_label, score, response_kind, latency_ms"
-               f"{', ' + cols if cols else ''} FROM {self.events} {where} ORDER BY ts, prediction_id")
+        sql = (
+            f"SELECT prediction_id, ts, model_version, prediction_label, score, response_kind, latency_ms"
+            f"{', ' + cols if cols else ''} FROM {self.events} {where} ORDER BY ts, prediction_id"
+        )
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
         with self._db() as conn:
             rows = conn.execute(sql, params).fetchall()
-        base = ["prediction_id", "timestamp", "model_version", "prediction_label", "score", "response_kind",
-                "latency_ms"]
+        base = [
+            "prediction_id",
+            "timestamp",
+            "model_version",
+            "prediction_label",
+            "score",
+            "response_kind",
+            "latency_ms",
+        ]
         frame = pd.DataFrame.from_records(rows, columns=[*base, *(r.name for r in refs)])
         return typed_frame(frame, refs)
 
@@ -311,13 +345,22 @@ class SQLiteStore:
         refs = self._feature_refs(extra_fields)
         start, end = window_ms(window)
         extra = "".join(f", e.{_q(r.column)}" for r in refs)
-        sql = (f"SELECT e.prediction_id, e.ts, e.model_version, e.prediction_label, e.score, l.label, "
-               f"l.observed_at{extra} FROM {self.events} e LEFT JOIN {self.labels} l "
-               "ON l.prediction_id = e.prediction_id WHERE e.ts >= ? AND e.ts < ? ORDER BY e.ts, e.prediction_id")
+        sql = (
+            f"SELECT e.prediction_id, e.ts, e.model_version, e.prediction_label, e.score, l.label, "
+            f"l.observed_at{extra} FROM {self.events} e LEFT JOIN {self.labels} l "
+            "ON l.prediction_id = e.prediction_id WHERE e.ts >= ? AND e.ts < ? ORDER BY e.ts, e.prediction_id"
+        )
         with self._db() as conn:
             rows = conn.execute(sql, (start, end)).fetchall()
-        base = ["prediction_id", "timestamp", "model_version", "prediction_label", "score", "label",
-                "label_observed_at"]
+        base = [
+            "prediction_id",
+            "timestamp",
+            "model_version",
+            "prediction_label",
+            "score",
+            "label",
+            "label_observed_at",
+        ]
         frame = pd.DataFrame.from_records(rows, columns=[*base, *(r.name for r in refs)])
         return typed_frame(frame, refs)
 
@@ -370,7 +413,10 @@ class SQLiteStore:
         }
 
     def numeric_summaries(
-        self, window: TimeWindow, features: Sequence[str], percentiles: Sequence[float],
+        self,
+        window: TimeWindow,
+        features: Sequence[str],
+        percentiles: Sequence[float],
         model_version: str | None = None,
     ) -> dict[str, NumericSummary]:
         check_percentiles(percentiles)
@@ -398,14 +444,24 @@ class SQLiteStore:
                     std = float(np.sqrt(max(float(var) / n, 0.0)))
                     pct = self._percentiles(conn, col, where, params, n, percentiles)
                 out[name] = NumericSummary(
-                    name, n, total - n, None if mean is None else float(mean), std,
-                    None if lo is None else float(lo), None if hi is None else float(hi), pct,
+                    name,
+                    n,
+                    total - n,
+                    None if mean is None else float(mean),
+                    std,
+                    None if lo is None else float(lo),
+                    None if hi is None else float(hi),
+                    pct,
                 )
         return out
 
     @staticmethod
     def _percentiles(
-        conn: sqlite3.Connection, col: str, where: str, params: Sequence[Any], n: int,
+        conn: sqlite3.Connection,
+        col: str,
+        where: str,
+        params: Sequence[Any],
+        n: int,
         percentiles: Sequence[float],
     ) -> dict[float, float | None]:
         plan = {float(p): percentile_ranks(n, float(p)) for p in percentiles}
@@ -424,8 +480,8 @@ class SQLiteStore:
         start, end = window_ms(window)
         with self._db() as conn:
             rows = conn.execute(
-                f"SELECT response_kind, COUNT(*) FROM {self.events} WHERE ts >= ? AND ts < ? "
-                "GROUP BY response_kind", (start, end)
+                f"SELECT response_kind, COUNT(*) FROM {self.events} WHERE ts >= ? AND ts < ? GROUP BY response_kind",
+                (start, end),
             ).fetchall()
         counts = dict.fromkeys(RESPONSE_KINDS, 0)
         counts.update({str(k): int(n) for k, n in rows})

@@ -191,9 +191,7 @@ def train(
     # Prediction buckets come from out-of-sample scores (the holdout period), which is what serving produces.
     baseline_holdout = baseline_rows.iloc[int(len(baseline_rows) * (1 - HOLDOUT_SHARE)) :]
     baseline_scores = pipeline.predict_proba(artifact.model_frame(spec, baseline_holdout))[:, positive_index]
-    profile = build_profile(
-        spec, version, baseline_rows, baseline_scores, source=f"feast:saved_dataset:{saved_name}"
-    )
+    profile = build_profile(spec, version, baseline_rows, baseline_scores, source=f"feast:saved_dataset:{saved_name}")
     ts = data["event_timestamp"]
     metadata = {
         "model": spec.model,
@@ -203,8 +201,13 @@ def train(
         "prediction": spec.prediction.model_dump(mode="json"),
         "metrics_holdout": metrics,
         "training_window": {"start": ts.min().isoformat(), "end": ts.max().isoformat()},
-        "rows": {"requested": training.requested, "returned": len(data), "dropped_by_feast": training.dropped,
-                 "fit": len(fit_rows), "holdout": len(holdout)},
+        "rows": {
+            "requested": training.requested,
+            "returned": len(data),
+            "dropped_by_feast": training.dropped,
+            "fit": len(fit_rows),
+            "holdout": len(holdout),
+        },
         "feast": {"repo": str(repo), "feature_service": service, "saved_dataset": saved_name},
         "params": PARAMS,
         "sklearn": sklearn.__version__,
@@ -225,9 +228,17 @@ def train(
         artifact.set_current(model_dir, version)
     notes = ["generated demo data"] if wrote else []
     return TrainResult(
-        model=spec.model, version=version, path=target, metrics=metrics, rows=len(data),
-        dropped_rows=training.dropped, holdout_rows=len(holdout), saved_dataset=saved_name,
-        profile=profile, reused=reused, notes=notes,
+        model=spec.model,
+        version=version,
+        path=target,
+        metrics=metrics,
+        rows=len(data),
+        dropped_rows=training.dropped,
+        holdout_rows=len(holdout),
+        saved_dataset=saved_name,
+        profile=profile,
+        reused=reused,
+        notes=notes,
     )
 
 

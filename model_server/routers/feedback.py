@@ -79,11 +79,13 @@ def parse_feedback(spec: ModelSpec, body: bytes) -> list[LabelRecord]:
             name = str(err["loc"][0]) if err["loc"] else "body"
             reason = "unknown field" if err["type"] == "extra_forbidden" else str(err["msg"])
             raise InvalidInput(prefix + name, reason) from None
-        records.append(LabelRecord(
-            prediction_id=parsed.prediction_id,
-            label=_label_value(spec, parsed.label, prefix + "label"),
-            observed_at=_observed_at(parsed.observed_at, prefix + "observed_at"),
-        ))
+        records.append(
+            LabelRecord(
+                prediction_id=parsed.prediction_id,
+                label=_label_value(spec, parsed.label, prefix + "label"),
+                observed_at=_observed_at(parsed.observed_at, prefix + "observed_at"),
+            )
+        )
     return records
 
 
@@ -95,11 +97,22 @@ def feedback_router(spec: ModelSpec) -> APIRouter:
     @router.post(
         "/feedback",
         summary="Ground truth for earlier predictions (one object or a list)",
-        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-            "schema": {"oneOf": [FeedbackItem.model_json_schema(),
-                                 {"type": "array", "items": FeedbackItem.model_json_schema()}]},
-            "example": example,
-        }}}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "oneOf": [
+                                FeedbackItem.model_json_schema(),
+                                {"type": "array", "items": FeedbackItem.model_json_schema()},
+                            ]
+                        },
+                        "example": example,
+                    }
+                },
+            }
+        },
         responses={
             200: {"model": FeedbackOut, "description": "Counts of written, replaced and unknown labels"},
             401: {"model": ErrorOut, "description": "Missing or wrong bearer token"},
@@ -122,7 +135,9 @@ def feedback_router(spec: ModelSpec) -> APIRouter:
         store = state.require_store()
         result = await run_in_threadpool(store.upsert_labels, records)
         return FeedbackOut(
-            written=result.written, replaced=result.replaced, unknown=len(result.unknown),
+            written=result.written,
+            replaced=result.replaced,
+            unknown=len(result.unknown),
             unknown_ids=list(result.unknown[:100]),
         )
 

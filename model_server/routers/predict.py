@@ -26,7 +26,7 @@ def predict_router(spec: ModelSpec, parser: RequestParser) -> APIRouter:
         "/predict",
         summary="Score one instance or a batch",
         description=(
-            "Send one object, or `{\"instances\": [...]}` for a batch. Values outside the expected range and "
+            'Send one object, or `{"instances": [...]}` for a batch. Values outside the expected range and '
             "unseen categories are served (and counted); type errors, missing required features, NaN/Infinity "
             "and unknown fields are refused with 422 naming the field."
         ),

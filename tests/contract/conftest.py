@@ -14,24 +14,27 @@ from mlmon.store.base import InferenceEvent, InferenceStore
 from mlmon.store.elasticsearch import ElasticsearchStore
 from mlmon.store.sqlite import SQLiteStore
 
-SPEC: ModelSpec = parse_spec({
-    "model": "contract-model",
-    "prediction": {"kind": "classification", "classes": ["no", "yes"], "positive_class": "yes"},
-    "features": [
-        {"name": "x", "type": "numeric"},
-        {"name": "big", "type": "numeric", "unit": "ms"},
-        {"name": "channel", "type": "categorical", "categories": ["web", "mobile", "branch"]},
-        {"name": "flag", "type": "boolean"},
-    ],
-    "segments": ["channel"],
-})
+SPEC: ModelSpec = parse_spec(
+    {
+        "model": "contract-model",
+        "prediction": {"kind": "classification", "classes": ["no", "yes"], "positive_class": "yes"},
+        "features": [
+            {"name": "x", "type": "numeric"},
+            {"name": "big", "type": "numeric", "unit": "ms"},
+            {"name": "channel", "type": "categorical", "categories": ["web", "mobile", "branch"]},
+            {"name": "flag", "type": "boolean"},
+        ],
+        "segments": ["channel"],
+    }
+)
 MIDNIGHT = datetime(2026, 3, 2, tzinfo=UTC)  # events straddle it: two daily indices
 EDGES_X = [-1.0, -0.25, 0.0, 0.5, 1.25]
 CATEGORIES = ["web", "mobile", "branch"]
 
 
-def make_events(n: int = 240, seed: int = 7, start: datetime = MIDNIGHT - timedelta(hours=1),
-                span_s: float = 7200.0) -> list[InferenceEvent]:
+def make_events(
+    n: int = 240, seed: int = 7, start: datetime = MIDNIGHT - timedelta(hours=1), span_s: float = 7200.0
+) -> list[InferenceEvent]:
     rng = np.random.default_rng(seed)
     events = []
     for i in range(n):
@@ -44,23 +47,26 @@ def make_events(n: int = 240, seed: int = 7, start: datetime = MIDNIGHT - timede
         channel = [*CATEGORIES, "partner", "kiosk", None][int(rng.integers(0, 6))]
         flag = [True, False, None][i % 3]
         score = float(np.round(rng.uniform(), 4))
-        events.append(InferenceEvent(
-            prediction_id=f"p{i:05d}",
-            timestamp=start + timedelta(milliseconds=int(rng.uniform(0, span_s * 1000))),
-            model_name=SPEC.model,
-            model_version="v1" if i % 4 else "v2",
-            features={"x": x, "big": big, "channel": channel, "flag": flag},
-            missing=[],
-            prediction_label="yes" if score >= 0.5 else "no",
-            score=score,
-            response_kind=["ok", "ok", "ok", "empty", "fallback"][i % 5],  # type: ignore[arg-type]
-            latency_ms=float(np.round(rng.gamma(2.0, 3.0), 3)),
-        ))
+        events.append(
+            InferenceEvent(
+                prediction_id=f"p{i:05d}",
+                timestamp=start + timedelta(milliseconds=int(rng.uniform(0, span_s * 1000))),
+                model_name=SPEC.model,
+                model_version="v1" if i % 4 else "v2",
+                features={"x": x, "big": big, "channel": channel, "flag": flag},
+                missing=[],
+                prediction_label="yes" if score >= 0.5 else "no",
+                score=score,
+                response_kind=["ok", "ok", "ok", "empty", "fallback"][i % 5],  # type: ignore[arg-type]
+                latency_ms=float(np.round(rng.gamma(2.0, 3.0), 3)),
+            )
+        )
     return events
 
 
-def build_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest,
-                retention_days: int | None = None) -> InferenceStore:
+def build_store(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest, retention_days: int | None = None
+) -> InferenceStore:
     store: InferenceStore
     if kind == "sqlite":
         store = SQLiteStore(tmp_path / "contract.db", SPEC, retention_days=retention_days)

@@ -60,18 +60,28 @@ def test_round_trip(store: InferenceStore) -> None:
     frame = store.read_window(ALL)
     expected = sorted(events, key=lambda e: (e.timestamp, e.prediction_id))
     assert list(frame["prediction_id"]) == [e.prediction_id for e in expected]
-    assert list(frame.columns[:7]) == ["prediction_id", "timestamp", "model_version", "prediction_label",
-                                       "score", "response_kind", "latency_ms"]
+    assert list(frame.columns[:7]) == [
+        "prediction_id",
+        "timestamp",
+        "model_version",
+        "prediction_label",
+        "score",
+        "response_kind",
+        "latency_ms",
+    ]
     assert str(frame["timestamp"].dt.tz) == "UTC"
     for row, event in zip(frame.itertuples(index=False), expected, strict=True):
         assert row.timestamp.to_pydatetime() == event.timestamp
         assert (row.model_version, row.prediction_label, row.response_kind) == (
-            event.model_version, event.prediction_label, event.response_kind)
+            event.model_version,
+            event.prediction_label,
+            event.response_kind,
+        )
         assert row.score == event.score and row.latency_ms == event.latency_ms
         for name in ("x", "big"):
             want = _value(event, name)
             got = getattr(row, name)
-            assert (math.isnan(got) if want is None else got == want), (name, got, want)
+            assert math.isnan(got) if want is None else got == want, (name, got, want)
         assert row.channel == _value(event, "channel") and row.flag == _value(event, "flag")
     subset = store.read_window(ALL, fields=["channel"], limit=10)
     assert len(subset) == 10 and "x" not in subset.columns and "channel" in subset.columns
@@ -105,10 +115,16 @@ def test_bad_events_are_rejected_with_the_field(store: InferenceStore) -> None:
 def test_window_is_half_open_and_counts_by_version(store: InferenceStore) -> None:
     base = make_events(4, seed=3)
     t0 = MIDNIGHT + timedelta(minutes=5)
-    stamps = [t0 - timedelta(milliseconds=1), t0, t0 + timedelta(minutes=1) - timedelta(milliseconds=1),
-              t0 + timedelta(minutes=1)]
-    events = [InferenceEvent(**{**e.__dict__, "timestamp": ts, "model_version": v})
-              for e, ts, v in zip(base, stamps, ["a", "a", "b", "a"], strict=True)]
+    stamps = [
+        t0 - timedelta(milliseconds=1),
+        t0,
+        t0 + timedelta(minutes=1) - timedelta(milliseconds=1),
+        t0 + timedelta(minutes=1),
+    ]
+    events = [
+        InferenceEvent(**{**e.__dict__, "timestamp": ts, "model_version": v})
+        for e, ts, v in zip(base, stamps, ["a", "a", "b", "a"], strict=True)
+    ]
     store.write_events(events)
     refresh(store)
     window = TimeWindow(t0, t0 + timedelta(minutes=1))
@@ -125,8 +141,15 @@ def test_binned_counts_match_numpy(store: InferenceStore) -> None:
     events = _loaded(store)
     for window in (ALL, PART):
         rows = _in(window, events)
-        got = store.binned_counts(window, [NumericBins("x", EDGES_X), CategoryBins("channel", CATEGORIES),
-                                           CategoryBins("flag", ["false", "true"]), NumericBins("big", [])])
+        got = store.binned_counts(
+            window,
+            [
+                NumericBins("x", EDGES_X),
+                CategoryBins("channel", CATEGORIES),
+                CategoryBins("flag", ["false", "true"]),
+                NumericBins("big", []),
+            ],
+        )
         xs = [_value(e, "x") for e in rows]
         present = np.array([v for v in xs if v is not None], dtype=float)
         want_x = np.bincount(np.searchsorted(EDGES_X, present, side="right"), minlength=len(EDGES_X) + 1)
@@ -143,13 +166,19 @@ def test_binned_counts_match_numpy(store: InferenceStore) -> None:
 
 def test_output_fields_bin_like_features(store: InferenceStore) -> None:
     events = _loaded(store)
-    got = store.binned_counts(ALL, [NumericBins("prediction.score", [0.25, 0.5, 0.75]),
-                                    CategoryBins("prediction.label", ["no", "yes"])])
+    got = store.binned_counts(
+        ALL, [NumericBins("prediction.score", [0.25, 0.5, 0.75]), CategoryBins("prediction.label", ["no", "yes"])]
+    )
     scores = np.array([e.score for e in events])
-    assert got["prediction.score"].counts.tolist() == np.bincount(
-        np.searchsorted([0.25, 0.5, 0.75], scores, side="right"), minlength=4).tolist()
+    assert (
+        got["prediction.score"].counts.tolist()
+        == np.bincount(np.searchsorted([0.25, 0.5, 0.75], scores, side="right"), minlength=4).tolist()
+    )
     assert got["prediction.label"].counts.tolist() == [
-        sum(e.prediction_label == "no" for e in events), sum(e.prediction_label == "yes" for e in events), 0]
+        sum(e.prediction_label == "no" for e in events),
+        sum(e.prediction_label == "yes" for e in events),
+        0,
+    ]
     with pytest.raises(InvalidInput, match="unknown feature"):
         store.binned_counts(ALL, [NumericBins("nope", [1.0])])
     with pytest.raises(InvalidInput, match="numeric"):
@@ -180,8 +209,9 @@ def test_numeric_summaries_match_numpy(store: InferenceStore) -> None:
                     lo = np.percentile(values, max(p - 1, 0), method="lower")
                     hi = np.percentile(values, min(p + 1, 100), method="higher")
                     assert lo <= value <= hi, (name, p, value, lo, hi)
-    empty = store.numeric_summaries(TimeWindow(MIDNIGHT + timedelta(days=3), MIDNIGHT + timedelta(days=4)),
-                                    ["x"], [50.0])["x"]
+    empty = store.numeric_summaries(
+        TimeWindow(MIDNIGHT + timedelta(days=3), MIDNIGHT + timedelta(days=4)), ["x"], [50.0]
+    )["x"]
     assert (empty.count, empty.mean, empty.std, empty.percentiles) == (0, None, None, {50.0: None})
 
 
@@ -189,11 +219,15 @@ def test_reads_filter_by_model_version(store: InferenceStore) -> None:
     """A window spanning a deploy: only the rows of the asked version, on every read the drift job uses."""
     events = _loaded(store)
     exact = isinstance(store, SQLiteStore)
-    bins: list[BinSpec] = [NumericBins("x", EDGES_X), CategoryBins("channel", CATEGORIES),
-                           NumericBins("prediction.score", [0.25, 0.5, 0.75])]
+    bins: list[BinSpec] = [
+        NumericBins("x", EDGES_X),
+        CategoryBins("channel", CATEGORIES),
+        NumericBins("prediction.score", [0.25, 0.5, 0.75]),
+    ]
     for window in (ALL, PART):
-        rows = sorted(_in(window, [e for e in events if e.model_version == "v2"]),
-                      key=lambda e: (e.timestamp, e.prediction_id))
+        rows = sorted(
+            _in(window, [e for e in events if e.model_version == "v2"]), key=lambda e: (e.timestamp, e.prediction_id)
+        )
         everyone = store.count(window)
         assert 0 < len(rows) < everyone  # both versions in the window: the filter has something to drop
         frame = store.read_window(window, model_version="v2")
@@ -205,16 +239,21 @@ def test_reads_filter_by_model_version(store: InferenceStore) -> None:
 
         got = store.binned_counts(window, bins, model_version="v2")
         present = np.array([v for e in rows if (v := _value(e, "x")) is not None], dtype=float)
-        assert got["x"].counts.tolist() == np.bincount(
-            np.searchsorted(EDGES_X, present, side="right"), minlength=len(EDGES_X) + 1).tolist()
+        assert (
+            got["x"].counts.tolist()
+            == np.bincount(np.searchsorted(EDGES_X, present, side="right"), minlength=len(EDGES_X) + 1).tolist()
+        )
         assert (got["x"].missing, got["x"].total) == (len(rows) - len(present), len(rows))
         channels = [_value(e, "channel") for e in rows]
         assert got["channel"].counts.tolist() == [
             *(sum(v == c for v in channels) for c in CATEGORIES),
-            sum(v is not None and v not in CATEGORIES for v in channels)]
+            sum(v is not None and v not in CATEGORIES for v in channels),
+        ]
         scores = np.array([e.score for e in rows])
-        assert got["prediction.score"].counts.tolist() == np.bincount(
-            np.searchsorted([0.25, 0.5, 0.75], scores, side="right"), minlength=4).tolist()
+        assert (
+            got["prediction.score"].counts.tolist()
+            == np.bincount(np.searchsorted([0.25, 0.5, 0.75], scores, side="right"), minlength=4).tolist()
+        )
 
         summary = store.numeric_summaries(window, ["x", "latency_ms"], [50.0], model_version="v2")
         for name, values in (("x", present), ("latency_ms", np.array([e.latency_ms for e in rows]))):
@@ -228,8 +267,7 @@ def test_reads_filter_by_model_version(store: InferenceStore) -> None:
             if exact:
                 assert median == pytest.approx(np.percentile(values, 50.0), rel=1e-12)
             else:
-                assert np.percentile(values, 49, method="lower") <= median <= np.percentile(values, 51,
-                                                                                           method="higher")
+                assert np.percentile(values, 49, method="lower") <= median <= np.percentile(values, 51, method="higher")
     nobody = "no-such-version"
     assert store.read_window(ALL, model_version=nobody).empty
     none = store.binned_counts(ALL, bins, model_version=nobody)
@@ -239,8 +277,7 @@ def test_reads_filter_by_model_version(store: InferenceStore) -> None:
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "elasticsearch"])
-def test_retention_deletes_old_days_and_keeps_recent(kind: str, tmp_path: Path,
-                                                     request: pytest.FixtureRequest) -> None:
+def test_retention_deletes_old_days_and_keeps_recent(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     store = build_store(kind, tmp_path, request, retention_days=2)
     now = MIDNIGHT + timedelta(hours=1)
     cutoff = MIDNIGHT - timedelta(days=2)  # whole UTC days: everything before 2026-02-28T00:00 goes
@@ -293,18 +330,31 @@ def test_response_counts(store: InferenceStore) -> None:
 def test_labels_upsert_last_wins_and_join(store: InferenceStore) -> None:
     events = _loaded(store, 50)
     seen = datetime(2026, 3, 3, tzinfo=UTC)
-    first = store.upsert_labels([LabelRecord(e.prediction_id, "no", seen) for e in events[:20]]
-                                + [LabelRecord("ghost-1", "yes", seen)])
+    first = store.upsert_labels(
+        [LabelRecord(e.prediction_id, "no", seen) for e in events[:20]] + [LabelRecord("ghost-1", "yes", seen)]
+    )
     assert (first.written, first.replaced, first.unknown) == (20, 0, ["ghost-1"])
-    second = store.upsert_labels([LabelRecord(events[0].prediction_id, "yes", seen + timedelta(hours=1)),
-                                  LabelRecord(events[0].prediction_id, "no", seen + timedelta(hours=2)),
-                                  LabelRecord(events[25].prediction_id, "yes", seen),
-                                  LabelRecord("ghost-2", "no", seen)])
+    second = store.upsert_labels(
+        [
+            LabelRecord(events[0].prediction_id, "yes", seen + timedelta(hours=1)),
+            LabelRecord(events[0].prediction_id, "no", seen + timedelta(hours=2)),
+            LabelRecord(events[25].prediction_id, "yes", seen),
+            LabelRecord("ghost-2", "no", seen),
+        ]
+    )
     assert (second.written, second.replaced, second.unknown) == (3, 2, ["ghost-2"])
     refresh(store)
     frame = store.labelled_predictions(ALL, extra_fields=["channel"])
-    assert list(frame.columns) == ["prediction_id", "timestamp", "model_version", "prediction_label", "score",
-                                   "label", "label_observed_at", "channel"]
+    assert list(frame.columns) == [
+        "prediction_id",
+        "timestamp",
+        "model_version",
+        "prediction_label",
+        "score",
+        "label",
+        "label_observed_at",
+        "channel",
+    ]
     assert len(frame) == 50
     by_id = frame.set_index("prediction_id")
     assert by_id.loc[events[0].prediction_id, "label"] == "no"  # last write wins
@@ -328,8 +378,15 @@ def test_regression_labels_stay_numbers(store: InferenceStore) -> None:
 
 def test_reports_round_trip(store: InferenceStore) -> None:
     for i in range(3):
-        store.write_report("drift", {"timestamp": f"2026-03-02T0{i}:00:00Z", "run": i,
-                                     "scores": np.array([0.1, float("nan")]), "n": np.int64(5)})
+        store.write_report(
+            "drift",
+            {
+                "timestamp": f"2026-03-02T0{i}:00:00Z",
+                "run": i,
+                "scores": np.array([0.1, float("nan")]),
+                "n": np.int64(5),
+            },
+        )
     store.write_report("stats", {"run": "stats-only"})
     latest = store.latest_reports("drift", limit=2)
     assert [r["run"] for r in latest] == [2, 1]
@@ -362,9 +419,13 @@ def test_both_backends_give_the_same_numbers(both_stores: tuple[InferenceStore, 
         s.write_events(events)
         s.upsert_labels([LabelRecord(e.prediction_id, "yes", MIDNIGHT) for e in events[::3]])
         refresh(s)
-    bins: list[BinSpec] = [NumericBins("x", EDGES_X), NumericBins("big", [1e9 - 100, 1e9, 1e9 + 100]),
-            CategoryBins("channel", CATEGORIES), CategoryBins("flag", ["true", "false"]),
-            NumericBins("prediction.score", [0.1, 0.5, 0.9])]
+    bins: list[BinSpec] = [
+        NumericBins("x", EDGES_X),
+        NumericBins("big", [1e9 - 100, 1e9, 1e9 + 100]),
+        CategoryBins("channel", CATEGORIES),
+        CategoryBins("flag", ["true", "false"]),
+        NumericBins("prediction.score", [0.1, 0.5, 0.9]),
+    ]
     for window in (ALL, PART):
         a, b = sqlite.binned_counts(window, bins), elastic.binned_counts(window, bins)
         for name in a:
@@ -375,7 +436,11 @@ def test_both_backends_give_the_same_numbers(both_stores: tuple[InferenceStore, 
         assert sqlite.response_counts(window) == elastic.response_counts(window)
         sa, sb = sqlite.numeric_summaries(window, ["x"], [50.0]), elastic.numeric_summaries(window, ["x"], [50.0])
         assert (sa["x"].count, sa["x"].missing, sa["x"].min, sa["x"].max) == (
-            sb["x"].count, sb["x"].missing, sb["x"].min, sb["x"].max)
+            sb["x"].count,
+            sb["x"].missing,
+            sb["x"].min,
+            sb["x"].max,
+        )
         assert sa["x"].mean == pytest.approx(sb["x"].mean, rel=1e-9)
         la, lb = sqlite.labelled_predictions(window), elastic.labelled_predictions(window)
         assert la.drop(columns="label_observed_at").equals(lb.drop(columns="label_observed_at"))
@@ -393,6 +458,10 @@ def test_both_backends_give_the_same_numbers(both_stores: tuple[InferenceStore, 
         nb = elastic.numeric_summaries(window, ["x", "big"], [], model_version="v2")
         for name in na:
             assert (na[name].count, na[name].missing, na[name].min, na[name].max) == (
-                nb[name].count, nb[name].missing, nb[name].min, nb[name].max), name
+                nb[name].count,
+                nb[name].missing,
+                nb[name].min,
+                nb[name].max,
+            ), name
             assert na[name].mean == pytest.approx(nb[name].mean, rel=1e-9), name
         assert sqlite.read_window(window, model_version="v2").equals(elastic.read_window(window, model_version="v2"))

@@ -62,8 +62,13 @@ def trained_models(tmp_path_factory: pytest.TempPathFactory) -> TrainedModels:
     model_dir = root / "models" / spec.model
     degraded = train(spec, repo, model_dir, rows=TRAIN_ROWS, variant="degraded", set_current=False)
     standard = train(spec, repo, model_dir, rows=TRAIN_ROWS, variant="standard")
-    return TrainedModels(repo, model_dir, standard.version, degraded.version,
-                         {"standard": standard.metrics["roc_auc"], "degraded": degraded.metrics["roc_auc"]})
+    return TrainedModels(
+        repo,
+        model_dir,
+        standard.version,
+        degraded.version,
+        {"standard": standard.metrics["roc_auc"], "degraded": degraded.metrics["roc_auc"]},
+    )
 
 
 @pytest.fixture
@@ -72,10 +77,16 @@ def stack(trained_models: TrainedModels, tmp_path: Path) -> Iterator[EmbeddedSta
     model_dir = tmp_path / "models" / trained_models.model_dir.name
     shutil.copytree(trained_models.model_dir, model_dir)
     artifact.set_current(model_dir, trained_models.standard)
-    settings = load_settings(CommonSettings, model_spec=SPEC_PATH, feast_repo=trained_models.feast_repo,
-                             model_path=model_dir, var_dir=tmp_path / "var")
-    with EmbeddedStack(workdir=tmp_path / "var", settings=settings, model_dir=model_dir,
-                       timings=E2E_TIMINGS, say=print) as running:
+    settings = load_settings(
+        CommonSettings,
+        model_spec=SPEC_PATH,
+        feast_repo=trained_models.feast_repo,
+        model_path=model_dir,
+        var_dir=tmp_path / "var",
+    )
+    with EmbeddedStack(
+        workdir=tmp_path / "var", settings=settings, model_dir=model_dir, timings=E2E_TIMINGS, say=print
+    ) as running:
         yield running
     for child in running.children:
         assert not child.running, f"{child.name} (pid {child.pid}) still running after stop()"
@@ -95,8 +106,11 @@ def stats_timeline(stack: EmbeddedStack, limit: int = 60) -> str:
                 doc = json.loads(body)
                 lines.append(f"{doc.get('@timestamp', '')[11:19]} {kind}: {doc.get('summary', '')}")
                 if kind == "stats":
-                    slos = [f"{s['metric']}={s['value']:.3g}{'!' if s['breached'] else ''}"
-                            for s in doc.get("slos", []) if s.get("value") is not None]
+                    slos = [
+                        f"{s['metric']}={s['value']:.3g}{'!' if s['breached'] else ''}"
+                        for s in doc.get("slos", [])
+                        if s.get("value") is not None
+                    ]
                     lines.append("    " + " ".join(slos))
     return "\n".join(lines)
 

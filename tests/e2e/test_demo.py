@@ -28,17 +28,26 @@ DEMO_TIMEOUT_S = 420.0
 
 def run_demo(tmp_path: Path, models: TrainedModels, scenario: str, extra_env: dict[str, str]) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLMON_")}
-    env.update({
-        "MLMON_MODEL_SPEC": str(SPEC_PATH),
-        "MLMON_FEAST_REPO": str(models.feast_repo),  # already holds the demo data: training reuses it
-        "MLMON_MODEL_PATH": str(tmp_path / "models" / "loan_default"),
-        "MLMON_VAR_DIR": str(tmp_path / "var"),
-        **extra_env,
-    })
+    env.update(
+        {
+            "MLMON_MODEL_SPEC": str(SPEC_PATH),
+            "MLMON_FEAST_REPO": str(models.feast_repo),  # already holds the demo data: training reuses it
+            "MLMON_MODEL_PATH": str(tmp_path / "models" / "loan_default"),
+            "MLMON_VAR_DIR": str(tmp_path / "var"),
+            **extra_env,
+        }
+    )
     args = [sys.executable, "-m", "mlmon", "demo", "--scenario", scenario, "--workdir", str(tmp_path / "var" / "demo")]
     # Own session: if the demo hangs, its whole process group (the demo and the services it started) is ended.
-    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        args,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         out, _ = proc.communicate(timeout=DEMO_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -77,8 +86,11 @@ def test_demo_detects_the_unit_change(tmp_path: Path, trained_models: TrainedMod
 
 
 def test_demo_seasonal_sends_no_drift_email(tmp_path: Path, trained_models: TrainedModels) -> None:
-    env = {f"MLMON_DEMO_{f.name.upper()}": str(getattr(E2E_TIMINGS, f.name))
-           for f in dataclasses.fields(E2E_TIMINGS) if f.name != "timeout_s"}
+    env = {
+        f"MLMON_DEMO_{f.name.upper()}": str(getattr(E2E_TIMINGS, f.name))
+        for f in dataclasses.fields(E2E_TIMINGS)
+        if f.name != "timeout_s"
+    }
     code, output = run_demo(tmp_path, trained_models, "seasonal", env)
     assert code == 0, output
     assert "OK: no drift email for 'seasonal'" in output

@@ -114,10 +114,20 @@ def test_category_shift_names_channel(stack: EmbeddedStack) -> None:
 
 def test_empty_responses_breach_the_empty_share_slo(stack: EmbeddedStack) -> None:
     # Everything but income, so that the enrichment fallback does not apply.
-    probe = httpx.post(f"{stack.server_url}/predict", json={
-        "income": None, "loan_amount": 12000, "term_months": 36, "age": 40, "channel": "web",
-        "bureau_score": 690, "open_credit_lines": 4, "debt_ratio": 0.3,
-    }, timeout=10)
+    probe = httpx.post(
+        f"{stack.server_url}/predict",
+        json={
+            "income": None,
+            "loan_amount": 12000,
+            "term_months": 36,
+            "age": 40,
+            "channel": "web",
+            "bureau_score": 690,
+            "open_credit_lines": 4,
+            "debt_ratio": 0.3,
+        },
+        timeout=10,
+    )
     assert probe.status_code == 200, probe.text
     assert probe.json().get("kind") == "empty", f"the affordability filter did not empty the answer: {probe.text}"
     outcome = play(stack, "empty-responses")
@@ -146,8 +156,10 @@ def test_bad_retrain_breaches_the_roc_auc_slo(stack: EmbeddedStack, trained_mode
     assert "roc_auc" in (outcome.subject or "")
     good, n_good = _auc(stack, trained_models.standard)
     bad, n_bad = _auc(stack, trained_models.degraded)
-    print(f"replayed traffic: standard AUC {good:.3f} on {n_good} labels, degraded AUC {bad:.3f} on {n_bad}; "
-          f"holdout {trained_models.holdout_auc}")
+    print(
+        f"replayed traffic: standard AUC {good:.3f} on {n_good} labels, degraded AUC {bad:.3f} on {n_bad}; "
+        f"holdout {trained_models.holdout_auc}"
+    )
     assert good > 0.72 and bad < 0.68, (good, bad)
 
 

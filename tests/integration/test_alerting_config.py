@@ -43,8 +43,11 @@ def test_promtool_check_config_on_a_copy_with_resolved_rule_paths(tmp_path: Path
     output = run(promtool, "check", "config", str(copy))
     assert f"SUCCESS: {len(repo_rule_files())} rule files found" in output
     jobs = {c["job_name"]: c["static_configs"][0]["targets"] for c in config["scrape_configs"]}
-    assert jobs == {"model-server": ["model-server:8000"], "stats-service": ["stats-service:8001"],
-                    "drift-detector": ["drift-detector:8002"]}
+    assert jobs == {
+        "model-server": ["model-server:8000"],
+        "stats-service": ["stats-service:8001"],
+        "drift-detector": ["drift-detector:8002"],
+    }
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
 
 
@@ -114,12 +117,31 @@ def test_amtool_check_config_and_routing(tmp_path: Path) -> None:
     text = ALERTMANAGER_YML.read_text()
     assert not re.search(r"^\s*(match|match_re|source_match|target_match)\s*:", text, re.M), "deprecated syntax"
     inhibit = config["inhibit_rules"][0]
-    assert inhibit == {"source_matchers": ['signal="output"'], "target_matchers": ['signal="input"'],
-                       "equal": ["model"]}
+    assert inhibit == {
+        "source_matchers": ['signal="output"'],
+        "target_matchers": ['signal="input"'],
+        "equal": ["model"],
+    }
     # routing as amtool sees it
-    routed = run(amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER_YML}",
-                 "severity=critical", "model=m1", "alertname=MlmonOutputDrift")
+    routed = run(
+        amtool,
+        "config",
+        "routes",
+        "test",
+        f"--config.file={ALERTMANAGER_YML}",
+        "severity=critical",
+        "model=m1",
+        "alertname=MlmonOutputDrift",
+    )
     assert "email-oncall" in routed
-    routed = run(amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER_YML}",
-                 "severity=info", "model=m1", "alertname=MlmonInputDrift")
+    routed = run(
+        amtool,
+        "config",
+        "routes",
+        "test",
+        f"--config.file={ALERTMANAGER_YML}",
+        "severity=info",
+        "model=m1",
+        "alertname=MlmonInputDrift",
+    )
     assert "email-team" in routed

@@ -77,8 +77,7 @@ def test_output_alert_emails_and_inhibits_input_drift(
     metrics_exporter.set(drift_series(0, 0, 0))
     # The input-drift alert waits 15m in production (so a symptom can fire first); 0s here.
     rules = rule_files_with_for(tmp_path / "rules", {"MlmonInputDrift": "0s"})
-    prom = prometheus_factory({"drift-detector": [metrics_exporter.target]}, rule_files=rules,
-                              alertmanager_url=am.url)
+    prom = prometheus_factory({"drift-detector": [metrics_exporter.target]}, rule_files=rules, alertmanager_url=am.url)
     prom.wait_for_series('mlmon_drift_detected{model="m1",role="output"}')
     assert prom.targets_up()
 
@@ -95,8 +94,9 @@ def test_output_alert_emails_and_inhibits_input_drift(
     # 2. input drift on m1 (inhibited by its output alert) and on m2 (control: nothing inhibits it)
     metrics_exporter.set(drift_series(1, 1, 1))
     wait_for_subject(smtp_server, "[FIRING] MlmonInputDrift m2 (info)")
-    inhibited = wait_until(lambda: am.alerts(alertname="MlmonInputDrift", model="m1"), 10,
-                           "m1 input-drift alert in Alertmanager")
+    inhibited = wait_until(
+        lambda: am.alerts(alertname="MlmonInputDrift", model="m1"), 10, "m1 input-drift alert in Alertmanager"
+    )
     assert inhibited[0]["status"]["state"] == "suppressed"
     assert inhibited[0]["status"]["inhibitedBy"], inhibited[0]["status"]
     time.sleep(3)  # several group_wait/group_interval periods of the test config

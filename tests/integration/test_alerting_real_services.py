@@ -82,8 +82,10 @@ def prom_value(prom: PrometheusHandle, expr: str) -> float | None:
 
 def firing(prom: PrometheusHandle, alertname: str, **labels: str) -> list[dict[str, Any]]:
     return [
-        a for a in prom.alerts()
-        if a["labels"].get("alertname") == alertname and a["state"] == "firing"
+        a
+        for a in prom.alerts()
+        if a["labels"].get("alertname") == alertname
+        and a["state"] == "firing"
         and all(a["labels"].get(k) == v for k, v in labels.items())
     ]
 
@@ -96,8 +98,9 @@ def body_text(msg: EmailMessage) -> str:
 
 
 @contextmanager
-def run_drift_detector(folder: Path, model_dir: Path, store_url: str, prometheus_url: str, port: int
-                       ) -> Iterator[ManagedProcess]:
+def run_drift_detector(
+    folder: Path, model_dir: Path, store_url: str, prometheus_url: str, port: int
+) -> Iterator[ManagedProcess]:
     """``python -m drift_detector`` (loop mode) listening on ``port``; stopped by its pid."""
     folder.mkdir(parents=True, exist_ok=True)
     env = {
@@ -117,8 +120,14 @@ def run_drift_detector(folder: Path, model_dir: Path, store_url: str, prometheus
         "OMP_NUM_THREADS": "1",
         # No MLMON_SMTP_HOST: the detector's own emails are another path; here only Alertmanager mails.
     }
-    with managed([sys.executable, "-m", "drift_detector"], folder / "drift_detector.log",
-                 ready_url=f"http://127.0.0.1:{port}/metrics", timeout=60, env=env, cwd=folder) as proc:
+    with managed(
+        [sys.executable, "-m", "drift_detector"],
+        folder / "drift_detector.log",
+        ready_url=f"http://127.0.0.1:{port}/metrics",
+        timeout=60,
+        env=env,
+        cwd=folder,
+    ) as proc:
         try:
             yield proc
         except BaseException:
@@ -141,11 +150,11 @@ def test_real_services_email_on_fallbacks_and_inhibit_input_drift(
     am = alertmanager_factory(alertmanager_test_config(f"127.0.0.1:{smtp_server.port}"))
     drift_port = free_port()  # the detector starts later; Prometheus already scrapes its address (down)
 
-    with run_model_server(tmp_path / "server", trained_model_dir) as server, \
-            httpx.Client(timeout=30) as client:
+    with run_model_server(tmp_path / "server", trained_model_dir) as server, httpx.Client(timeout=30) as client:
         prom = prometheus_factory(
             {"model-server": [f"127.0.0.1:{server.port}"], "drift-detector": [f"127.0.0.1:{drift_port}"]},
-            rule_files=rules, alertmanager_url=am.url,
+            rule_files=rules,
+            alertmanager_url=am.url,
         )
         # The response counters exist at zero before the first request, so rate() sees every response.
         prom.wait_for_series(f'mlmon_responses_total{{model="{MODEL}",kind="fallback",job="model-server"}}')
@@ -155,8 +164,11 @@ def test_real_services_email_on_fallbacks_and_inhibit_input_drift(
         kinds: dict[str, int] = {}
         send(server, client, rows_for("baseline", BASELINE_ROWS, seed=11), kinds)
         assert degraded_share(kinds) < THRESHOLD, kinds  # ~4% of the demo rows lack the enrichment
-        wait_until(lambda: (v := prom_value(prom, DEGRADED_RATIO)) is not None and v < THRESHOLD, 15,
-                   "degraded ratio below the threshold")
+        wait_until(
+            lambda: (v := prom_value(prom, DEGRADED_RATIO)) is not None and v < THRESHOLD,
+            15,
+            "degraded ratio below the threshold",
+        )
         assert not firing(prom, DEGRADED), prom.alerts()
 
         outage_sent = time.monotonic()
@@ -171,8 +183,11 @@ def test_real_services_email_on_fallbacks_and_inhibit_input_drift(
         assert percent is not None, body[:2000]
         assert THRESHOLD * 100 < float(percent[1]) <= degraded_share(kinds) * 100 + 1.0, (percent[1], kinds)
         # The rule's ratio is the share of degraded responses the clients really received.
-        wait_until(lambda: abs((prom_value(prom, DEGRADED_RATIO) or 0.0) - degraded_share(kinds)) < 0.01, 15,
-                   f"{DEGRADED_RATIO} == {degraded_share(kinds):.3f}")
+        wait_until(
+            lambda: abs((prom_value(prom, DEGRADED_RATIO) or 0.0) - degraded_share(kinds)) < 0.01,
+            15,
+            f"{DEGRADED_RATIO} == {degraded_share(kinds):.3f}",
+        )
 
         # -- 2. input drift from the real drift detector, inhibited by the output symptom ---------------
         send(server, client, rows_for("unit-change", UNIT_ROWS, seed=13), kinds)
@@ -180,15 +195,22 @@ def test_real_services_email_on_fallbacks_and_inhibit_input_drift(
         assert degraded_share(kinds) > THRESHOLD, kinds
         drift_started = time.monotonic()
         with run_drift_detector(tmp_path / "drift", trained_model_dir, server.store_url, prom.url, drift_port):
-            wait_until(lambda: prom_value(
-                prom, f'mlmon_drift_detected{{model="{MODEL}",feature="{UNIT_FEATURE}",role="input"}} == 1'),
-                DRIFT_TIMEOUT, f"input drift of {UNIT_FEATURE} decided and scraped")
+            wait_until(
+                lambda: prom_value(
+                    prom, f'mlmon_drift_detected{{model="{MODEL}",feature="{UNIT_FEATURE}",role="input"}} == 1'
+                ),
+                DRIFT_TIMEOUT,
+                f"input drift of {UNIT_FEATURE} decided and scraped",
+            )
             timings["drift detector start → input drift scraped"] = time.monotonic() - drift_started
             # The detector's own `job` label (drift) is kept as `exported_job` next to the scrape job; the
             # MlmonMonitorStale annotation relies on that name.
             assert prom.query('mlmon_job_last_success_timestamp_seconds{job="drift-detector",exported_job="drift"}')
-            wait_until(lambda: firing(prom, "MlmonInputDrift", model=MODEL, feature=UNIT_FEATURE), 10,
-                       "MlmonInputDrift firing in Prometheus")  # next rule evaluation after the scrape
+            wait_until(
+                lambda: firing(prom, "MlmonInputDrift", model=MODEL, feature=UNIT_FEATURE),
+                10,
+                "MlmonInputDrift firing in Prometheus",
+            )  # next rule evaluation after the scrape
 
             labels = {"alertname": "MlmonInputDrift", "model": MODEL, "feature": UNIT_FEATURE}
             alert = wait_until(lambda: am.alerts(**labels), 15, "MlmonInputDrift in Alertmanager")[0]
@@ -203,9 +225,12 @@ def test_real_services_email_on_fallbacks_and_inhibit_input_drift(
             # Control: the drift detector's output-side alerts take the same path and are mailed, so the
             # missing input-drift email is the inhibition, not a delay.
             control = wait_until(
-                lambda: [s for s in subjects(smtp_server)
-                         if re.match(rf"\[FIRING\] Mlmon(Quality|Output)Drift {MODEL} ", s)],
-                EMAIL_TIMEOUT, "an output-side drift email")
+                lambda: [
+                    s for s in subjects(smtp_server) if re.match(rf"\[FIRING\] Mlmon(Quality|Output)Drift {MODEL} ", s)
+                ],
+                EMAIL_TIMEOUT,
+                "an output-side drift email",
+            )
             time.sleep(3)  # several group_wait/group_interval periods of the test config
             all_subjects = subjects(smtp_server)
             assert not [s for s in all_subjects if "MlmonInputDrift" in s], all_subjects
@@ -213,7 +238,7 @@ def test_real_services_email_on_fallbacks_and_inhibit_input_drift(
             assert still and still[0]["status"]["state"] == "suppressed", still
             assert firing(prom, DEGRADED, model=MODEL), "the output symptom stopped firing during the check"
             timings["total"] = time.monotonic() - started
-            names = sorted({f'{a["labels"]["alertname"]}/{a["state"]}' for a in prom.alerts()})
+            names = sorted({f"{a['labels']['alertname']}/{a['state']}" for a in prom.alerts()})
 
     print(f"alerts in Prometheus: {names}; control emails: {control}")
     print("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))

@@ -77,8 +77,9 @@ def drift_settings(tmp_path: Path, model_dir: Path, feast_repo_dir: Path, **over
     return DriftSettings(_env_file=None, **(values | overrides))  # type: ignore[call-arg]  # not ./.env
 
 
-def make_job(settings: DriftSettings, baselines: BaselineCache | None, store: InferenceStore | None = None
-             ) -> tuple[DriftJob, CollectorRegistry]:
+def make_job(
+    settings: DriftSettings, baselines: BaselineCache | None, store: InferenceStore | None = None
+) -> tuple[DriftJob, CollectorRegistry]:
     registry = CollectorRegistry()
     job = build_drift_job(settings, registry, store=store)
     if baselines is not None:
@@ -86,12 +87,29 @@ def make_job(settings: DriftSettings, baselines: BaselineCache | None, store: In
     return job, registry
 
 
-def write_traffic(store: InferenceStore, loaded: LoadedModel, *, n: int = ROWS, seed: int, end: datetime,
-                  transform: Any = None, drop: tuple[str, ...] = (), prefix: str = "p",
-                  version: str | None = None) -> None:
+def write_traffic(
+    store: InferenceStore,
+    loaded: LoadedModel,
+    *,
+    n: int = ROWS,
+    seed: int,
+    end: datetime,
+    transform: Any = None,
+    drop: tuple[str, ...] = (),
+    prefix: str = "p",
+    version: str | None = None,
+) -> None:
     frame = feature_rows(n, seed, transform)
-    events = events_from_frame(loaded.spec, frame, model_scores(loaded, frame), version=version or loaded.version,
-                               end=end, span_s=1800, drop=drop, prefix=prefix)
+    events = events_from_frame(
+        loaded.spec,
+        frame,
+        model_scores(loaded, frame),
+        version=version or loaded.version,
+        end=end,
+        span_s=1800,
+        drop=drop,
+        prefix=prefix,
+    )
     result = store.write_events(events)
     assert result.stored == n and not result.rejected, result.rejected[:3]
 
@@ -143,8 +161,10 @@ def test_unit_change_needs_two_consecutive_windows_and_names_the_feature(  # typ
     assert first.drifted == []
     assert statuses(first)[(UNIT, "input")] == "pending"
     got = samples(generate_latest(registry).decode())
-    key = ("mlmon_drift_detected", frozenset({("model", "loan_default"), ("model_version", loaded.version),
-                                               ("feature", UNIT), ("role", "input")}))
+    key = (
+        "mlmon_drift_detected",
+        frozenset({("model", "loan_default"), ("model_version", loaded.version), ("feature", UNIT), ("role", "input")}),
+    )
     assert got[key] == 0.0
 
     second = job.run_once(now + timedelta(seconds=1))
@@ -299,8 +319,9 @@ def test_exact_and_binned_paths_agree_on_the_decision(  # type: ignore[no-untype
 
     write_traffic(sqlite_store, loaded, seed=26, end=now, transform=shifted)
     exact_job, _ = make_job(drift_settings(tmp_path / "exact", model_dir, feast_repo_dir), baselines, sqlite_store)
-    binned_job, _ = make_job(drift_settings(tmp_path / "binned", model_dir, feast_repo_dir, exact_ks_max_rows=0),
-                             baselines, sqlite_store)
+    binned_job, _ = make_job(
+        drift_settings(tmp_path / "binned", model_dir, feast_repo_dir, exact_ks_max_rows=0), baselines, sqlite_store
+    )
     exact, binned = exact_job.run_once(now), binned_job.run_once(now)
     assert (exact.path, binned.path) == ("exact", "binned")
     assert statuses(exact) == statuses(binned)
@@ -322,8 +343,9 @@ def test_sqlite_and_es_api_server_give_the_same_numbers(  # type: ignore[no-unty
 
     now = utc_now()
     frame = feature_rows(800, 27, unit_change)
-    events = events_from_frame(loaded.spec, frame, model_scores(loaded, frame), version=loaded.version, end=now,
-                               span_s=1800)
+    events = events_from_frame(
+        loaded.spec, frame, model_scores(loaded, frame), version=loaded.version, end=now, span_s=1800
+    )
     es = ElasticsearchStore(es_url, loaded.spec)
     es.ensure_schema()
     try:
@@ -362,20 +384,23 @@ def test_cli_drift_once_prints_a_summary_and_writes_the_report(  # type: ignore[
     now = utc_now()
     write_traffic(sqlite_store, loaded, seed=28, end=now - timedelta(seconds=5), transform=unit_change)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLMON_")}
-    env.update({
-        "MLMON_STORE": f"sqlite:///{tmp_path / 'inference.db'}",
-        "MLMON_MODEL_SPEC": str(SPEC_PATH),
-        "MLMON_MODEL_PATH": str(model_dir),
-        "MLMON_FEAST_REPO": str(feast_repo_dir),
-        "MLMON_VAR_DIR": str(tmp_path / "var"),
-        "MLMON_CONSECUTIVE": "1",
-        "MLMON_LOG_LEVEL": "WARNING",
-        "OMP_NUM_THREADS": "1",
-    })
+    env.update(
+        {
+            "MLMON_STORE": f"sqlite:///{tmp_path / 'inference.db'}",
+            "MLMON_MODEL_SPEC": str(SPEC_PATH),
+            "MLMON_MODEL_PATH": str(model_dir),
+            "MLMON_FEAST_REPO": str(feast_repo_dir),
+            "MLMON_VAR_DIR": str(tmp_path / "var"),
+            "MLMON_CONSECUTIVE": "1",
+            "MLMON_LOG_LEVEL": "WARNING",
+            "OMP_NUM_THREADS": "1",
+        }
+    )
     mlmon = Path(sys.executable).with_name("mlmon")
     args = [str(mlmon)] if mlmon.exists() else [sys.executable, "-m", "mlmon"]
-    done = subprocess.run([*args, "drift", "--once"], env=env, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=180)
+    done = subprocess.run(
+        [*args, "drift", "--once"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
     assert lines[0].startswith(f"loan_default {loaded.version}: DRIFT in {UNIT} (input)")

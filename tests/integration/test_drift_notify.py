@@ -34,14 +34,26 @@ def _text(message) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_one_email_per_incident_then_silence_then_resolve(  # type: ignore[no-untyped-def]
-    tmp_path: Path, model_dir: Path, feast_repo_dir: Path, baselines: BaselineCache, loaded: LoadedModel,
-    sqlite_store: SQLiteStore, smtp_server,
+    tmp_path: Path,
+    model_dir: Path,
+    feast_repo_dir: Path,
+    baselines: BaselineCache,
+    loaded: LoadedModel,
+    sqlite_store: SQLiteStore,
+    smtp_server,
 ):
     now = utc_now()
     write_traffic(sqlite_store, loaded, seed=61, end=now, transform=unit_change)
-    settings = drift_settings(tmp_path, model_dir, feast_repo_dir, smtp_host=smtp_server.host,
-                              smtp_port=smtp_server.port, alert_email_to=["oncall@example.com"],
-                              notify_cooldown_s=3600, kibana_url="http://kibana.example:5601")
+    settings = drift_settings(
+        tmp_path,
+        model_dir,
+        feast_repo_dir,
+        smtp_host=smtp_server.host,
+        smtp_port=smtp_server.port,
+        alert_email_to=["oncall@example.com"],
+        notify_cooldown_s=3600,
+        kibana_url="http://kibana.example:5601",
+    )
     job, registry = make_job(settings, baselines, sqlite_store)
 
     run = job.run_once(now)
@@ -76,14 +88,26 @@ def test_one_email_per_incident_then_silence_then_resolve(  # type: ignore[no-un
 
 
 def test_smtp_outage_is_counted_and_the_email_goes_out_next_run(  # type: ignore[no-untyped-def]
-    tmp_path: Path, model_dir: Path, feast_repo_dir: Path, baselines: BaselineCache, loaded: LoadedModel,
-    sqlite_store: SQLiteStore, smtp_factory,
+    tmp_path: Path,
+    model_dir: Path,
+    feast_repo_dir: Path,
+    baselines: BaselineCache,
+    loaded: LoadedModel,
+    sqlite_store: SQLiteStore,
+    smtp_factory,
 ):
     now = utc_now()
     write_traffic(sqlite_store, loaded, seed=63, end=now, transform=unit_change)
     closed = free_port()
-    settings = drift_settings(tmp_path, model_dir, feast_repo_dir, smtp_host="127.0.0.1", smtp_port=closed,
-                              alert_email_to=["oncall@example.com"], smtp_timeout_s=2)
+    settings = drift_settings(
+        tmp_path,
+        model_dir,
+        feast_repo_dir,
+        smtp_host="127.0.0.1",
+        smtp_port=closed,
+        alert_email_to=["oncall@example.com"],
+        smtp_timeout_s=2,
+    )
     job, registry = make_job(settings, baselines, sqlite_store)
     waits = VirtualTime()  # back-off waits recorded, not waited, but counted against the retry budget
     job.notifier.sleep, job.notifier.monotonic = waits, waits.monotonic  # type: ignore[union-attr]

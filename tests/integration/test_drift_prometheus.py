@@ -40,7 +40,11 @@ def _prom_count(prom, version: str) -> float:  # type: ignore[no-untyped-def]
 
 @pytest.mark.slow
 def test_prometheus_output_check_beside_the_store_and_degraded_without_it(  # type: ignore[no-untyped-def]
-    tmp_path: Path, model_dir: Path, feast_repo_dir: Path, baselines: BaselineCache, loaded: LoadedModel,
+    tmp_path: Path,
+    model_dir: Path,
+    feast_repo_dir: Path,
+    baselines: BaselineCache,
+    loaded: LoadedModel,
     prometheus_factory,
 ):
     with run_model_server(tmp_path / "server", model_dir) as server:
@@ -56,8 +60,9 @@ def test_prometheus_output_check_beside_the_store_and_degraded_without_it(  # ty
         reader = SQLiteStore(server.store_url.removeprefix("sqlite:///"), loaded.spec)
         wait_until(lambda: reader.count(TimeWindow.last(600)) == N, 20, "events written by the model server")
 
-        settings = drift_settings(tmp_path / "drift", model_dir, feast_repo_dir, store=server.store_url,
-                                  prometheus_url=prom.url, window="10m")
+        settings = drift_settings(
+            tmp_path / "drift", model_dir, feast_repo_dir, store=server.store_url, prometheus_url=prom.url, window="10m"
+        )
         job, registry = make_job(settings, baselines, reader)
         run = job.run_once(utc_now())
         assert run.status == "ok" and run.rows == N
@@ -70,8 +75,9 @@ def test_prometheus_output_check_beside_the_store_and_degraded_without_it(  # ty
         assert not any("Prometheus" in note for note in run.notes), run.notes
 
         # The same predictions binned from the store: same shares, so the same effect size.
-        binned_settings = drift_settings(tmp_path / "binned", model_dir, feast_repo_dir, exact_ks_max_rows=0,
-                                         window="10m")
+        binned_settings = drift_settings(
+            tmp_path / "binned", model_dir, feast_repo_dir, exact_ks_max_rows=0, window="10m"
+        )
         binned_job, _ = make_job(binned_settings, baselines, reader)
         store_check = next(c for c in binned_job.run_once(utc_now()).checks if c.key == f"output:{PREDICTION}")
         assert store_check.effect is not None and store_check.effect.test == check.effect.test
@@ -101,7 +107,11 @@ def test_prometheus_output_check_beside_the_store_and_degraded_without_it(  # ty
 
 
 def test_closed_prometheus_port_is_a_note_not_a_failure(  # type: ignore[no-untyped-def]
-    tmp_path: Path, model_dir: Path, feast_repo_dir: Path, baselines: BaselineCache, loaded: LoadedModel,
+    tmp_path: Path,
+    model_dir: Path,
+    feast_repo_dir: Path,
+    baselines: BaselineCache,
+    loaded: LoadedModel,
 ):
     store = SQLiteStore(tmp_path / "inference.db", loaded.spec)
     store.ensure_schema()

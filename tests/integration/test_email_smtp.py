@@ -36,24 +36,49 @@ START = END - timedelta(hours=1)
 
 def incident(model: str = "loan_default", severity: str = "critical") -> Incident:
     output = Finding(
-        "output", "prediction", severity, "Share of predicted 'default' rose from 12% to 31%",  # type: ignore[arg-type]
-        before=12.0, after=31.0, unit="%", detail="Jensen-Shannon 0.21 (threshold 0.1), n=4,812",
-        effect=0.21, chart=ChartData(("no_default", "default"), (0.88, 0.12), (0.69, 0.31)),
+        "output",
+        "prediction",
+        severity,
+        "Share of predicted 'default' rose from 12% to 31%",  # type: ignore[arg-type]
+        before=12.0,
+        after=31.0,
+        unit="%",
+        detail="Jensen-Shannon 0.21 (threshold 0.1), n=4,812",
+        effect=0.21,
+        chart=ChartData(("no_default", "default"), (0.88, 0.12), (0.69, 0.31)),
     )
     cause = Finding(
-        "input", "loan_duration", "warning", "loan_duration looks 1000× larger (seconds → ms?)",
-        before=86_400.0, after=86_400_000.0, unit="s", detail="PSI 4.2", effect=4.2,
+        "input",
+        "loan_duration",
+        "warning",
+        "loan_duration looks 1000× larger (seconds → ms?)",
+        before=86_400.0,
+        after=86_400_000.0,
+        unit="s",
+        detail="PSI 4.2",
+        effect=4.2,
         chart=ChartData(tuple(f"b{i}" for i in range(20)), (0.05,) * 20, (0.0,) * 19 + (1.0,)),
     )
-    return Incident(model, "v3", START, END, (cause, output), prediction_ids=("p-17", "p-42"),
-                    report_path="/var/reports/loan_default-1.html")
+    return Incident(
+        model,
+        "v3",
+        START,
+        END,
+        (cause, output),
+        prediction_ids=("p-17", "p-42"),
+        report_path="/var/reports/loan_default-1.html",
+    )
 
 
 def settings(server_port: int, **kw: object) -> EmailSettings:
     base: dict[str, object] = {
-        "smtp_host": "127.0.0.1", "smtp_port": server_port, "smtp_timeout_s": 2.0,
-        "alert_email_from": "mlmon@monitor.test", "alert_email_to": ["team@monitor.test"],
-        "alert_email_to_critical": ["oncall@monitor.test"], "kibana_url": "http://kibana.test:5601",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": server_port,
+        "smtp_timeout_s": 2.0,
+        "alert_email_from": "mlmon@monitor.test",
+        "alert_email_to": ["team@monitor.test"],
+        "alert_email_to_critical": ["oncall@monitor.test"],
+        "kibana_url": "http://kibana.test:5601",
         "grafana_url": "http://grafana.test:3000",
     }
     base.update(kw)
@@ -63,11 +88,26 @@ def settings(server_port: int, **kw: object) -> EmailSettings:
 Sleeps = VirtualTime  # back-off waits recorded, not waited; they still count against the retry budget
 
 
-def notifier(cfg: EmailSettings, registry: CollectorRegistry, sleeps: Sleeps | None = None, attempts: int = 4,
-             backoff_s: float = 0.5, max_backoff_s: float = 2.0, max_total_s: float = 5.0) -> EmailNotifier:
+def notifier(
+    cfg: EmailSettings,
+    registry: CollectorRegistry,
+    sleeps: Sleeps | None = None,
+    attempts: int = 4,
+    backoff_s: float = 0.5,
+    max_backoff_s: float = 2.0,
+    max_total_s: float = 5.0,
+) -> EmailNotifier:
     clock = sleeps if sleeps is not None else Sleeps()
-    return EmailNotifier(cfg, registry, sleep=clock, monotonic=clock.monotonic, max_attempts=attempts,
-                         backoff_s=backoff_s, max_backoff_s=max_backoff_s, max_total_s=max_total_s)
+    return EmailNotifier(
+        cfg,
+        registry,
+        sleep=clock,
+        monotonic=clock.monotonic,
+        max_attempts=attempts,
+        backoff_s=backoff_s,
+        max_backoff_s=max_backoff_s,
+        max_total_s=max_total_s,
+    )
 
 
 def counts(registry: CollectorRegistry, model: str = "loan_default") -> dict[str, float]:
@@ -138,8 +178,9 @@ def test_retries_stop_when_the_time_budget_is_spent(budget: float, waits: list[f
     """SMTP down during a job run: exponential back-off, but only while the next wait and one more attempt
     fit in ``max_total_s``; the rest is left to the incident policy's next run."""
     registry, sleeps = CollectorRegistry(), Sleeps()
-    sender = notifier(settings(free_port()), registry, sleeps, attempts=20, backoff_s=1.0, max_backoff_s=60.0,
-                      max_total_s=budget)
+    sender = notifier(
+        settings(free_port()), registry, sleeps, attempts=20, backoff_s=1.0, max_backoff_s=60.0, max_total_s=budget
+    )
     started = sleeps.monotonic()
     assert sender.notify(_update()) is False
     assert sleeps == waits
@@ -214,8 +255,9 @@ def test_451_then_accepted_is_delivered_once(smtp_factory: Callable[..., SmtpSer
     assert sleeps == [0.5, 1.0]
 
 
-def test_bad_credentials_535_fail_without_retry(smtp_factory: Callable[..., SmtpServer],
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_bad_credentials_535_fail_without_retry(
+    smtp_factory: Callable[..., SmtpServer], caplog: pytest.LogCaptureFixture
+) -> None:
     auth = AuthLog(password="right-password")
     server = smtp_factory(authenticator=auth, auth_require_tls=False)
     registry = CollectorRegistry()
@@ -272,14 +314,16 @@ def test_suppressed_and_disabled_are_counted(smtp_server: SmtpServer, tmp_path: 
 
 
 def _update() -> IncidentUpdate:
-    return IncidentUpdate(kind="opened", incident=incident(), incident_id="0123abcd", opened_at=START,
-                          severity="critical")
+    return IncidentUpdate(
+        kind="opened", incident=incident(), incident_id="0123abcd", opened_at=START, severity="critical"
+    )
 
 
 def test_starttls_with_auth(smtp_factory: Callable[..., SmtpServer], tls_files: TlsFiles) -> None:
     auth = AuthLog(password="s3cret")
-    server = smtp_factory(tls_context=tls_files.server_context(), require_starttls=True, authenticator=auth,
-                          auth_require_tls=True)
+    server = smtp_factory(
+        tls_context=tls_files.server_context(), require_starttls=True, authenticator=auth, auth_require_tls=True
+    )
     cfg = settings(server.port, smtp_security="starttls", smtp_username="mlmon", smtp_password="s3cret")
     registry = CollectorRegistry()
     sender = EmailNotifier(cfg, registry, ssl_context=tls_files.client_context(), sleep=Sleeps())
@@ -293,8 +337,7 @@ def test_starttls_with_auth(smtp_factory: Callable[..., SmtpServer], tls_files: 
     assert counts(registry)["sent"] == 1.0
 
 
-def test_implicit_tls_and_untrusted_certificate(smtp_factory: Callable[..., SmtpServer],
-                                                tls_files: TlsFiles) -> None:
+def test_implicit_tls_and_untrusted_certificate(smtp_factory: Callable[..., SmtpServer], tls_files: TlsFiles) -> None:
     server = smtp_factory(ssl_context=tls_files.server_context())
     registry = CollectorRegistry()
     cfg = settings(server.port, smtp_security="ssl")

@@ -78,8 +78,9 @@ def test_trained_artifact_metrics_and_profile(trained_model, demo_spec: ModelSpe
     assert profile.features["postcode"].categories == {}  # PII values never reach the profile
     assert set(profile.features["has_coborrower"].categories) == {"false", "true"}
     assert len(profile.prediction.score_edges) >= 10
-    scores = model.predict_scores(pd.DataFrame([{"loan_amount": 10_000, "term_months": 36, "age": 40,
-                                                  "channel": "web"}]))
+    scores = model.predict_scores(
+        pd.DataFrame([{"loan_amount": 10_000, "term_months": 36, "age": 40, "channel": "web"}])
+    )
     assert 0 <= scores[0] <= 1  # every optional feature missing still scores
 
 

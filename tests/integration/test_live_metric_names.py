@@ -64,8 +64,13 @@ FALLBACK_ROWS, EMPTY_ROWS = 12, 8  # per round
 WAIT_S = 45.0  # after the traffic: every job has run on it and Prometheus has scraped it
 SERVICES = ("model-server", "stats-service", "drift-detector")  # = the repo's scrape job names
 # Series Prometheus itself adds for every target (not exported by a service, but real in PromQL).
-PROMETHEUS_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_series_added",
-                     "scrape_samples_post_metric_relabeling"}
+PROMETHEUS_SERIES = {
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_series_added",
+    "scrape_samples_post_metric_relabeling",
+}
 # Families a run may legitimately leave without samples: nothing failed, no email policy fired.
 MAY_BE_EMPTY = {"mlmon_backend_errors", "mlmon_notifications"}
 # Panels that may show nothing in a healthy run: the 5xx share has no 5xx series to sum.
@@ -200,7 +205,7 @@ def send_round(client: httpx.Client, url: str, seed: int, kinds: dict[str, int])
     batch, truth = rows(ROWS_PER_ROUND, seed)
     for row in batch[:FALLBACK_ROWS]:  # enrichment outage → fallback answer
         row["bureau_score"] = row["open_credit_lines"] = None
-    for row in batch[FALLBACK_ROWS:FALLBACK_ROWS + EMPTY_ROWS]:  # no income → empty answer
+    for row in batch[FALLBACK_ROWS : FALLBACK_ROWS + EMPTY_ROWS]:  # no income → empty answer
         row["income"] = None
     batch[-1]["age"] = 150.0  # out of range, still served
     batch[-2]["region"] = "atlantis"  # unknown category → __other__
@@ -248,8 +253,9 @@ def feast_repo_of(model_dir: Path) -> Path:
 
 
 @contextlib.contextmanager
-def services(folder: Path, model_dir: Path, ports: dict[str, int], prometheus_url: str,
-             smtp_port: int) -> Iterator[dict[str, ManagedProcess]]:
+def services(
+    folder: Path, model_dir: Path, ports: dict[str, int], prometheus_url: str, smtp_port: int
+) -> Iterator[dict[str, ManagedProcess]]:
     """The three services started together (they import in parallel), each waited for, stopped by pid."""
     store = f"sqlite:///{folder / 'inference.db'}"
     common = {
@@ -268,10 +274,20 @@ def services(folder: Path, model_dir: Path, ports: dict[str, int], prometheus_ur
     }
     envs = {
         "model-server": {"MLMON_FEEDBACK_TOKEN": TOKEN, "MLMON_FLUSH_INTERVAL_S": "0.2"},
-        "stats-service": {"MLMON_INTERVAL_S": str(INTERVAL_S), "MLMON_WINDOWS": "5m", "MLMON_LABEL_DELAY_S": "0",
-                          "MLMON_MIN_LABELS": "50", "MLMON_MIN_ROWS": "100", "MLMON_TRAFFIC_OFFSETS": TRAFFIC_OFFSET},
-        "drift-detector": {"MLMON_INTERVAL_S": str(INTERVAL_S), "MLMON_WINDOW": "5m", "MLMON_MIN_ROWS": "100",
-                           "MLMON_CONSECUTIVE": "1"},
+        "stats-service": {
+            "MLMON_INTERVAL_S": str(INTERVAL_S),
+            "MLMON_WINDOWS": "5m",
+            "MLMON_LABEL_DELAY_S": "0",
+            "MLMON_MIN_LABELS": "50",
+            "MLMON_MIN_ROWS": "100",
+            "MLMON_TRAFFIC_OFFSETS": TRAFFIC_OFFSET,
+        },
+        "drift-detector": {
+            "MLMON_INTERVAL_S": str(INTERVAL_S),
+            "MLMON_WINDOW": "5m",
+            "MLMON_MIN_ROWS": "100",
+            "MLMON_CONSECUTIVE": "1",
+        },
     }
     modules = {"model-server": "model_server", "stats-service": "stats_service", "drift-detector": "drift_detector"}
     ready = {"model-server": "/readyz", "stats-service": "/metrics", "drift-detector": "/metrics"}
@@ -280,8 +296,9 @@ def services(folder: Path, model_dir: Path, ports: dict[str, int], prometheus_ur
         procs: dict[str, ManagedProcess] = {}
         for name in SERVICES:
             env = {**common, **envs[name], "MLMON_PORT": str(ports[name])}
-            procs[name] = ManagedProcess([sys.executable, "-m", modules[name]], folder / f"{name}.log",
-                                         env=env, cwd=folder)
+            procs[name] = ManagedProcess(
+                [sys.executable, "-m", modules[name]], folder / f"{name}.log", env=env, cwd=folder
+            )
             stack.callback(procs[name].stop)
         try:
             for name in SERVICES:
@@ -305,10 +322,13 @@ def live(tmp_path_factory: pytest.TempPathFactory, trained_model_dir: Path) -> I
     smtp = start_smtp_sink("127.0.0.1", smtp_port, folder / "mail")
     started = time.monotonic()
     try:
-        with run_prometheus(folder / "prometheus", {n: [f"127.0.0.1:{p}"] for n, p in ports.items()},
-                            rule_files=repo_rule_files()) as prom, \
-                services(folder / "services", trained_model_dir, ports, prom.url, smtp_port) as procs, \
-                httpx.Client(timeout=30) as client:
+        with (
+            run_prometheus(
+                folder / "prometheus", {n: [f"127.0.0.1:{p}"] for n, p in ports.items()}, rule_files=repo_rule_files()
+            ) as prom,
+            services(folder / "services", trained_model_dir, ports, prom.url, smtp_port) as procs,
+            httpx.Client(timeout=30) as client,
+        ):
             up_s = time.monotonic() - started
             server = urls["model-server"]
             # The request counters must be in Prometheus before the traffic, so increase() sees all of it.
@@ -336,12 +356,18 @@ def live(tmp_path_factory: pytest.TempPathFactory, trained_model_dir: Path) -> I
                     last = sample_value(page, "mlmon_job_last_success_timestamp_seconds")
                     if last is None or last < traffic_done + 2 * INTERVAL_S:
                         out.append(f"{job}: no successful run after the traffic")
-                wanted = [(stats, "mlmon_traffic_change_ratio", {}), (stats, "mlmon_eval_metric", {}),
-                          (stats, "mlmon_label_lag_seconds", {}), (stats, "mlmon_slo_breach", {}),
-                          (drift, "mlmon_drift_score", {"source": "prometheus"}), (drift, "mlmon_drift_p_value", {}),
-                          (drift, "mlmon_drift_detected", {})]
-                out += [f"{name}{labels or ''}" for page, name, labels in wanted
-                        if not has_sample(page, name, **labels)]
+                wanted = [
+                    (stats, "mlmon_traffic_change_ratio", {}),
+                    (stats, "mlmon_eval_metric", {}),
+                    (stats, "mlmon_label_lag_seconds", {}),
+                    (stats, "mlmon_slo_breach", {}),
+                    (drift, "mlmon_drift_score", {"source": "prometheus"}),
+                    (drift, "mlmon_drift_p_value", {}),
+                    (drift, "mlmon_drift_detected", {}),
+                ]
+                out += [
+                    f"{name}{labels or ''}" for page, name, labels in wanted if not has_sample(page, name, **labels)
+                ]
                 return out
 
             still: list[str] = []
@@ -357,14 +383,17 @@ def live(tmp_path_factory: pytest.TempPathFactory, trained_model_dir: Path) -> I
             families: dict[str, Family] = {}
             for name, text in pages.items():
                 parse_page(name, text, families)
-            found = prom_get(prom, "/api/v1/series", **{"match[]": '{__name__=~"mlmon_.+|up"}'},
-                             start=str(time.time() - 300))
+            found = prom_get(
+                prom, "/api/v1/series", **{"match[]": '{__name__=~"mlmon_.+|up"}'}, start=str(time.time() - 300)
+            )
             prom_labels: dict[str, set[str]] = {}
             for series in found:
                 prom_labels.setdefault(series["__name__"], set()).update(series)
             version = (trained_model_dir / "CURRENT").read_text().strip()
-            print(f"\nstack up in {up_s:.1f}s, ready after {time.monotonic() - started:.1f}s; responses {kinds}; "
-                  f"{labelled} labels; {len(families)} families, {len(prom_labels)} series names in Prometheus")
+            print(
+                f"\nstack up in {up_s:.1f}s, ready after {time.monotonic() - started:.1f}s; responses {kinds}; "
+                f"{labelled} labels; {len(families)} families, {len(prom_labels)} series names in Prometheus"
+            )
             yield LiveMetrics(families, prom_labels, pages, prom, version)
             for name, proc in procs.items():
                 assert proc.proc.poll() is None, f"{name} exited early:\n{proc.log_text()[-2000:]}"
@@ -392,8 +421,10 @@ def dashboard_exprs(values: Callable[[str], str] | None = None) -> list[Expr]:
         board = load(path)
         defined = {v["name"] for v in board["templating"]["list"]}
         out += [Expr(where, _fill(expr, defined, values)) for where, expr in queries(board)]
-        out += [Expr(f"{board['uid']} / ${name}", _fill(sel, defined, values), label)
-                for name, sel, label in variable_selectors(board)]
+        out += [
+            Expr(f"{board['uid']} / ${name}", _fill(sel, defined, values), label)
+            for name, sel, label in variable_selectors(board)
+        ]
     return out
 
 
@@ -457,8 +488,7 @@ def check(exprs: list[Expr], live: LiveMetrics, defined: dict[str, set[str]]) ->
 def test_every_service_page_is_exported_and_promtool_clean(live: LiveMetrics) -> None:
     promtool = require_binary("promtool")
     for name, text in live.pages.items():
-        result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True,
-                                timeout=30)
+        result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
         assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr}"
     for fam in live.families.values():
         if fam.name.startswith("mlmon_") and fam.name not in MAY_BE_EMPTY:
@@ -568,8 +598,10 @@ def test_mlmon_metrics_labels_and_completeness_match_the_live_pages(live: LiveMe
     for name, (_, labels) in sorted(MLMON_METRICS.items()):
         fam = exported.get(name)
         if fam is not None and fam.series and set(labels) != fam.labels:
-            problems.append(f"{name}: listed labels {sorted(labels)}, exported {sorted(fam.labels)} "
-                            f"({', '.join(sorted(fam.services))})")
+            problems.append(
+                f"{name}: listed labels {sorted(labels)}, exported {sorted(fam.labels)} "
+                f"({', '.join(sorted(fam.services))})"
+            )
     unlisted = sorted(set(exported) - set(MLMON_METRICS))
     if unlisted:
         problems.append(f"exported but not in MLMON_METRICS: {unlisted}")

@@ -34,10 +34,17 @@ N_BEFORE, N_DURING, N_AFTER = 60, 120, 40
 
 def _server_env(model_dir: Path, spec_path: Path, store_url: str, var_dir: Path, port: int) -> dict[str, str]:
     return {
-        "MLMON_STORE": store_url, "MLMON_MODEL_PATH": str(model_dir), "MLMON_VAR_DIR": str(var_dir),
-        "MLMON_MODEL_SPEC": str(spec_path), "MLMON_PORT": str(port),
-        "MLMON_HOST": "127.0.0.1", "MLMON_FLUSH_INTERVAL_S": "0.1", "MLMON_REPLAY_INTERVAL_S": "0.5",
-        "MLMON_BULK_SIZE": "50", "MLMON_PII_HASH_KEY": "integration-key", "MLMON_LOG_LEVEL": "INFO",
+        "MLMON_STORE": store_url,
+        "MLMON_MODEL_PATH": str(model_dir),
+        "MLMON_VAR_DIR": str(var_dir),
+        "MLMON_MODEL_SPEC": str(spec_path),
+        "MLMON_PORT": str(port),
+        "MLMON_HOST": "127.0.0.1",
+        "MLMON_FLUSH_INTERVAL_S": "0.1",
+        "MLMON_REPLAY_INTERVAL_S": "0.5",
+        "MLMON_BULK_SIZE": "50",
+        "MLMON_PII_HASH_KEY": "integration-key",
+        "MLMON_LOG_LEVEL": "INFO",
     }
 
 
@@ -61,8 +68,9 @@ def proxy(es_process: Any) -> Iterator[TcpProxy]:
 def _start(model_dir: Path, spec_path: Path, proxy: TcpProxy, var_dir: Path, log: Path) -> Any:
     port = free_port()
     env = _server_env(model_dir, spec_path, proxy.url, var_dir, port)
-    return managed([sys.executable, "-m", "model_server"], log, ready_url=f"http://127.0.0.1:{port}/readyz",
-                   timeout=60, env=env), f"http://127.0.0.1:{port}"
+    return managed(
+        [sys.executable, "-m", "model_server"], log, ready_url=f"http://127.0.0.1:{port}/readyz", timeout=60, env=env
+    ), f"http://127.0.0.1:{port}"
 
 
 def _send(client: httpx.Client, base: str, instance: dict[str, Any], n: int) -> tuple[list[str], list[float]]:
@@ -137,8 +145,15 @@ def test_outage_mid_stream_loses_and_duplicates_nothing(
 
         proxy.restore()
         after, _ = _send(client, base, instance, N_AFTER)
-        _wait_for(lambda: _ready(client, base)["store"] == "ok" and _ready(client, base)["spool_bytes"] == 0
-                  and _ready(client, base)["queue_depth"] == 0, 30, "the spool to be replayed")
+        _wait_for(
+            lambda: (
+                _ready(client, base)["store"] == "ok"
+                and _ready(client, base)["spool_bytes"] == 0
+                and _ready(client, base)["queue_depth"] == 0
+            ),
+            30,
+            "the spool to be replayed",
+        )
         metrics = client.get(f"{base}/metrics").text
         assert _metric(metrics, "mlmon_inference_events_total", outcome="spooled") >= 1
         assert _metric(metrics, "mlmon_inference_events_total", outcome="dropped") == 0
@@ -176,8 +191,15 @@ def test_restart_with_a_non_empty_spool_replays_exactly_once(
     second: ManagedProcess
     with ctx as second, httpx.Client(timeout=10) as client:
         more, _ = _send(client, base, instance, N_AFTER)
-        _wait_for(lambda: _ready(client, base)["store"] == "ok" and _ready(client, base)["spool_bytes"] == 0
-                  and _ready(client, base)["queue_depth"] == 0, 30, "the old spool to be replayed")
+        _wait_for(
+            lambda: (
+                _ready(client, base)["store"] == "ok"
+                and _ready(client, base)["spool_bytes"] == 0
+                and _ready(client, base)["queue_depth"] == 0
+            ),
+            30,
+            "the old spool to be replayed",
+        )
         second_log = second.log_text()
     stored = _stored_ids(es_process.url, spec)
     assert len(stored) == len(set(stored)), "an event was stored twice"
@@ -193,8 +215,16 @@ def test_hung_store_sigstop_keeps_serving_and_loses_nothing(
     port = free_port()
     env = _server_env(model_dir, _spec_file(model_dir), es_process.url, tmp_path / "var", port)
     base = f"http://127.0.0.1:{port}"
-    with managed([sys.executable, "-m", "model_server"], tmp_path / "server.log", ready_url=f"{base}/readyz",
-                  timeout=60, env=env) as server, httpx.Client(timeout=30) as client:
+    with (
+        managed(
+            [sys.executable, "-m", "model_server"],
+            tmp_path / "server.log",
+            ready_url=f"{base}/readyz",
+            timeout=60,
+            env=env,
+        ) as server,
+        httpx.Client(timeout=30) as client,
+    ):
         before, lat_before = _send(client, base, instance, 30)
         _wait_for(lambda: _ready(client, base)["queue_depth"] == 0, 10, "the first events to be written")
         os.kill(es_process.pid, signal.SIGSTOP)
@@ -205,8 +235,15 @@ def test_hung_store_sigstop_keeps_serving_and_loses_nothing(
             _assert_latency_normal(lat_before, lat_during + lat_more)
         finally:
             os.kill(es_process.pid, signal.SIGCONT)
-        _wait_for(lambda: _ready(client, base)["store"] == "ok" and _ready(client, base)["spool_bytes"] == 0
-                  and _ready(client, base)["queue_depth"] == 0, 90, "the store to take every event")
+        _wait_for(
+            lambda: (
+                _ready(client, base)["store"] == "ok"
+                and _ready(client, base)["spool_bytes"] == 0
+                and _ready(client, base)["queue_depth"] == 0
+            ),
+            90,
+            "the store to take every event",
+        )
         server_log = server.log_text()
     stored = _stored_ids(es_process.url, spec)
     assert len(stored) == len(set(stored)), "an event was stored twice"

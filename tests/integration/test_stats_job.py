@@ -72,15 +72,23 @@ class Traffic:
         self.frame = feature_rows(n, seed)
         self.scores = np.asarray(model_scores(loaded, self.frame))
         kinds = rng.choice(["ok", "empty", "fallback"], size=n, p=[0.9, 0.04, 0.06])
-        self.events = events_from_frame(loaded.spec, self.frame, list(self.scores), version=loaded.version,
-                                        end=end, span_s=span_s, response_kinds=list(kinds),
-                                        latencies=list(rng.gamma(2.0, 3.0, n)))
+        self.events = events_from_frame(
+            loaded.spec,
+            self.frame,
+            list(self.scores),
+            version=loaded.version,
+            end=end,
+            span_s=span_s,
+            response_kinds=list(kinds),
+            latencies=list(rng.gamma(2.0, 3.0, n)),
+        )
         defaulted = rng.random(n) < default_probability(self.frame)
         self.truth = np.where(defaulted, "default", "no_default")
         self.ids = [e.prediction_id for e in self.events]
 
-    def labels(self, index: np.ndarray | list[int] | range, observed: datetime | None = None,
-               flip: bool = False) -> list[LabelRecord]:
+    def labels(
+        self, index: np.ndarray | list[int] | range, observed: datetime | None = None, flip: bool = False
+    ) -> list[LabelRecord]:
         out = []
         for i in index:
             event = self.events[int(i)]
@@ -156,8 +164,11 @@ def test_same_window_same_statistics_from_sqlite_and_es_api_server(  # type: ign
         assert {(r.model_version, r.segment) for r in elastic.evaluation} == set(key)
         for result in elastic.evaluation:
             other = key[(result.model_version, result.segment)]
-            assert (result.status, result.predictions, result.labelled) == (other.status, other.predictions,
-                                                                              other.labelled)
+            assert (result.status, result.predictions, result.labelled) == (
+                other.status,
+                other.predictions,
+                other.labelled,
+            )
             assert result.metrics == pytest.approx(other.metrics, rel=1e-12)
         # … and equal to numpy / scikit-learn on the data we sent.
         income = traffic.frame["income"].to_numpy(dtype=float)
@@ -241,10 +252,13 @@ def test_labels_arrive_in_batches_and_metrics_appear_once_mature(  # type: ignor
     exported = eval_metrics()
     assert exported[("roc_auc", "all")] == pytest.approx(expected["roc_auc"])
     assert exported[("precision", "channel=web")] == pytest.approx(
-        next(r for r in window.evaluation if r.segment == "channel=web").metrics["precision"])
+        next(r for r in window.evaluation if r.segment == "channel=web").metrics["precision"]
+    )
     got = samples(text)
-    cov = ("mlmon_label_coverage_ratio", frozenset({("model", "loan_default"), ("model_version", loaded.version),
-                                                     ("window", "30m")}))
+    cov = (
+        "mlmon_label_coverage_ratio",
+        frozenset({("model", "loan_default"), ("model_version", loaded.version), ("window", "30m")}),
+    )
     assert got[cov] == pytest.approx(0.9)
     slos = {r.slo.metric: r for r in run.slos}
     assert slos["roc_auc"].value == pytest.approx(expected["roc_auc"])
@@ -365,8 +379,9 @@ def test_the_job_applies_retention_hourly_and_survives_a_failing_store(  # type:
         assert any(n.startswith("retention not applied") for n in locked.notes), locked.notes
         text = generate_latest(registry).decode()
         promtool_check(text)
-        errors = samples(text)[("mlmon_backend_errors_total",
-                                frozenset({("model", "loan_default"), ("backend", "sqlite")}))]
+        errors = samples(text)[
+            ("mlmon_backend_errors_total", frozenset({("model", "loan_default"), ("backend", "sqlite")}))
+        ]
         assert errors == 2  # the retention, and the report that could not be written under the same lock
         assert store.count(everything) == 260
 

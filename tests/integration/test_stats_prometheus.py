@@ -39,8 +39,10 @@ loaded = stats_tests.loaded
 def servers(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[tuple[ModelServer, ModelServer]]:
     """A healthy model server and a replica whose model is gone (every /predict answers 503)."""
     root = tmp_path_factory.mktemp("model-servers")
-    with run_model_server(root / "broken", root / "no-model-here", ready_path=None) as broken, \
-            run_model_server(root / "good", model_dir) as good:  # both start at once; wait for each
+    with (
+        run_model_server(root / "broken", root / "no-model-here", ready_path=None) as broken,
+        run_model_server(root / "good", model_dir) as good,
+    ):  # both start at once; wait for each
         wait_http(f"{broken.url}/healthz", timeout=60, proc=broken.process.proc)
         yield good, broken
 
@@ -72,8 +74,15 @@ def _quantile(q: float, buckets: dict[float, float]) -> tuple[float, float, floa
     raise AssertionError("no +Inf bucket")
 
 
-def _paced(client: httpx.Client, good: ModelServer, broken: ModelServer, rows: list[dict[str, Any]],
-           seconds: float, per_second: float, every_broken: int) -> tuple[int, int]:
+def _paced(
+    client: httpx.Client,
+    good: ModelServer,
+    broken: ModelServer,
+    rows: list[dict[str, Any]],
+    seconds: float,
+    per_second: float,
+    every_broken: int,
+) -> tuple[int, int]:
     """Send requests at a steady pace for ``seconds``; every ``every_broken``-th goes to the broken replica."""
     sent = errors = 0
     start = time.monotonic()
@@ -117,8 +126,15 @@ def test_golden_signals_and_a_traffic_drop_from_prometheus(  # type: ignore[no-u
     time.sleep(1.5)  # Prometheus has scraped past `now`
 
     reader = SQLiteStore(good.store_url.removeprefix("sqlite:///"), loaded.spec)
-    settings = stats_settings(tmp_path, model_dir, store=good.store_url, prometheus_url=prom.url, windows=["10s"],
-                              traffic_offsets=["10s"], traffic_change_threshold=0.25)
+    settings = stats_settings(
+        tmp_path,
+        model_dir,
+        store=good.store_url,
+        prometheus_url=prom.url,
+        windows=["10s"],
+        traffic_offsets=["10s"],
+        traffic_change_threshold=0.25,
+    )
     job, registry = make_job(settings, reader)
     run = job.run_once(now)
     traffic = run.windows[0].traffic
@@ -131,8 +147,9 @@ def test_golden_signals_and_a_traffic_drop_from_prometheus(  # type: ignore[no-u
     assert traffic.error_ratio == pytest.approx(errors_b / sent_b, abs=0.06)
     assert errors_b > 0
 
-    delta = {le: sum(after[le] - before[le] for before, after in zip(before_b, after_b, strict=True))
-             for le in after_b[0]}
+    delta = {
+        le: sum(after[le] - before[le] for before, after in zip(before_b, after_b, strict=True)) for le in after_b[0]
+    }
     expected, lower, _upper = _quantile(0.95, delta)
     assert traffic.p95_latency_ms is not None
     # Prometheus' rate() window does not line up exactly with our two scrapes of /metrics, so the rank can
@@ -154,8 +171,9 @@ def test_golden_signals_and_a_traffic_drop_from_prometheus(  # type: ignore[no-u
     text = generate_latest(registry).decode()
     promtool_check(text)
     got = samples(text)
-    ratio = got[("mlmon_traffic_change_ratio", frozenset({("model", "loan_default"), ("window", "10s"),
-                                                          ("offset", "10s")}))]
+    ratio = got[
+        ("mlmon_traffic_change_ratio", frozenset({("model", "loan_default"), ("window", "10s"), ("offset", "10s")}))
+    ]
     assert ratio == pytest.approx(traffic.change_ratio["10s"])
     reader.close()
 
@@ -183,20 +201,32 @@ def test_feedback_endpoint_labels_and_bad_input(tmp_path, model_dir, loaded, ser
         response = client.post(f"{good.url}/feedback", json=body, headers=auth)
         assert response.status_code == 200, response.text
         assert response.json() | {"unknown_ids": sorted(response.json()["unknown_ids"])} == {
-            "written": 60, "replaced": 0, "unknown": 3, "unknown_ids": ["unknown-0", "unknown-1", "unknown-2"]}
+            "written": 60,
+            "replaced": 0,
+            "unknown": 3,
+            "unknown_ids": ["unknown-0", "unknown-1", "unknown-2"],
+        }
 
         # A wrong-type label is refused whole, naming the item and field; nothing of that request is written.
         bad = [{"prediction_id": ids[60], "label": "default"}, {"prediction_id": ids[61], "label": 3.5}]
         response = client.post(f"{good.url}/feedback", json=bad, headers=auth)
         assert response.status_code == 422
         assert "[1].label" in response.text
-        assert client.post(f"{good.url}/feedback", json={"prediction_id": ids[62], "label": "x"},
-                           headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert (
+            client.post(
+                f"{good.url}/feedback",
+                json={"prediction_id": ids[62], "label": "x"},
+                headers={"Authorization": "Bearer wrong"},
+            ).status_code
+            == 401
+        )
 
         # Second batch: the rest, then corrections for ten earlier labels (last one wins, counted). 1/0 are
         # accepted for a two-class model.
-        rest = [{"prediction_id": i, "label": 1 if t == "default" else 0}
-                for i, t in zip(ids[60:110], truth[60:110], strict=True)]
+        rest = [
+            {"prediction_id": i, "label": 1 if t == "default" else 0}
+            for i, t in zip(ids[60:110], truth[60:110], strict=True)
+        ]
         assert client.post(f"{good.url}/feedback", json=rest, headers=auth).json()["written"] == 50
         flipped = np.where(truth[:10] == "default", "no_default", "default")
         fixes = [{"prediction_id": i, "label": str(t)} for i, t in zip(ids[:10], flipped, strict=True)]

@@ -93,8 +93,17 @@ PYTHON_SERVICES = {  # compose service -> (mlmon subcommand, settings class name
     "drift-detector": ("drift", "DriftSettings", 8002),
     "replay": ("replay", "ModelServerSettings", None),  # sends feedback: needs the feedback token
 }
-EXPECTED_SERVICES = {"elasticsearch", "es-setup", "kibana", "kibana-import", "prometheus", "alertmanager",
-                     "grafana", "mailpit", *PYTHON_SERVICES}
+EXPECTED_SERVICES = {
+    "elasticsearch",
+    "es-setup",
+    "kibana",
+    "kibana-import",
+    "prometheus",
+    "alertmanager",
+    "grafana",
+    "mailpit",
+    *PYTHON_SERVICES,
+}
 # Files the compose file mounts that other parts of the project own; they may not exist yet.
 OWNED_BY_OTHERS = {"prometheus/prometheus.yml", "prometheus/rules", "alertmanager/alertmanager.yml", "README.md"}
 _VAR = re.compile(r"(?<!\$)\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<mod>[^}]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
@@ -221,7 +230,7 @@ def test_long_running_services_have_healthchecks_and_one_shots_do_not_restart() 
     one_shots = {"es-setup", "kibana-import", "feast-train", "replay"}
     for name, service in services.items():
         if name in one_shots:
-            assert is_one_shot(service), f"{name} is a one-shot job: restart must be \"no\""
+            assert is_one_shot(service), f'{name} is a one-shot job: restart must be "no"'
             continue
         assert not is_one_shot(service), f"{name} is long-running"
         check = service.get("healthcheck")
@@ -265,8 +274,13 @@ def test_every_variable_is_in_env_example_and_secrets_are_required() -> None:
     assert set(used) <= set(example), f"not in .env.example: {sorted(set(used) - set(example))}"
     assert set(example) <= set(used), f".env.example lists unused variables: {sorted(set(example) - set(used))}"
     secrets = {n for n in used if re.search(r"PASSWORD|TOKEN|KEY", n)}
-    assert secrets >= {"ELASTIC_PASSWORD", "KIBANA_SYSTEM_PASSWORD", "MLMON_STORE_PASSWORD",
-                       "GRAFANA_ADMIN_PASSWORD", "MLMON_FEEDBACK_TOKEN"}
+    assert secrets >= {
+        "ELASTIC_PASSWORD",
+        "KIBANA_SYSTEM_PASSWORD",
+        "MLMON_STORE_PASSWORD",
+        "GRAFANA_ADMIN_PASSWORD",
+        "MLMON_FEEDBACK_TOKEN",
+    }
     for name in secrets:
         assert all(mod.startswith(":?") for mod in used[name]), f"${{{name}}} must be required (${{{name}:?…}})"
         assert "change-me" in example[name], f".env.example: {name} must be an obvious placeholder"
@@ -296,7 +310,8 @@ def test_elastic_stack_is_secured_and_kibana_uses_kibana_system() -> None:
     assert importer["entrypoint"][-1] == "/kibana/import.sh"
     assert container_to_repo(importer, "/kibana/import.sh") == REPO / "kibana" / "import.sh"
     assert container_to_repo(importer, importer["environment"]["SAVED_OBJECTS"]) == (
-        REPO / "kibana" / "saved_objects.ndjson")
+        REPO / "kibana" / "saved_objects.ndjson"
+    )
     # the services' user is the one es-setup creates
     for name in ("model-server", "stats-service", "drift-detector"):
         assert services[name]["environment"]["MLMON_STORE_USERNAME"] == setup_env["MLMON_STORE_USERNAME"]
@@ -320,8 +335,10 @@ def test_python_services_run_real_cli_commands() -> None:
 def _settings_classes() -> dict[str, Any]:
     from mlmon import settings
 
-    return {name: getattr(settings, name) for name in
-            ("CommonSettings", "ModelServerSettings", "StatsSettings", "DriftSettings")}
+    return {
+        name: getattr(settings, name)
+        for name in ("CommonSettings", "ModelServerSettings", "StatsSettings", "DriftSettings")
+    }
 
 
 def test_python_services_are_configured_with_real_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -389,8 +406,12 @@ def test_cross_check_prometheus_config_when_present() -> None:
         assert host is not None, f"rule_files {pattern} is outside the mounted /etc/prometheus"
         assert list(host.parent.glob(host.name)), f"rule_files {pattern} matches no file"
     ports = {name: {p.split(":")[-1] for p in s.get("ports", [])} for name, s in services.items()}
-    targets = [t for job in config.get("scrape_configs", []) for sc in job.get("static_configs", [])
-               for t in sc.get("targets", [])]
+    targets = [
+        t
+        for job in config.get("scrape_configs", [])
+        for sc in job.get("static_configs", [])
+        for t in sc.get("targets", [])
+    ]
     for am in config.get("alerting", {}).get("alertmanagers", []):
         targets += [t for sc in am.get("static_configs", []) for t in sc.get("targets", [])]
     for target in targets:
@@ -434,8 +455,11 @@ def test_dockerfile_installs_the_project_as_non_root() -> None:
 
 
 def test_dockerfile_copies_existing_paths_not_ignored() -> None:
-    ignored = {line.strip().rstrip("/") for line in DOCKERIGNORE.read_text().splitlines()
-               if line.strip() and not line.startswith(("#", "!"))}
+    ignored = {
+        line.strip().rstrip("/")
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith(("#", "!"))
+    }
     assert {".env", ".venv", "var", ".git", "feature_repo/data"} <= ignored
     pending = []
     for keyword, rest in dockerfile_instructions():
@@ -482,7 +506,7 @@ def http_200() -> Iterator[int]:
 def test_dockerfile_healthcheck_command_works(http_200: int) -> None:
     health = [rest for kw, rest in dockerfile_instructions() if kw == "HEALTHCHECK"]
     assert len(health) == 1
-    cmd = json.loads(health[0][health[0].index("CMD") + 3:].strip())
+    cmd = json.loads(health[0][health[0].index("CMD") + 3 :].strip())
     assert cmd[:2] == ["python", "-c"]
 
     def run(port: int, path: str) -> int:

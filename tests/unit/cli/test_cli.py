@@ -11,8 +11,12 @@ REPO = Path(__file__).resolve().parents[3]
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MLMON_")}
     return subprocess.run(
-        [sys.executable, "-m", "mlmon", *args], capture_output=True, text=True, timeout=120,
-        env={**clean, **(env or {})}, cwd=cwd,
+        [sys.executable, "-m", "mlmon", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**clean, **(env or {})},
+        cwd=cwd,
     )
 
 

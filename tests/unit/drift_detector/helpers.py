@@ -74,18 +74,20 @@ def events_from_frame(
         label = None
         if score is not None and math.isfinite(score) and spec.prediction.kind == "classification":
             label = positive if score >= spec.prediction.threshold else negative
-        events.append(InferenceEvent(
-            prediction_id=f"{prefix}{i:06d}",
-            timestamp=end - timedelta(seconds=span_s * (n - i) / n),
-            model_name=spec.model,
-            model_version=version,
-            features=features,
-            missing=[k for k, v in features.items() if v is None],
-            prediction_label=label,
-            score=None if score is None else float(score),
-            response_kind=(response_kinds[i] if response_kinds is not None else "ok"),  # type: ignore[arg-type]
-            latency_ms=float(latencies[i]) if latencies is not None else 2.0,
-        ))
+        events.append(
+            InferenceEvent(
+                prediction_id=f"{prefix}{i:06d}",
+                timestamp=end - timedelta(seconds=span_s * (n - i) / n),
+                model_name=spec.model,
+                model_version=version,
+                features=features,
+                missing=[k for k, v in features.items() if v is None],
+                prediction_label=label,
+                score=None if score is None else float(score),
+                response_kind=(response_kinds[i] if response_kinds is not None else "ok"),  # type: ignore[arg-type]
+                latency_ms=float(latencies[i]) if latencies is not None else 2.0,
+            )
+        )
     return events
 
 
@@ -129,9 +131,14 @@ class ModelServer:
 
 
 @contextlib.contextmanager
-def run_model_server(folder: Path, model_dir: Path, *, token: str = "test-feedback-token",
-                     extra_env: dict[str, str] | None = None, ready_path: str | None = "/readyz"
-                     ) -> Iterator[ModelServer]:
+def run_model_server(
+    folder: Path,
+    model_dir: Path,
+    *,
+    token: str = "test-feedback-token",
+    extra_env: dict[str, str] | None = None,
+    ready_path: str | None = "/readyz",
+) -> Iterator[ModelServer]:
     """``python -m model_server`` on a free port, SQLite store in ``folder``; stopped by its pid.
     ``ready_path=None`` returns at once (start several, then ``tests.conftest.wait_http`` each)."""
     from tests.conftest import free_port, managed
@@ -140,23 +147,29 @@ def run_model_server(folder: Path, model_dir: Path, *, token: str = "test-feedba
     port = free_port()
     store_url = f"sqlite:///{folder / 'inference.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLMON_")}
-    env.update({
-        "MLMON_MODEL_PATH": str(model_dir),
-        "MLMON_MODEL_SPEC": str(SPEC_PATH),
-        "MLMON_STORE": store_url,
-        "MLMON_VAR_DIR": str(folder / "var"),
-        "MLMON_HOST": "127.0.0.1",
-        "MLMON_PORT": str(port),
-        "MLMON_FEEDBACK_TOKEN": token,
-        "MLMON_FLUSH_INTERVAL_S": "0.2",
-        "MLMON_LOG_LEVEL": "WARNING",
-        "OMP_NUM_THREADS": "1",
-        **(extra_env or {}),
-    })
+    env.update(
+        {
+            "MLMON_MODEL_PATH": str(model_dir),
+            "MLMON_MODEL_SPEC": str(SPEC_PATH),
+            "MLMON_STORE": store_url,
+            "MLMON_VAR_DIR": str(folder / "var"),
+            "MLMON_HOST": "127.0.0.1",
+            "MLMON_PORT": str(port),
+            "MLMON_FEEDBACK_TOKEN": token,
+            "MLMON_FLUSH_INTERVAL_S": "0.2",
+            "MLMON_LOG_LEVEL": "WARNING",
+            "OMP_NUM_THREADS": "1",
+            **(extra_env or {}),
+        }
+    )
     url = f"http://127.0.0.1:{port}"
     ready_url = f"{url}{ready_path}" if ready_path else None
-    with managed([sys.executable, "-m", "model_server"], folder / "model_server.log", ready_url=ready_url,
-                 timeout=60, env=env, cwd=folder) as proc:
+    with managed(
+        [sys.executable, "-m", "model_server"],
+        folder / "model_server.log",
+        ready_url=ready_url,
+        timeout=60,
+        env=env,
+        cwd=folder,
+    ) as proc:
         yield ModelServer(url, port, token, store_url, proc)
-
-

@@ -23,7 +23,8 @@ def promtool_check(text: str) -> None:
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     return {
         (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text) for s in family.samples
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
     }
 
 
@@ -45,8 +46,10 @@ def test_drift_metrics_match_the_run_and_pass_promtool() -> None:
     base = {("model", "loan_default"), ("model_version", "abc123")}
     for check in run.checks:
         assert check.effect is not None
-        key = frozenset(base | {("feature", check.feature), ("method", check.effect.test), ("role", check.role),
-                                ("source", "store")})
+        key = frozenset(
+            base
+            | {("feature", check.feature), ("method", check.effect.test), ("role", check.role), ("source", "store")}
+        )
         assert got[("mlmon_drift_score", key)] == check.effect.statistic
         decision = run.decision_for(check)
         assert decision is not None

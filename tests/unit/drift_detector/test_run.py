@@ -25,15 +25,18 @@ def _baseline(rng: np.random.Generator) -> Baseline:
     age = rng.normal(41, 12, n)
     age[rng.random(n) < 0.05] = np.nan
     scores = rng.beta(2, 5, n)
-    return Baseline(rows=n, features={
-        "age": NumericBaseline.from_values(age, keep_values=True),
-        "seconds_since_last_application": NumericBaseline.from_values(rng.exponential(1.5e7, n), keep_values=True),
-        "channel": CategoricalBaseline.from_values(rng.choice(["web", "mobile", "branch"], n, p=[0.5, 0.3, 0.2])),
-        PREDICTION: NumericBaseline.from_values(scores, keep_values=True, role="output"),
-        PREDICTED_CLASS: CategoricalBaseline.from_values(
-            np.where(scores >= 0.5, "default", "no_default"), role="output"
-        ),
-    })
+    return Baseline(
+        rows=n,
+        features={
+            "age": NumericBaseline.from_values(age, keep_values=True),
+            "seconds_since_last_application": NumericBaseline.from_values(rng.exponential(1.5e7, n), keep_values=True),
+            "channel": CategoricalBaseline.from_values(rng.choice(["web", "mobile", "branch"], n, p=[0.5, 0.3, 0.2])),
+            PREDICTION: NumericBaseline.from_values(scores, keep_values=True, role="output"),
+            PREDICTED_CLASS: CategoricalBaseline.from_values(
+                np.where(scores >= 0.5, "default", "no_default"), role="output"
+            ),
+        },
+    )
 
 
 def _run(drift: bool, *, consecutive: int = 1, history: dict[str, int] | None = None) -> DriftRun:
@@ -59,8 +62,17 @@ def _run(drift: bool, *, consecutive: int = 1, history: dict[str, int] | None = 
         if isinstance(base, NumericBaseline) and base.values is not None:
             check.summary.setdefault("ref_mean", float(np.nanmean(base.values)))
     decisions, _ = decide(checks, consecutive=consecutive, min_rows=100, history=history)
-    run = DriftRun(model="loan_default", version="abc123", window=WINDOW, rows=n, status="ok", checks=checks,
-                   decisions=decisions, path="exact", example_ids=["p1", "p2"])
+    run = DriftRun(
+        model="loan_default",
+        version="abc123",
+        window=WINDOW,
+        rows=n,
+        status="ok",
+        checks=checks,
+        decisions=decisions,
+        path="exact",
+        example_ids=["p1", "p2"],
+    )
     run.finished_at = END
     run.report_path = "/tmp/reports/loan_default/drift-x.html"
     return run
@@ -117,8 +129,14 @@ def test_pending_is_not_drift_until_consecutive_windows() -> None:
 
 
 def test_insufficient_data_summary_and_document() -> None:
-    run = DriftRun("loan_default", "abc123", WINDOW, 12, "insufficient_data",
-                   notes=["12 rows in the window, fewer than min_rows=200: no decision"])
+    run = DriftRun(
+        "loan_default",
+        "abc123",
+        WINDOW,
+        12,
+        "insufficient_data",
+        notes=["12 rows in the window, fewer than min_rows=200: no decision"],
+    )
     doc = report_document(run)
     assert doc["status"] == "insufficient_data" and doc["checks"] == [] and doc["drift_detected"] is False
     assert doc["notes"] == run.notes

@@ -37,13 +37,27 @@ def store(tmp_path: Path, spec: ModelSpec) -> Iterator[SQLiteStore]:
     store.close()
 
 
-def _writer(store: Any, spool_dir: Path, registry: CollectorRegistry, *, spool_max_bytes: int = 10_000_000,
-            queue_size: int = 20_000, flush_interval_s: float = 0.05,
-            replay_interval_s: float = 0.1) -> InferenceLogWriter:
+def _writer(
+    store: Any,
+    spool_dir: Path,
+    registry: CollectorRegistry,
+    *,
+    spool_max_bytes: int = 10_000_000,
+    queue_size: int = 20_000,
+    flush_interval_s: float = 0.05,
+    replay_interval_s: float = 0.1,
+) -> InferenceLogWriter:
     return InferenceLogWriter(
-        store, Spool(spool_dir, max_bytes=spool_max_bytes), inference_log_metrics(registry),
-        model="loan_default", model_version="v-test", backend="sqlite", queue_size=queue_size, bulk_size=50,
-        flush_interval_s=flush_interval_s, replay_interval_s=replay_interval_s,
+        store,
+        Spool(spool_dir, max_bytes=spool_max_bytes),
+        inference_log_metrics(registry),
+        model="loan_default",
+        model_version="v-test",
+        backend="sqlite",
+        queue_size=queue_size,
+        bulk_size=50,
+        flush_interval_s=flush_interval_s,
+        replay_interval_s=replay_interval_s,
     )
 
 
@@ -141,9 +155,7 @@ def test_spool_limit_drops_are_counted(store: SQLiteStore, tmp_path: Path) -> No
     assert writer.spool.size_bytes <= 4096
 
 
-def test_shutdown_during_outage_spools_and_a_restart_replays_exactly_once(
-    store: SQLiteStore, tmp_path: Path
-) -> None:
+def test_shutdown_during_outage_spools_and_a_restart_replays_exactly_once(store: SQLiteStore, tmp_path: Path) -> None:
     outage = Outage(store)
     first = _writer(outage, tmp_path / "spool", CollectorRegistry(), flush_interval_s=5.0)
     first.start()
@@ -208,8 +220,14 @@ class _Hang:
 def test_a_hanging_store_is_reported_and_requests_never_wait(store: SQLiteStore, tmp_path: Path) -> None:
     hang = _Hang(store)
     writer = InferenceLogWriter(
-        hang, Spool(tmp_path / "spool", max_bytes=10_000_000), inference_log_metrics(CollectorRegistry()),
-        model="loan_default", model_version="v-test", bulk_size=10, flush_interval_s=0.02, stall_after_s=0.3,
+        hang,
+        Spool(tmp_path / "spool", max_bytes=10_000_000),
+        inference_log_metrics(CollectorRegistry()),
+        model="loan_default",
+        model_version="v-test",
+        bulk_size=10,
+        flush_interval_s=0.02,
+        stall_after_s=0.3,
     )
     writer.start()
     started = time.perf_counter()

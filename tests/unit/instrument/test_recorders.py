@@ -98,11 +98,13 @@ def test_inputs_missing_out_of_range_and_categories(spec: ModelSpec, profile: Ba
 
 
 def test_out_of_range_falls_back_to_baseline_min_max(profile: BaselineProfile) -> None:
-    spec = parse_spec({
-        "model": "loan_default",
-        "prediction": {"kind": "classification", "classes": ["no_default", "default"]},
-        "features": [{"name": "income", "type": "numeric"}, {"name": "region", "type": "categorical"}],
-    })
+    spec = parse_spec(
+        {
+            "model": "loan_default",
+            "prediction": {"kind": "classification", "classes": ["no_default", "default"]},
+            "features": [{"name": "income", "type": "numeric"}, {"name": "region", "type": "categorical"}],
+        }
+    )
     inst, registry = _inst(spec, profile)
     low, high = profile.numeric("income").min, profile.numeric("income").max
     assert low is not None and high is not None

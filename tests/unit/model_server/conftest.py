@@ -46,8 +46,15 @@ def small_model(demo_spec_unit: ModelSpec, tmp_path_factory: pytest.TempPathFact
     positive = list(pipeline.classes_).index("default")
     scores = pipeline.predict_proba(model_frame(spec, frame))[:, positive]
     profile = build_profile(spec, "unit0001", frame, scores, source="unit-test")
-    return LoadedModel(name=spec.model, version="unit0001", spec=spec, profile=profile, pipeline=pipeline,
-                       metadata={}, path=tmp_path_factory.mktemp("model"))
+    return LoadedModel(
+        name=spec.model,
+        version="unit0001",
+        spec=spec,
+        profile=profile,
+        pipeline=pipeline,
+        metadata={},
+        path=tmp_path_factory.mktemp("model"),
+    )
 
 
 class Server:
@@ -67,23 +74,26 @@ class Server:
         assert self.state.writer.flush(10)
 
     def sample(self, name: str, **labels: str) -> float:
-        value = self.registry.get_sample_value(name, {"model": "loan_default", "model_version": "unit0001",
-                                                      **labels})
+        value = self.registry.get_sample_value(name, {"model": "loan_default", "model_version": "unit0001", **labels})
         return 0.0 if value is None else value
 
 
 @pytest.fixture
-def make_server(
-    tmp_path: Path, small_model: LoadedModel, demo_spec_unit: ModelSpec
-) -> Iterator[Callable[..., Server]]:
+def make_server(tmp_path: Path, small_model: LoadedModel, demo_spec_unit: ModelSpec) -> Iterator[Callable[..., Server]]:
     opened: list[tuple[TestClient, SQLiteStore]] = []
 
     def make(**overrides: Any) -> Server:
-        settings = ModelServerSettings(**{
-            "store": f"sqlite:///{tmp_path / 'events.db'}", "var_dir": tmp_path / "var",
-            "feedback_token": TOKEN, "pii_hash_key": "unit-key", "flush_interval_s": 0.05,
-            "replay_interval_s": 0.2, **overrides,
-        })
+        settings = ModelServerSettings(
+            **{
+                "store": f"sqlite:///{tmp_path / 'events.db'}",
+                "var_dir": tmp_path / "var",
+                "feedback_token": TOKEN,
+                "pii_hash_key": "unit-key",
+                "flush_interval_s": 0.05,
+                "replay_interval_s": 0.2,
+                **overrides,
+            }
+        )
         registry = CollectorRegistry()
         store = SQLiteStore(tmp_path / "events.db", demo_spec_unit)
         app = create_app(settings, registry=registry, store=store, model=small_model)

@@ -49,8 +49,9 @@ def test_feedback_writes_replaces_and_reports_unknown(server: Server, small_mode
     assert server.sample("mlmon_requests_total", endpoint="/feedback", status="200") == 2
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
-                                     {"Authorization": f"Basic {TOKEN}"}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}, {"Authorization": f"Basic {TOKEN}"}]
+)
 def test_feedback_without_the_right_token_is_401_and_writes_nothing(
     server: Server, small_model: LoadedModel, headers: dict[str, str]
 ) -> None:
@@ -69,15 +70,18 @@ def test_feedback_disabled_without_a_token(make_server: Callable[..., Server]) -
     assert "MLMON_FEEDBACK_TOKEN" in response.json()["hint"]
 
 
-@pytest.mark.parametrize(("body", "field", "reason"), [
-    ({"prediction_id": "x", "label": "maybe"}, "label", "not one of the classes"),
-    ({"prediction_id": "x", "label": 0.5}, "label", "must be one of the classes"),
-    ({"prediction_id": "x", "label": "default", "observed_at": "yesterday"}, "observed_at", "ISO 8601"),
-    ({"label": "default"}, "prediction_id", "required"),
-    ({"prediction_id": "x", "label": "default", "extra": 1}, "extra", "unknown field"),
-    ([{"prediction_id": "x", "label": "default"}, {"prediction_id": "y", "label": "?"}], "[1].label", "classes"),
-    ([], "body", "empty"),
-])
+@pytest.mark.parametrize(
+    ("body", "field", "reason"),
+    [
+        ({"prediction_id": "x", "label": "maybe"}, "label", "not one of the classes"),
+        ({"prediction_id": "x", "label": 0.5}, "label", "must be one of the classes"),
+        ({"prediction_id": "x", "label": "default", "observed_at": "yesterday"}, "observed_at", "ISO 8601"),
+        ({"label": "default"}, "prediction_id", "required"),
+        ({"prediction_id": "x", "label": "default", "extra": 1}, "extra", "unknown field"),
+        ([{"prediction_id": "x", "label": "default"}, {"prediction_id": "y", "label": "?"}], "[1].label", "classes"),
+        ([], "body", "empty"),
+    ],
+)
 def test_bad_feedback_is_422_with_the_field(server: Server, body: Any, field: str, reason: str) -> None:
     response = server.client.post("/feedback", json=body, headers=AUTH)
     assert response.status_code == 422
@@ -113,11 +117,22 @@ def test_metrics_page_passes_promtool(server: Server, small_model: LoadedModel) 
     server.flush()
     page = server.client.get("/metrics", follow_redirects=False)
     assert page.status_code == 200
-    for name in ("mlmon_requests_total", "mlmon_request_duration_seconds_bucket", "mlmon_requests_in_flight",
-                 "mlmon_prediction_bucket", "mlmon_predicted_class_total", "mlmon_nonfinite_predictions_total",
-                 "mlmon_responses_total", "mlmon_feature_missing_total", "mlmon_feature_out_of_range_total",
-                 "mlmon_feature_category_total", "mlmon_inference_events_total", "mlmon_inference_queue_depth",
-                 "mlmon_inference_spool_bytes", "mlmon_backend_errors_total"):
+    for name in (
+        "mlmon_requests_total",
+        "mlmon_request_duration_seconds_bucket",
+        "mlmon_requests_in_flight",
+        "mlmon_prediction_bucket",
+        "mlmon_predicted_class_total",
+        "mlmon_nonfinite_predictions_total",
+        "mlmon_responses_total",
+        "mlmon_feature_missing_total",
+        "mlmon_feature_out_of_range_total",
+        "mlmon_feature_category_total",
+        "mlmon_inference_events_total",
+        "mlmon_inference_queue_depth",
+        "mlmon_inference_spool_bytes",
+        "mlmon_backend_errors_total",
+    ):
         assert f"\n{name}{{" in page.text, name
     result = subprocess.run([promtool, "check", "metrics"], input=page.content, capture_output=True, timeout=30)
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()

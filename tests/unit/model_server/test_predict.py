@@ -35,8 +35,9 @@ def _stored(server: Server) -> pd.DataFrame:
     return server.store.read_window(WINDOW)
 
 
-def test_one_prediction_is_answered_counted_and_logged(server: Server, example: dict[str, Any],
-                                                       small_model: LoadedModel) -> None:
+def test_one_prediction_is_answered_counted_and_logged(
+    server: Server, example: dict[str, Any], small_model: LoadedModel
+) -> None:
     response = server.client.post("/predict", json=example)
     assert response.status_code == 200
     body = response.json()
@@ -85,28 +86,47 @@ BAD_INPUTS: list[tuple[str, Callable[[dict[str, Any]], bytes], str, str]] = [
     ("string for number", lambda ex: json.dumps({**ex, "income": "52000"}).encode(), "income", "number"),
     ("NaN literal", lambda ex: json.dumps({**ex, "income": float("nan")}).encode(), "body", "NaN"),
     ("Infinity literal", lambda ex: json.dumps({**ex, "age": float("inf")}).encode(), "body", "Infinity"),
-    ("overflowing number", lambda ex: json.dumps(ex).encode().replace(b'"age": 38', b'"age": 1e999'), "age",
-     "finite"),
-    ("required missing", lambda ex: json.dumps({k: v for k, v in ex.items() if k != "loan_amount"}).encode(),
-     "loan_amount", "missing"),
+    ("overflowing number", lambda ex: json.dumps(ex).encode().replace(b'"age": 38', b'"age": 1e999'), "age", "finite"),
+    (
+        "required missing",
+        lambda ex: json.dumps({k: v for k, v in ex.items() if k != "loan_amount"}).encode(),
+        "loan_amount",
+        "missing",
+    ),
     ("required null", lambda ex: json.dumps({**ex, "channel": None}).encode(), "channel", "null"),
     ("number for category", lambda ex: json.dumps({**ex, "channel": 3}).encode(), "channel", "string"),
-    ("string for boolean", lambda ex: json.dumps({**ex, "has_coborrower": "yes"}).encode(), "has_coborrower",
-     "boolean"),
+    (
+        "string for boolean",
+        lambda ex: json.dumps({**ex, "has_coborrower": "yes"}).encode(),
+        "has_coborrower",
+        "boolean",
+    ),
     ("unknown field", lambda ex: json.dumps({**ex, "shoe_size": 44}).encode(), "shoe_size", "unknown field"),
-    ("bad batch item", lambda ex: json.dumps({"instances": [ex, {**ex, "age": "old"}]}).encode(),
-     "instances[1].age", "number"),
+    (
+        "bad batch item",
+        lambda ex: json.dumps({"instances": [ex, {**ex, "age": "old"}]}).encode(),
+        "instances[1].age",
+        "number",
+    ),
     ("batch not a list", lambda ex: json.dumps({"instances": ex}).encode(), "instances", "list"),
     ("empty batch", lambda ex: json.dumps({"instances": []}).encode(), "instances", "at least one"),
-    ("batch too large", lambda ex: json.dumps({"instances": [ex] * 5}).encode(), "instances",
-     "exceeds max_batch_size 4"),
+    (
+        "batch too large",
+        lambda ex: json.dumps({"instances": [ex] * 5}).encode(),
+        "instances",
+        "exceeds max_batch_size 4",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("case", "body", "field", "reason"), BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
 def test_bad_input_is_refused_counted_and_not_stored(
-    make_server: Callable[..., Server], example: dict[str, Any], case: str,
-    body: Callable[[dict[str, Any]], bytes], field: str, reason: str,
+    make_server: Callable[..., Server],
+    example: dict[str, Any],
+    case: str,
+    body: Callable[[dict[str, Any]], bytes],
+    field: str,
+    reason: str,
 ) -> None:
     server = make_server(max_batch_size=4)
     response = server.client.post("/predict", content=body(example), headers={"content-type": "application/json"})
@@ -155,8 +175,9 @@ def test_unseen_category_and_out_of_range_are_served_and_counted(server: Server,
     assert _stored(server).iloc[0]["channel"] == "carrier_pigeon"
 
 
-def test_fallback_when_enrichment_inputs_are_missing(server: Server, example: dict[str, Any],
-                                                     small_model: LoadedModel) -> None:
+def test_fallback_when_enrichment_inputs_are_missing(
+    server: Server, example: dict[str, Any], small_model: LoadedModel
+) -> None:
     one_missing = server.client.post("/predict", json={**example, "bureau_score": None}).json()
     assert one_missing["kind"] == "ok"
     both = server.client.post("/predict", json={**example, "bureau_score": None, "open_credit_lines": None}).json()
@@ -212,8 +233,9 @@ def test_empty_response_when_the_model_gives_nothing_usable(
 
 
 @pytest.mark.parametrize("mode", ["hash", "drop"])
-def test_pii_never_reaches_the_store_in_clear(make_server: Callable[..., Server], example: dict[str, Any],
-                                              mode: str, tmp_path: Any) -> None:
+def test_pii_never_reaches_the_store_in_clear(
+    make_server: Callable[..., Server], example: dict[str, Any], mode: str, tmp_path: Any
+) -> None:
     server = make_server(pii_mode=mode)
     for _ in range(3):
         assert server.client.post("/predict", json={**example, "postcode": "9999ZZ"}).status_code == 200
@@ -239,8 +261,12 @@ def test_model_not_loaded_answers_503(tmp_path: Any) -> None:
     from model_server import create_app
     from tests.conftest import REPO
 
-    settings = ModelServerSettings(store=f"sqlite:///{tmp_path / 'e.db'}", var_dir=tmp_path,
-                                   model_path=tmp_path / "no-model", model_spec=REPO / "specs/loan_default.yaml")
+    settings = ModelServerSettings(
+        store=f"sqlite:///{tmp_path / 'e.db'}",
+        var_dir=tmp_path,
+        model_path=tmp_path / "no-model",
+        model_spec=REPO / "specs/loan_default.yaml",
+    )
     with TestClient(create_app(settings, registry=CollectorRegistry())) as client:
         response = client.post("/predict", json=example_instance_from_repo())
         assert response.status_code == 503

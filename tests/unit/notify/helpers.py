@@ -12,8 +12,14 @@ END = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 START = END - timedelta(hours=1)
 
 
-def finding(role: str = "output", name: str = "prediction", severity: str = "warning", effect: float = 0.1,
-            chart: bool = True, title: str | None = None) -> Finding:
+def finding(
+    role: str = "output",
+    name: str = "prediction",
+    severity: str = "warning",
+    effect: float = 0.1,
+    chart: bool = True,
+    title: str | None = None,
+) -> Finding:
     return Finding(
         role=role,  # type: ignore[arg-type]
         name=name,
@@ -30,8 +36,13 @@ def finding(role: str = "output", name: str = "prediction", severity: str = "war
 
 def incident(*findings: Finding, model: str = "loan_default", version: str = "v3") -> Incident:
     return Incident(
-        model=model, model_version=version, window_start=START, window_end=END, findings=findings,
-        prediction_ids=("p-1", "p-2", "p-3", "p-4", "p-5", "p-6"), report_path="/srv/reports/r1.html",
+        model=model,
+        model_version=version,
+        window_start=START,
+        window_end=END,
+        findings=findings,
+        prediction_ids=("p-1", "p-2", "p-3", "p-4", "p-5", "p-6"),
+        report_path="/srv/reports/r1.html",
     )
 
 

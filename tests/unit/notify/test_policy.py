@@ -62,8 +62,11 @@ def test_open_escalate_resolve_send_one_email_each(tmp_path: Path, clock: Clock)
         assert policy.process(WARN, out) is None
     clock.advance(300)
     up = policy.process(CRIT, out)
-    assert up is not None and (up.kind, up.severity, up.previous_severity) == ("severity_changed", "critical",
-                                                                                "warning")
+    assert up is not None and (up.kind, up.severity, up.previous_severity) == (
+        "severity_changed",
+        "critical",
+        "warning",
+    )
     assert up.incident_id == first.incident_id
     clock.advance(300)
     resolved = policy.process(OK, out)

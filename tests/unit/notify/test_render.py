@@ -20,19 +20,28 @@ NOW = datetime(2026, 11, 22, 10, 5, tzinfo=UTC)
 
 def settings(**kw: object) -> EmailSettings:
     base: dict[str, object] = {
-        "smtp_host": "127.0.0.1", "alert_email_to": ["team@example.org"],
-        "alert_email_to_critical": ["oncall@example.org"], "kibana_url": "https://kibana.example.org/",
-        "grafana_url": "https://grafana.example.org", "report_base_url": "https://reports.example.org/drift",
+        "smtp_host": "127.0.0.1",
+        "alert_email_to": ["team@example.org"],
+        "alert_email_to_critical": ["oncall@example.org"],
+        "kibana_url": "https://kibana.example.org/",
+        "grafana_url": "https://grafana.example.org",
+        "report_base_url": "https://reports.example.org/drift",
     }
     base.update(kw)
     return EmailSettings(**base)  # type: ignore[arg-type]
 
 
-def update(*findings: Finding, kind: str = "opened", model: str = "loan_default",
-           severity: str | None = None) -> IncidentUpdate:
+def update(
+    *findings: Finding, kind: str = "opened", model: str = "loan_default", severity: str | None = None
+) -> IncidentUpdate:
     inc = incident(*findings, model=model)
-    return IncidentUpdate(kind=kind, incident=inc, incident_id="abc123", opened_at=START,  # type: ignore[arg-type]
-                          severity=severity or inc.severity)  # type: ignore[arg-type]
+    return IncidentUpdate(
+        kind=kind,
+        incident=inc,
+        incident_id="abc123",
+        opened_at=START,  # type: ignore[arg-type]
+        severity=severity or inc.severity,
+    )  # type: ignore[arg-type]
 
 
 def roundtrip(msg: EmailMessage) -> EmailMessage:
@@ -90,7 +99,7 @@ def test_kibana_and_grafana_links_are_prefiltered() -> None:
 
 
 def test_quotes_in_model_names_stay_inside_the_kibana_query() -> None:
-    url = kibana_discover_url("http://k", "it's \"odd\"!", START, END)
+    url = kibana_discover_url("http://k", 'it\'s "odd"!', START, END)
     fragment = unquote(url.split("#/?", 1)[1])
     assert rison_string('model.name:"it\'s \\"odd\\"!"') in fragment
     assert " " not in url and '"' not in url
@@ -98,8 +107,12 @@ def test_quotes_in_model_names_stay_inside_the_kibana_query() -> None:
 
 @pytest.mark.parametrize(
     "evil",
-    ["income\r\nBcc: attacker@evil.test", "income\nX-Injected: yes", "income\rSubject: spoof",
-     "income\x00\x0b\x0c\u2028\u2029\x85Bcc: attacker@evil.test"],
+    [
+        "income\r\nBcc: attacker@evil.test",
+        "income\nX-Injected: yes",
+        "income\rSubject: spoof",
+        "income\x00\x0b\x0c\u2028\u2029\x85Bcc: attacker@evil.test",
+    ],
 )
 def test_header_injection_through_names_is_impossible(evil: str) -> None:
     up = update(finding("output", evil, title=f"{evil} shifted"), model=f"loan{evil}")
@@ -141,8 +154,15 @@ def test_recipients_per_severity_and_resolve() -> None:
     cfg = settings()
     assert recipients_for(update(finding(severity="warning")), cfg) == ["team@example.org"]
     assert recipients_for(update(finding(severity="critical")), cfg) == ["team@example.org", "oncall@example.org"]
-    resolved = IncidentUpdate(kind="resolved", incident=incident(), incident_id="abc", opened_at=START,
-                              severity=None, previous_severity="critical", resolved_titles=("a", "b"))
+    resolved = IncidentUpdate(
+        kind="resolved",
+        incident=incident(),
+        incident_id="abc",
+        opened_at=START,
+        severity=None,
+        previous_severity="critical",
+        resolved_titles=("a", "b"),
+    )
     assert recipients_for(resolved, cfg) == ["team@example.org", "oncall@example.org"]
     rendered = render(resolved, cfg)
     assert rendered.subject == "[mlmon RESOLVED] loan_default: incident resolved"
@@ -151,8 +171,14 @@ def test_recipients_per_severity_and_resolve() -> None:
 
 def test_severity_change_subject_and_many_findings_are_capped() -> None:
     items = [finding("input", f"f{i}", effect=i / 100) for i in range(20)]
-    up = IncidentUpdate(kind="severity_changed", incident=incident(finding(severity="critical"), *items),
-                        incident_id="abc", opened_at=START, severity="critical", previous_severity="warning")
+    up = IncidentUpdate(
+        kind="severity_changed",
+        incident=incident(finding(severity="critical"), *items),
+        incident_id="abc",
+        opened_at=START,
+        severity="critical",
+        previous_severity="warning",
+    )
     rendered = render(up, settings())
     assert rendered.subject.startswith("[mlmon CRITICAL] loan_default escalated: prediction changed (+20 more)")
     assert len(rendered.images) == 8
@@ -185,8 +211,15 @@ def test_findings_added_update_names_what_joined() -> None:
     symptom = finding("output", "prediction", title="prediction: distribution changed")
     cause = finding("quality", "bureau_score", title="bureau_score: fill rate changed")
     base = update(symptom, cause)
-    added = IncidentUpdate(kind="findings_added", incident=base.incident, incident_id="abc123", opened_at=START,
-                           severity="warning", previous_severity="warning", new_findings=("quality:bureau_score",))
+    added = IncidentUpdate(
+        kind="findings_added",
+        incident=base.incident,
+        incident_id="abc123",
+        opened_at=START,
+        severity="warning",
+        previous_severity="warning",
+        new_findings=("quality:bureau_score",),
+    )
     msg = roundtrip(build_message(added, settings(), ["team@example.org"], NOW))
     assert msg["Subject"] == "[mlmon WARNING] loan_default update: bureau_score: fill rate changed"
     text = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]

@@ -22,17 +22,35 @@ from tests.conftest import free_port
 
 def _update(job: str, findings: tuple[Finding, ...], kind: str = "opened") -> IncidentUpdate:
     now = datetime.now(UTC)
-    incident = Incident(model="loan_default", model_version="v1", window_start=now - timedelta(seconds=30),
-                        window_end=now, findings=findings, job=job)
+    incident = Incident(
+        model="loan_default",
+        model_version="v1",
+        window_start=now - timedelta(seconds=30),
+        window_end=now,
+        findings=findings,
+        job=job,
+    )
     severity = max((f.severity for f in findings), key=("warning", "critical").index) if findings else None
-    return IncidentUpdate(kind=kind, incident=incident, incident_id="abc", opened_at=now,  # type: ignore[arg-type]
-                          severity=severity if kind != "resolved" else None, previous_severity="warning"
-                          if kind == "resolved" else None, resolved_titles=("x",) if kind == "resolved" else ())
+    return IncidentUpdate(
+        kind=kind,
+        incident=incident,
+        incident_id="abc",
+        opened_at=now,  # type: ignore[arg-type]
+        severity=severity if kind != "resolved" else None,
+        previous_severity="warning" if kind == "resolved" else None,
+        resolved_titles=("x",) if kind == "resolved" else (),
+    )
 
 
 def _finding(name: str, role: str = "input", severity: str = "warning") -> Finding:
-    return Finding(role=role, name=name, severity=severity,  # type: ignore[arg-type]
-                   title=f"{name}: distribution changed (psi 0.5 >= 0.1)", before=1.0, after=2.0)
+    return Finding(
+        role=role,
+        name=name,
+        severity=severity,  # type: ignore[arg-type]
+        title=f"{name}: distribution changed (psi 0.5 >= 0.1)",
+        before=1.0,
+        after=2.0,
+    )
 
 
 @pytest.fixture
@@ -84,8 +102,14 @@ def test_timings_defaults_are_the_demo_and_env_overrides_them() -> None:
     default = DemoTimings()
     assert (default.rate, default.baseline_s, default.fault_s, default.drift_window) == (60.0, 25.0, 60.0, "30s")
     assert DemoTimings.from_env({}) == default
-    changed = DemoTimings.from_env({"MLMON_DEMO_RATE": "100", "MLMON_DEMO_DRIFT_WINDOW": "20s",
-                                    "MLMON_DEMO_MIN_ROWS": "400", "MLMON_DEMO_FAULT_S": " "})
+    changed = DemoTimings.from_env(
+        {
+            "MLMON_DEMO_RATE": "100",
+            "MLMON_DEMO_DRIFT_WINDOW": "20s",
+            "MLMON_DEMO_MIN_ROWS": "400",
+            "MLMON_DEMO_FAULT_S": " ",
+        }
+    )
     assert (changed.rate, changed.drift_window, changed.min_rows, changed.fault_s) == (100.0, "20s", 400, 60.0)
     with pytest.raises(ValueError, match="MLMON_DEMO_MIN_ROWS='many' is not a valid int"):
         DemoTimings.from_env({"MLMON_DEMO_MIN_ROWS": "many"})

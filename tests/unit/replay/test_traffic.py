@@ -70,8 +70,15 @@ def test_progress_follows_the_row_position() -> None:
 
 
 def test_payload_is_plain_json() -> None:
-    row = {"a": np.float64("nan"), "b": np.int64(3), "c": np.bool_(True), "d": float("nan"), "e": "web",
-           "f": np.float32(1.5), "g": None}
+    row = {
+        "a": np.float64("nan"),
+        "b": np.int64(3),
+        "c": np.bool_(True),
+        "d": float("nan"),
+        "e": "web",
+        "f": np.float32(1.5),
+        "g": None,
+    }
     assert to_payload(row) == {"a": None, "b": 3, "c": True, "d": None, "e": "web", "f": 1.5, "g": None}
 
 
@@ -102,9 +109,15 @@ def recording_app(rec: Recorder) -> FastAPI:
                 pid = uuid.uuid4().hex
                 rec.predictions.append((now, pid, len(rows)))
                 rec.rows.append(row)
-                answers.append({"prediction_id": pid, "prediction": "no_default", "score": 0.1,
-                                "kind": "fallback" if row.get("bureau_score") is None else "ok",
-                                "model_version": "v"})
+                answers.append(
+                    {
+                        "prediction_id": pid,
+                        "prediction": "no_default",
+                        "score": 0.1,
+                        "kind": "fallback" if row.get("bureau_score") is None else "ok",
+                        "model_version": "v",
+                    }
+                )
         return answers[0] if "instances" not in body else {"predictions": answers}
 
     @app.post("/feedback")
@@ -142,8 +155,9 @@ def test_rate_duration_batching_and_delayed_feedback(server: tuple[str, Recorder
     url, rec = server
     rate, duration, delay = 100.0, 3.0, 1.0
     started = time.monotonic()
-    stats = replay(url, get_scenario("baseline"), rate=rate, duration=duration, seed=8,
-                   feedback_token=TOKEN, feedback_delay=delay)
+    stats = replay(
+        url, get_scenario("baseline"), rate=rate, duration=duration, seed=8, feedback_token=TOKEN, feedback_delay=delay
+    )
     took = time.monotonic() - started
     # Duration: the sending phase stops on time; the tail only delivers labels still owed.
     assert duration <= stats.elapsed_s < duration + 0.5
@@ -207,8 +221,9 @@ def test_server_errors_are_counted_not_raised(server: tuple[str, Recorder]) -> N
 
 def test_unreachable_server_is_counted_and_bounded() -> None:
     started = time.monotonic()
-    stats = replay(f"http://127.0.0.1:{free_port()}", get_scenario("baseline"), rate=20, duration=0.5,
-                   send_feedback=False)
+    stats = replay(
+        f"http://127.0.0.1:{free_port()}", get_scenario("baseline"), rate=20, duration=0.5, send_feedback=False
+    )
     assert stats.sent == 0 and stats.errors > 0
     assert time.monotonic() - started < 5
 

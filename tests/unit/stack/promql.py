@@ -18,11 +18,39 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
-KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset",
-            "and", "or", "unless", "atan2", "inf", "nan"}
+KEYWORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "offset",
+    "and",
+    "or",
+    "unless",
+    "atan2",
+    "inf",
+    "nan",
+}
 # aggregation operators may be followed by ``by (...)`` instead of ``(``: never metric names here
-AGGREGATORS = {"sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values",
-               "bottomk", "topk", "quantile", "limitk", "limit_ratio"}
+AGGREGATORS = {
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "group",
+    "stddev",
+    "stdvar",
+    "count",
+    "count_values",
+    "bottomk",
+    "topk",
+    "quantile",
+    "limitk",
+    "limit_ratio",
+}
 LABEL_CLAUSES = {"by", "without", "on", "ignoring", "group_left", "group_right"}
 
 
@@ -39,7 +67,7 @@ def tokenize(expr: str) -> list[tuple[str, str]]:
     while pos < len(expr):
         match = _TOKEN.match(expr, pos)
         if not match or match.end() == pos:
-            raise ValueError(f"cannot read {expr[pos:pos + 20]!r} in {expr!r}")
+            raise ValueError(f"cannot read {expr[pos : pos + 20]!r} in {expr!r}")
         kind = match.lastgroup
         assert kind is not None
         tokens.append((kind, match.group(kind)))

@@ -67,8 +67,14 @@ def substitute(expr: str, defined: set[str]) -> str:
 
 def test_there_are_dashboards_for_every_topic() -> None:
     uids = {load(p)["uid"] for p in DASHBOARDS}
-    assert {"mlmon-overview", "mlmon-golden-signals", "mlmon-outputs", "mlmon-drift", "mlmon-evaluation",
-            "mlmon-health"} <= uids
+    assert {
+        "mlmon-overview",
+        "mlmon-golden-signals",
+        "mlmon-outputs",
+        "mlmon-drift",
+        "mlmon-evaluation",
+        "mlmon-health",
+    } <= uids
     assert len(uids) == len(DASHBOARDS), "dashboard uids must be unique"
 
 
@@ -81,7 +87,8 @@ def test_committed_dashboards_match_the_generator(tmp_path: Path) -> None:
     assert sorted(rendered) == [p.name for p in DASHBOARDS]
     for name, text in rendered.items():
         assert (GRAFANA / "dashboards" / name).read_text(encoding="utf-8") == text, (
-            f"{name} is stale: run python grafana/build_dashboards.py")
+            f"{name} is stale: run python grafana/build_dashboards.py"
+        )
 
 
 def test_provisioning_matches_compose_mounts() -> None:
@@ -112,8 +119,7 @@ def test_dashboard_structure() -> None:
         for panel in board["panels"]:
             pos = panel["gridPos"]
             assert pos["x"] >= 0 and pos["w"] > 0 and pos["x"] + pos["w"] <= 24, f"{where}: {panel['title']}"
-            mine = {(x, y) for x in range(pos["x"], pos["x"] + pos["w"])
-                    for y in range(pos["y"], pos["y"] + pos["h"])}
+            mine = {(x, y) for x in range(pos["x"], pos["x"] + pos["w"]) for y in range(pos["y"], pos["y"] + pos["h"])}
             assert not mine & cells, f"{where}: {panel['title']} overlaps another panel"
             cells |= mine
             if panel["type"] == "row":
@@ -165,8 +171,10 @@ def test_every_metric_and_label_is_one_mlmon_exports() -> None:
 
 
 def _rules_file(tmp_path: Path, exprs: list[tuple[str, str]]) -> Path:
-    rules = [{"record": f"mlmon_dashboard:query_{n}", "expr": expr, "labels": {"source": where[:200]}}
-             for n, (where, expr) in enumerate(exprs)]
+    rules = [
+        {"record": f"mlmon_dashboard:query_{n}", "expr": expr, "labels": {"source": where[:200]}}
+        for n, (where, expr) in enumerate(exprs)
+    ]
     path = tmp_path / "dashboards.rules.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "grafana", "rules": rules}]}, sort_keys=False))
     return path
@@ -183,8 +191,7 @@ def test_every_panel_query_is_valid_promql(tmp_path: Path) -> None:
         board = load(path)
         defined = {v["name"] for v in board["templating"]["list"]}
         exprs += [(where, substitute(expr, defined)) for where, expr in queries(board)]
-        exprs += [(f"{board['uid']} / ${name}", substitute(sel, defined))
-                  for name, sel, _ in variable_selectors(board)]
+        exprs += [(f"{board['uid']} / ${name}", substitute(sel, defined)) for name, sel, _ in variable_selectors(board)]
     result = _promtool(promtool, _rules_file(tmp_path, exprs))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(exprs)} rules found" in result.stdout, result.stdout

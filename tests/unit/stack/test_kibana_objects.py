@@ -25,18 +25,36 @@ SPEC = REPO / "specs" / "loan_default.yaml"
 NUMERIC = {"double", "float", "half_float", "scaled_float", "long", "integer", "short", "byte"}
 SORTABLE = NUMERIC | {"date", "date_nanos", "keyword", "boolean"}
 VIEW_INDEX = {  # data view id -> which mapping its pattern gets
-    "mlmon-inference": "inference", "mlmon-labels": "labels",
-    "mlmon-stats": "reports", "mlmon-drift-reports": "reports",
+    "mlmon-inference": "inference",
+    "mlmon-labels": "labels",
+    "mlmon-stats": "reports",
+    "mlmon-drift-reports": "reports",
 }
 MAPPING_MODULES = ("mlmon.store.elasticsearch", "mlmon.store.es_mapping")
 
 # Documented fields (team brief), used only when the store's mapping functions do not exist.
-DOC_INFERENCE = {"@timestamp": "date", "prediction_id": "keyword", "model.name": "keyword",
-                 "model.version": "keyword", "missing": "keyword", "prediction.label": "keyword",
-                 "prediction.score": "double", "response.kind": "keyword", "latency_ms": "double"}
+DOC_INFERENCE = {
+    "@timestamp": "date",
+    "prediction_id": "keyword",
+    "model.name": "keyword",
+    "model.version": "keyword",
+    "missing": "keyword",
+    "prediction.label": "keyword",
+    "prediction.score": "double",
+    "response.kind": "keyword",
+    "latency_ms": "double",
+}
 DOC_LABELS = {"prediction_id": "keyword", "label": "keyword", "@timestamp": "date", "observed_at": "date"}
-DOC_REPORTS = {"@timestamp": "date", "model": "keyword", "model.name": "keyword", "model.version": "keyword",
-               "kind": "keyword", "summary": "object", "drift_detected": "boolean", "findings": "object"}
+DOC_REPORTS = {
+    "@timestamp": "date",
+    "model": "keyword",
+    "model.name": "keyword",
+    "model.version": "keyword",
+    "kind": "keyword",
+    "summary": "object",
+    "drift_detected": "boolean",
+    "findings": "object",
+}
 
 
 def flatten(properties: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -86,8 +104,10 @@ def mappings() -> tuple[dict[str, dict[str, str]], dict[str, str]]:
         out["inference"] = flatten(found[1](_spec())["template"]["mappings"]["properties"])
     else:
         source["inference"], out["inference"] = "documented field list", documented_inference_fields()
-    for kind, name, documented in (("labels", "labels_mappings", DOC_LABELS),
-                                   ("reports", "reports_mappings", DOC_REPORTS)):
+    for kind, name, documented in (
+        ("labels", "labels_mappings", DOC_LABELS),
+        ("reports", "reports_mappings", DOC_REPORTS),
+    ):
         found = _store_function(name)
         if found:
             source[kind], out[kind] = found[0], flatten(found[1]()["properties"])
@@ -150,13 +170,18 @@ def test_committed_bundle_matches_the_generator() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert BUNDLE.read_text(encoding="utf-8") == module.render(module.build(SPEC)), (
-        "kibana/saved_objects.ndjson is stale: run python kibana/build_saved_objects.py")
+        "kibana/saved_objects.ndjson is stale: run python kibana/build_saved_objects.py"
+    )
 
 
 def test_data_views() -> None:
     views = {o["id"]: o["attributes"] for o in load_bundle() if o["type"] == "index-pattern"}
     assert {v["title"] for v in views.values()} == {
-        "mlmon-inference-*", "mlmon-labels-*", "mlmon-stats-*", "mlmon-drift-reports-*"}
+        "mlmon-inference-*",
+        "mlmon-labels-*",
+        "mlmon-stats-*",
+        "mlmon-drift-reports-*",
+    }
     assert set(views) == set(VIEW_INDEX)
     fields, _ = mappings()
     for view_id, attrs in views.items():
@@ -172,10 +197,12 @@ def test_data_view_patterns_match_the_store_index_names() -> None:
     from datetime import date
 
     titles = {o["id"]: o["attributes"]["title"] for o in load_bundle() if o["type"] == "index-pattern"}
-    names = {"mlmon-inference": module.daily_index("loan_default", date(2026, 1, 2)),
-             "mlmon-labels": module.labels_index("loan_default"),
-             "mlmon-stats": module.reports_index("loan_default", "stats"),
-             "mlmon-drift-reports": module.reports_index("loan_default", "drift")}
+    names = {
+        "mlmon-inference": module.daily_index("loan_default", date(2026, 1, 2)),
+        "mlmon-labels": module.labels_index("loan_default"),
+        "mlmon-stats": module.reports_index("loan_default", "stats"),
+        "mlmon-drift-reports": module.reports_index("loan_default", "drift"),
+    }
     for view_id, index in names.items():
         pattern = re.escape(titles[view_id]).replace(r"\*", ".*")
         assert re.fullmatch(pattern, index), f"{titles[view_id]} does not match {index}"
@@ -219,8 +246,11 @@ def test_references_resolve_inside_the_bundle() -> None:
                 used.add(ref)
                 grid = panel["gridData"]
                 assert grid["i"] == panel["panelIndex"] and grid["x"] + grid["w"] <= 48
-                mine = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"])
-                        for y in range(grid["y"], grid["y"] + grid["h"])}
+                mine = {
+                    (x, y)
+                    for x in range(grid["x"], grid["x"] + grid["w"])
+                    for y in range(grid["y"], grid["y"] + grid["h"])
+                }
                 assert not mine & cells, f"{o['id']}: panel {panel['panelIndex']} overlaps another"
                 cells |= mine
             nested(o, "optionsJSON")
@@ -282,8 +312,10 @@ def test_every_field_exists_in_the_index_mapping() -> None:
 
 def test_searches_cover_the_documented_questions() -> None:
     searches = {o["id"]: o for o in load_bundle() if o["type"] == "search"}
+
     def query(i: str) -> str:
         return str(nested(searches[i], "kibanaSavedObjectMeta", "searchSourceJSON")["query"]["query"])
+
     assert "mlmon-search-recent-predictions" in searches
     assert "model.version" in query("mlmon-search-by-version")
     missing = query("mlmon-search-missing-inputs")

@@ -60,8 +60,9 @@ def fake_api() -> Iterator[Callable[[dict[tuple[str, str], Callable[[Seen], Repl
         class Handler(http.server.BaseHTTPRequestHandler):
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                seen = Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
-                            self.rfile.read(length))
+                seen = Seen(
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length)
+                )
                 api.seen.append(seen)
                 route = api.routes.get((self.command, self.path.split("?")[0]))
                 code, body = route(seen) if route else (404, {"error": "not found"})
@@ -97,8 +98,14 @@ def _tools() -> None:
 def run_script(script: Path, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     _tools()
     base = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
-    return subprocess.run(["sh", str(script)], env={**base, **env}, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        ["sh", str(script)],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def basic(user: str, password: str) -> str:
@@ -110,15 +117,30 @@ DEFAULT_VIEW = ("POST", "/api/data_views/default"), lambda s: (200, {"acknowledg
 
 
 def kibana_env(api: FakeApi, **extra: str) -> dict[str, str]:
-    return {"KIBANA_URL": api.url, "KIBANA_PASSWORD": "pw-1", "SAVED_OBJECTS": str(BUNDLE),
-            "KIBANA_WAIT_ATTEMPTS": "3", "KIBANA_WAIT_SECONDS": "0", **extra}
+    return {
+        "KIBANA_URL": api.url,
+        "KIBANA_PASSWORD": "pw-1",
+        "SAVED_OBJECTS": str(BUNDLE),
+        "KIBANA_WAIT_ATTEMPTS": "3",
+        "KIBANA_WAIT_SECONDS": "0",
+        **extra,
+    }
 
 
 def test_import_sends_the_bundle_and_succeeds(fake_api: Any) -> None:
     objects = BUNDLE.read_text(encoding="utf-8").count("\n")
-    api = fake_api(dict([AVAILABLE, DEFAULT_VIEW, (
-        ("POST", "/api/saved_objects/_import"),
-        lambda s: (200, {"success": True, "successCount": objects, "successResults": []}))]))
+    api = fake_api(
+        dict(
+            [
+                AVAILABLE,
+                DEFAULT_VIEW,
+                (
+                    ("POST", "/api/saved_objects/_import"),
+                    lambda s: (200, {"success": True, "successCount": objects, "successResults": []}),
+                ),
+            ]
+        )
+    )
     result = run_script(IMPORT_SH, kibana_env(api))
     assert result.returncode == 0, result.stdout + result.stderr
     (call,) = api.calls("POST", "/api/saved_objects/_import")
@@ -133,19 +155,33 @@ def test_import_sends_the_bundle_and_succeeds(fake_api: Any) -> None:
 
 
 def test_import_is_idempotent(fake_api: Any) -> None:
-    api = fake_api(dict([AVAILABLE, DEFAULT_VIEW, (
-        ("POST", "/api/saved_objects/_import"), lambda s: (200, {"success": True, "successCount": 1}))]))
+    api = fake_api(
+        dict(
+            [
+                AVAILABLE,
+                DEFAULT_VIEW,
+                (("POST", "/api/saved_objects/_import"), lambda s: (200, {"success": True, "successCount": 1})),
+            ]
+        )
+    )
     for _ in range(2):
         assert run_script(IMPORT_SH, kibana_env(api)).returncode == 0
     assert len(api.calls("POST", "/api/saved_objects/_import")) == 2
 
 
 def test_import_fails_on_success_false_with_http_200(fake_api: Any) -> None:
-    failure = {"success": False, "successCount": 3, "errors": [
-        {"id": "mlmon-search-labels", "type": "search",
-         "error": {"type": "missing_references", "references": [{"type": "index-pattern", "id": "x"}]}}]}
-    api = fake_api(dict([AVAILABLE, DEFAULT_VIEW, (
-        ("POST", "/api/saved_objects/_import"), lambda s: (200, failure))]))
+    failure = {
+        "success": False,
+        "successCount": 3,
+        "errors": [
+            {
+                "id": "mlmon-search-labels",
+                "type": "search",
+                "error": {"type": "missing_references", "references": [{"type": "index-pattern", "id": "x"}]},
+            }
+        ],
+    }
+    api = fake_api(dict([AVAILABLE, DEFAULT_VIEW, (("POST", "/api/saved_objects/_import"), lambda s: (200, failure))]))
     result = run_script(IMPORT_SH, kibana_env(api))
     assert result.returncode != 0
     assert "missing_references" in result.stdout  # the response is shown to whoever reads the logs
@@ -153,9 +189,17 @@ def test_import_fails_on_success_false_with_http_200(fake_api: Any) -> None:
 
 
 def test_import_fails_on_http_error(fake_api: Any) -> None:
-    api = fake_api(dict([AVAILABLE, (
-        ("POST", "/api/saved_objects/_import"),
-        lambda s: (401, {"statusCode": 401, "error": "Unauthorized", "success": True}))]))
+    api = fake_api(
+        dict(
+            [
+                AVAILABLE,
+                (
+                    ("POST", "/api/saved_objects/_import"),
+                    lambda s: (401, {"statusCode": 401, "error": "Unauthorized", "success": True}),
+                ),
+            ]
+        )
+    )
     assert run_script(IMPORT_SH, kibana_env(api)).returncode != 0
 
 
@@ -170,15 +214,22 @@ def test_import_waits_a_bounded_time_for_kibana(fake_api: Any) -> None:
 
 
 def test_import_waits_until_kibana_is_available(fake_api: Any) -> None:
-    replies: list[Reply] = [(503, "Kibana server is not ready yet"),
-                            (200, {"status": {"overall": {"level": "degraded"}}})]
+    replies: list[Reply] = [
+        (503, "Kibana server is not ready yet"),
+        (200, {"status": {"overall": {"level": "degraded"}}}),
+    ]
     answers = iter(replies)
 
     def status(_: Seen) -> Reply:
         return next(answers, (200, {"status": {"overall": {"level": "available"}}}))
 
-    api = fake_api({("GET", "/api/status"): status, DEFAULT_VIEW[0]: DEFAULT_VIEW[1],
-                    ("POST", "/api/saved_objects/_import"): lambda s: (200, {"success": True})})
+    api = fake_api(
+        {
+            ("GET", "/api/status"): status,
+            DEFAULT_VIEW[0]: DEFAULT_VIEW[1],
+            ("POST", "/api/saved_objects/_import"): lambda s: (200, {"success": True}),
+        }
+    )
     result = run_script(IMPORT_SH, kibana_env(api, KIBANA_WAIT_ATTEMPTS="5"))
     assert result.returncode == 0, result.stderr
     assert len(api.calls("GET", "/api/status")) == 3
@@ -193,14 +244,28 @@ def test_import_refuses_to_run_without_a_password(fake_api: Any) -> None:
 
 
 def test_import_with_unreachable_kibana_fails(tmp_path: Path) -> None:
-    result = run_script(IMPORT_SH, {"KIBANA_URL": f"http://127.0.0.1:{free_port()}", "KIBANA_PASSWORD": "x",
-                                    "KIBANA_WAIT_ATTEMPTS": "2", "KIBANA_WAIT_SECONDS": "0"})
+    result = run_script(
+        IMPORT_SH,
+        {
+            "KIBANA_URL": f"http://127.0.0.1:{free_port()}",
+            "KIBANA_PASSWORD": "x",
+            "KIBANA_WAIT_ATTEMPTS": "2",
+            "KIBANA_WAIT_SECONDS": "0",
+        },
+    )
     assert result.returncode == 1
 
 
 def es_env(api: FakeApi, **extra: str) -> dict[str, str]:
-    return {"ES_URL": api.url, "ELASTIC_PASSWORD": "el-pw", "KIBANA_SYSTEM_PASSWORD": "kb-pw",
-            "MLMON_STORE_PASSWORD": "ml-pw", "ES_WAIT_ATTEMPTS": "3", "ES_WAIT_SECONDS": "0", **extra}
+    return {
+        "ES_URL": api.url,
+        "ELASTIC_PASSWORD": "el-pw",
+        "KIBANA_SYSTEM_PASSWORD": "kb-pw",
+        "MLMON_STORE_PASSWORD": "ml-pw",
+        "ES_WAIT_ATTEMPTS": "3",
+        "ES_WAIT_SECONDS": "0",
+        **extra,
+    }
 
 
 def es_routes(user_code: int = 200) -> dict[tuple[str, str], Callable[[Seen], Reply]]:

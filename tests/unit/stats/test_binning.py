@@ -100,9 +100,7 @@ def test_equal_mass_edges_and_labels() -> None:
 def test_object_array_paths_agree(monkeypatch: pytest.MonkeyPatch, max_distinct: int) -> None:
     monkeypatch.setattr(binning, "_TALLY_MAX_DISTINCT", max_distinct)
     monkeypatch.setattr(binning, "_TALLY_CHUNK", 7)
-    values = np.array(
-        ["a", "b", None, float("nan"), "c", 3, 2.5, "a", np.str_("b"), "zz", None] * 5, dtype=object
-    )
+    values = np.array(["a", "b", None, float("nan"), "c", 3, 2.5, "a", np.str_("b"), "zz", None] * 5, dtype=object)
     counts = categorical_counts(values, ["a", "b", "q"])
     assert counts.counts.tolist() == [10, 10, 0, 20]  # "c", 3, 2.5 and "zz" are __other__
     assert counts.missing == 15
@@ -119,8 +117,6 @@ def test_many_numeric_edges_use_binary_search_with_the_same_convention() -> None
     counts = numeric_counts(values, edges)
     # bin i = e_i <= x < e_(i+1); -inf and +inf belong to the outer bins, NaN to none
     finite_or_inf = values[~np.isnan(values)]
-    expected = np.bincount(
-        [int(np.sum(edges <= x)) for x in finite_or_inf], minlength=edges.size + 1
-    )
+    expected = np.bincount([int(np.sum(edges <= x)) for x in finite_or_inf], minlength=edges.size + 1)
     assert counts.counts.tolist() == expected.tolist()
     assert counts.missing == np.count_nonzero(np.isnan(values))

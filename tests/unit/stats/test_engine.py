@@ -146,8 +146,11 @@ def test_ordering_outputs_first_then_by_effect() -> None:
     base = _baseline()
     results = compare(
         base,
-        {"income": RNG.lognormal(11, 0.4, 5000), "channel": RNG.choice(["web", "app"], 5000).astype(object),
-         "score": RNG.beta(2, 5, 5000)},
+        {
+            "income": RNG.lognormal(11, 0.4, 5000),
+            "channel": RNG.choice(["web", "app"], 5000).astype(object),
+            "score": RNG.beta(2, 5, 5000),
+        },
     )
     assert results[0].role == "output"
     scores = [r.score for r in results[1:]]
@@ -193,19 +196,38 @@ def test_from_profile() -> None:
     profile = SimpleNamespace(
         rows=1000,
         features={
-            "age": SimpleNamespace(type="numeric", missing_share=0.1, min=18.0, max=90.0, std=12.0,
-                                   edges=[30.0, 45.0, 60.0], bin_shares=[0.25, 0.25, 0.25, 0.25]),
+            "age": SimpleNamespace(
+                type="numeric",
+                missing_share=0.1,
+                min=18.0,
+                max=90.0,
+                std=12.0,
+                edges=[30.0, 45.0, 60.0],
+                bin_shares=[0.25, 0.25, 0.25, 0.25],
+            ),
             "region": SimpleNamespace(type="categorical", missing_share=0.0, categories={"north": 0.6, "south": 0.4}),
         },
-        prediction=SimpleNamespace(kind="classification", score_edges=[0.2, 0.5], bin_shares=[0.5, 0.3, 0.2],
-                                   class_shares={"no_default": 0.8, "default": 0.2}, mean=0.3, std=0.2,
-                                   min=0.0, max=1.0),
+        prediction=SimpleNamespace(
+            kind="classification",
+            score_edges=[0.2, 0.5],
+            bin_shares=[0.5, 0.3, 0.2],
+            class_shares={"no_default": 0.8, "default": 0.2},
+            mean=0.3,
+            std=0.2,
+            min=0.0,
+            max=1.0,
+        ),
     )
     base = from_profile(profile)
     assert set(base.features) == {"age", "region", "prediction", "predicted_class"}
     assert base.features["prediction"].role == "output" and base.features["predicted_class"].role == "output"
-    results = _by_key(compare(base, {"age": np.array([20.0, 50, 70, np.nan] * 100),
-                                     "region": np.array(["north", "south"] * 200, dtype=object)}, rows=400))
+    results = _by_key(
+        compare(
+            base,
+            {"age": np.array([20.0, 50, 70, np.nan] * 100), "region": np.array(["north", "south"] * 200, dtype=object)},
+            rows=400,
+        )
+    )
     assert results["input:age"].n_ref == 900 and results["input:age"].n_cur == 300
     assert results["quality:age"].n_cur == 400
     assert results["input:region"].effect.test == "jensenshannon"  # type: ignore[union-attr]

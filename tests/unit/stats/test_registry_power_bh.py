@@ -15,7 +15,15 @@ from mlmon.stats.multiple import bh_adjust, bh_reject
 
 def test_registry_names_every_test() -> None:
     assert set(REGISTRY) == {
-        "ks", "ks_binned", "chi2", "psi", "jensenshannon", "wasserstein", "wasserstein_binned", "l1", "ztest",
+        "ks",
+        "ks_binned",
+        "chi2",
+        "psi",
+        "jensenshannon",
+        "wasserstein",
+        "wasserstein_binned",
+        "l1",
+        "ztest",
     }
     for name, test in REGISTRY.items():
         assert test.name == name and get_test(name) is test

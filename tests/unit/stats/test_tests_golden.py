@@ -153,13 +153,17 @@ def test_wasserstein_binned_hand_computed() -> None:
     distance = binned_distance(np.array([1.0, 1.0]), np.array([0.0, 2.0]), np.array([1.0]), 0.0, 2.0)
     assert distance == pytest.approx(0.5)
     # CDF difference changing sign inside a bin: U[0,1] against U[0.5, 1.5] split on [0, 0.5, 1, 1.5]
-    distance = binned_distance(
-        np.array([1.0, 1.0, 0.0]), np.array([0.0, 1.0, 1.0]), np.array([0.5, 1.0]), 0.0, 1.5
-    )
+    distance = binned_distance(np.array([1.0, 1.0, 0.0]), np.array([0.0, 1.0, 1.0]), np.array([0.5, 1.0]), 0.0, 1.5)
     assert distance == pytest.approx(0.5)
     result = REGISTRY["wasserstein_binned"](
-        TestInput(ref_counts=np.array([1.0, 1.0]), cur_counts=np.array([0.0, 2.0]), edges=np.array([1.0]),
-                  ref_min=0.0, ref_max=2.0, ref_std=0.5)
+        TestInput(
+            ref_counts=np.array([1.0, 1.0]),
+            cur_counts=np.array([0.0, 2.0]),
+            edges=np.array([1.0]),
+            ref_min=0.0,
+            ref_max=2.0,
+            ref_std=0.5,
+        )
     )
     assert result.statistic == pytest.approx(1.0)
 

@@ -23,8 +23,13 @@ def _run() -> StatsRun:
     window = TimeWindow(NOW - timedelta(hours=1), NOW)
     report = WindowReport(name="1h", window=window, rows=1200)
     report.features = {
-        "income": {"count": 1150.0, "missing_share": 50 / 1200, "mean": 51000.0, "p95": 98000.0,
-                   "out_of_range_share": 0.0},
+        "income": {
+            "count": 1150.0,
+            "missing_share": 50 / 1200,
+            "mean": 51000.0,
+            "p95": 98000.0,
+            "out_of_range_share": 0.0,
+        },
         "prediction": {"count": 1200.0, "missing_share": 0.0, "mean": 0.21, "std": math.nan},
         "channel": {"count": 1200.0, "missing_share": 0.0, "unseen_share": 0.05},
     }
@@ -35,16 +40,28 @@ def _run() -> StatsRun:
         EvalResult("v1", "channel=web", "ok", 500, 350, {"precision": 0.64}),
         EvalResult("v0", "all", "insufficient_labels", 40, 3, label_lag_s=600.0),
     ]
-    report.traffic = TrafficResult(window="1h", request_rate=0.33, error_ratio=0.0, p95_latency_ms=12.0,
-                                   volume=1200.0, previous_volume={"1d": 2400.0, "1w": None},
-                                   change_ratio={"1d": -0.5, "1w": None})
+    report.traffic = TrafficResult(
+        window="1h",
+        request_rate=0.33,
+        error_ratio=0.0,
+        p95_latency_ms=12.0,
+        volume=1200.0,
+        previous_volume={"1d": 2400.0, "1w": None},
+        change_ratio={"1d": -0.5, "1w": None},
+    )
     slo_precision = SLO(metric="precision", op=">=", threshold=0.7)
     slo_fallback = SLO(metric="fallback_share", op="<=", threshold=0.05, severity="warning")
     slo_latency = SLO(metric="p95_latency_ms", op="<=", threshold=200)
     return StatsRun(
-        model="loan_default", version="v1", at=NOW, windows=[report],
-        slos=[SLOResult(slo_precision, 0.61, True, "labels"), SLOResult(slo_fallback, 0.08, True, "store"),
-              SLOResult(slo_latency, None, False, "not measured")],
+        model="loan_default",
+        version="v1",
+        at=NOW,
+        windows=[report],
+        slos=[
+            SLOResult(slo_precision, 0.61, True, "labels"),
+            SLOResult(slo_fallback, 0.08, True, "store"),
+            SLOResult(slo_latency, None, False, "not measured"),
+        ],
     )
 
 
@@ -69,16 +86,16 @@ def test_stats_metrics_match_the_run_and_pass_promtool() -> None:
     assert value("mlmon_traffic_change_ratio", window="1h", offset="1d") == -0.5
     assert not any(n == "mlmon_traffic_change_ratio" and ("offset", "1w") in k for n, k in got)
     assert value("mlmon_eval_metric", model_version="v1", metric="roc_auc", segment="all", window="1h") == 0.77
-    assert value("mlmon_eval_metric", model_version="v1", metric="precision", segment="channel=web",
-                 window="1h") == 0.64
+    assert (
+        value("mlmon_eval_metric", model_version="v1", metric="precision", segment="channel=web", window="1h") == 0.64
+    )
     assert not any(n == "mlmon_eval_metric" and ("model_version", "v0") in k for n, k in got)
     assert value("mlmon_label_coverage_ratio", model_version="v1", window="1h") == 0.7
     assert value("mlmon_label_coverage_ratio", model_version="v0", window="1h") == 3 / 40
     assert value("mlmon_label_lag_seconds", window="1h") == 1800.0
     assert value("mlmon_window_predictions", window="1h") == 1200
     assert value("mlmon_slo_breach", slo="precision >= 0.7", metric="precision", severity="critical") == 1
-    assert value("mlmon_slo_breach", slo="fallback_share <= 0.05", metric="fallback_share",
-                 severity="warning") == 1
+    assert value("mlmon_slo_breach", slo="fallback_share <= 0.05", metric="fallback_share", severity="warning") == 1
     assert not any(n == "mlmon_slo_breach" and ("metric", "p95_latency_ms") in k for n, k in got)
 
 

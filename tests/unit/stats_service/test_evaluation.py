@@ -31,21 +31,23 @@ def joined_classification(n: int, seed: int, labelled_share: float = 0.7) -> pd.
     has_label = rng.random(n) < labelled_share
     ts = [T0 + timedelta(seconds=float(s)) for s in np.sort(rng.uniform(0, 3600, n))]
     lag = rng.uniform(60, 7200, n)
-    return pd.DataFrame({
-        "prediction_id": [f"p{i}" for i in range(n)],
-        "timestamp": pd.to_datetime(ts, utc=True),
-        "model_version": np.where(rng.random(n) < 0.25, "v2", "v1"),
-        "prediction_label": np.where(scores >= 0.5, "default", "no_default"),
-        "score": scores,
-        "label": [
-            ("default" if t else "no_default") if h else None for t, h in zip(truth_default, has_label, strict=True)
-        ],
-        "label_observed_at": [
-            pd.Timestamp(t) + pd.Timedelta(seconds=float(lg)) if h else pd.NaT
-            for t, lg, h in zip(ts, lag, has_label, strict=True)
-        ],
-        "channel": rng.choice(np.array([*CHANNELS, None], dtype=object), size=n, p=[0.4, 0.3, 0.15, 0.1, 0.05]),
-    })
+    return pd.DataFrame(
+        {
+            "prediction_id": [f"p{i}" for i in range(n)],
+            "timestamp": pd.to_datetime(ts, utc=True),
+            "model_version": np.where(rng.random(n) < 0.25, "v2", "v1"),
+            "prediction_label": np.where(scores >= 0.5, "default", "no_default"),
+            "score": scores,
+            "label": [
+                ("default" if t else "no_default") if h else None for t, h in zip(truth_default, has_label, strict=True)
+            ],
+            "label_observed_at": [
+                pd.Timestamp(t) + pd.Timedelta(seconds=float(lg)) if h else pd.NaT
+                for t, lg, h in zip(ts, lag, has_label, strict=True)
+            ],
+            "channel": rng.choice(np.array([*CHANNELS, None], dtype=object), size=n, p=[0.4, 0.3, 0.15, 0.1, 0.05]),
+        }
+    )
 
 
 def sklearn_classification(part: pd.DataFrame) -> dict[str, float]:
@@ -177,12 +179,14 @@ def test_wrong_type_labels_are_counted_and_excluded(spec: ModelSpec) -> None:
     assert overall.metrics == pytest.approx(sklearn_classification(joined.drop(index=bad)))
 
 
-REGRESSION = parse_spec({
-    "model": "house-price",
-    "prediction": {"kind": "regression"},
-    "features": [{"name": "area", "type": "numeric"}, {"name": "city", "type": "categorical"}],
-    "segments": ["city"],
-})
+REGRESSION = parse_spec(
+    {
+        "model": "house-price",
+        "prediction": {"kind": "regression"},
+        "features": [{"name": "area", "type": "numeric"}, {"name": "city", "type": "categorical"}],
+        "segments": ["city"],
+    }
+)
 
 
 def test_regression_metrics_equal_sklearn() -> None:
@@ -194,20 +198,23 @@ def test_regression_metrics_equal_sklearn() -> None:
     has = rng.random(n) < 0.8
     labels = pd.Series([float(t) if h else None for t, h in zip(truth, has, strict=True)], dtype=object)
     labels[10] = "a lot"  # wrong type for a regression model
-    joined = pd.DataFrame({
-        "prediction_id": [f"h{i}" for i in range(n)],
-        "timestamp": pd.to_datetime([T0] * n, utc=True),
-        "model_version": "r1",
-        "prediction_label": None,
-        "score": predicted,
-        "label": labels,
-        "label_observed_at": pd.to_datetime([T0 + timedelta(hours=1)] * n, utc=True),
-        "city": rng.choice(["paris", "lyon"], size=n),
-    })
+    joined = pd.DataFrame(
+        {
+            "prediction_id": [f"h{i}" for i in range(n)],
+            "timestamp": pd.to_datetime([T0] * n, utc=True),
+            "model_version": "r1",
+            "prediction_label": None,
+            "score": predicted,
+            "label": labels,
+            "label_observed_at": pd.to_datetime([T0 + timedelta(hours=1)] * n, utc=True),
+            "city": rng.choice(["paris", "lyon"], size=n),
+        }
+    )
     results = by_key(evaluate(REGRESSION, joined, mature=True, min_labels=30))
-    for key, rows in [(("r1", ALL), joined), *(
-        (("r1", f"city={c}"), joined[joined["city"] == c]) for c in ("lyon", "paris")
-    )]:
+    for key, rows in [
+        (("r1", ALL), joined),
+        *((("r1", f"city={c}"), joined[joined["city"] == c]) for c in ("lyon", "paris")),
+    ]:
         ok = rows["label"].map(lambda v: isinstance(v, float)) & rows["label"].notna()
         y = rows.loc[ok, "label"].to_numpy(dtype=float)
         p = rows.loc[ok, "score"].to_numpy(dtype=float)

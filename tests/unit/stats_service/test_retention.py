@@ -40,8 +40,10 @@ def _ids(store: SQLiteStore) -> set[str]:
 
 
 def test_runs_on_the_first_call_then_at_most_once_per_interval(store: SQLiteStore) -> None:
-    recent = [replace(e, prediction_id=f"new{i}") for i, e in enumerate(
-        make_events(30, seed=2, start=NOW - timedelta(days=29, hours=12), span_s=86_400))]
+    recent = [
+        replace(e, prediction_id=f"new{i}")
+        for i, e in enumerate(make_events(30, seed=2, start=NOW - timedelta(days=29, hours=12), span_s=86_400))
+    ]
     store.write_events(recent)
     _write_old(store, "old")
     health = JobHealth(job="stats", model=SPEC.model, interval_s=60)

@@ -56,12 +56,14 @@ def filled(tmp_path: Path, spec: ModelSpec) -> Iterator[tuple[SQLiteStore, pd.Da
     end = utc_now()
     store = SQLiteStore(tmp_path / "stats.db", spec)
     store.ensure_schema()
-    result = store.write_events(events_from_frame(spec, frame, scores, version="v1", end=end, span_s=1800,
-                                                  response_kinds=list(kinds)))
+    result = store.write_events(
+        events_from_frame(spec, frame, scores, version="v1", end=end, span_s=1800, response_kinds=list(kinds))
+    )
     assert result.stored == N and not result.rejected
     # Events outside the window must not count.
-    outside = events_from_frame(spec, feature_rows(50, seed=4), [0.9] * 50, version="v1", end=end - timedelta(hours=1),
-                                span_s=600, prefix="old")
+    outside = events_from_frame(
+        spec, feature_rows(50, seed=4), [0.9] * 50, version="v1", end=end - timedelta(hours=1), span_s=600, prefix="old"
+    )
     assert store.write_events(outside).stored == 50
     score_array = np.array([np.nan if s is None else s for s in scores])
     yield store, frame, score_array, TimeWindow(end - timedelta(minutes=30), end)

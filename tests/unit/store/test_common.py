@@ -25,9 +25,15 @@ T = datetime(2026, 3, 2, 12, 0, 0, 123456, tzinfo=UTC)
 
 
 def _event(**changes: object) -> InferenceEvent:
-    base = {"prediction_id": "p1", "timestamp": T, "model_name": SPEC.model, "model_version": "v1",
-            "features": {"x": 1, "big": np.float32(2.5), "channel": "web", "flag": True},
-            "score": 0.3, "latency_ms": 2.0}
+    base = {
+        "prediction_id": "p1",
+        "timestamp": T,
+        "model_name": SPEC.model,
+        "model_version": "v1",
+        "features": {"x": 1, "big": np.float32(2.5), "channel": "web", "flag": True},
+        "score": 0.3,
+        "latency_ms": 2.0,
+    }
     return InferenceEvent(**{**base, **changes})  # type: ignore[arg-type]
 
 
@@ -35,26 +41,28 @@ def test_normalize_event_types() -> None:
     norm = normalize_event(_event(), SPEC)
     assert not isinstance(norm, str)
     assert norm.features == {"x": 1.0, "big": 2.5, "channel": "web", "flag": "true"}
-    nan = normalize_event(_event(features={"x": float("nan"), "flag": "False", "extra": 3},
-                                 score=float("inf")), SPEC)
+    nan = normalize_event(_event(features={"x": float("nan"), "flag": "False", "extra": 3}, score=float("inf")), SPEC)
     assert not isinstance(nan, str)
     assert nan.features == {"x": None, "flag": "false", "extra": 3}
     assert nan.missing == ["x"] and nan.score is None
 
 
-@pytest.mark.parametrize(("changes", "field"), [
-    ({"features": {"x": "1"}}, "features.x"),
-    ({"features": {"x": True}}, "features.x"),
-    ({"features": {"x": float("inf")}}, "features.x"),
-    ({"features": {"flag": "yes"}}, "features.flag"),
-    ({"features": {"channel": 3}}, "features.channel"),
-    ({"timestamp": datetime(2026, 1, 1)}, "timestamp"),
-    ({"prediction_id": ""}, "prediction_id"),
-    ({"prediction_id": "x" * 513}, "prediction_id"),
-    ({"model_name": "other"}, "model.name"),
-    ({"response_kind": "weird"}, "response.kind"),
-    ({"latency_ms": float("nan")}, "latency_ms"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"features": {"x": "1"}}, "features.x"),
+        ({"features": {"x": True}}, "features.x"),
+        ({"features": {"x": float("inf")}}, "features.x"),
+        ({"features": {"flag": "yes"}}, "features.flag"),
+        ({"features": {"channel": 3}}, "features.channel"),
+        ({"timestamp": datetime(2026, 1, 1)}, "timestamp"),
+        ({"prediction_id": ""}, "prediction_id"),
+        ({"prediction_id": "x" * 513}, "prediction_id"),
+        ({"model_name": "other"}, "model.name"),
+        ({"response_kind": "weird"}, "response.kind"),
+        ({"latency_ms": float("nan")}, "latency_ms"),
+    ],
+)
 def test_normalize_event_rejects_with_the_field(changes: dict[str, object], field: str) -> None:
     reason = normalize_event(_event(**changes), SPEC)
     assert isinstance(reason, str) and reason.startswith(field), reason
@@ -95,6 +103,14 @@ def test_fields_and_edges() -> None:
 
 
 def test_to_jsonable() -> None:
-    out = to_jsonable({"a": np.array([1.0, np.nan]), "b": np.int64(3), "c": np.bool_(True), 4: T,
-                       "d": (np.float32(0.5),), "e": float("-inf")})
+    out = to_jsonable(
+        {
+            "a": np.array([1.0, np.nan]),
+            "b": np.int64(3),
+            "c": np.bool_(True),
+            4: T,
+            "d": (np.float32(0.5),),
+            "e": float("-inf"),
+        }
+    )
     assert out == {"a": [1.0, None], "b": 3, "c": True, "4": T.isoformat(), "d": [0.5], "e": None}

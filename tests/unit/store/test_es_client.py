@@ -11,9 +11,13 @@ from tests.conftest import free_port
 
 
 def test_vnd_mimetypes_become_plain() -> None:
-    headers = HttpHeaders({"accept": "application/vnd.elasticsearch+json; compatible-with=9",
-                           "content-type": "application/vnd.elasticsearch+x-ndjson; compatible-with=9",
-                           "x-other": "kept"})
+    headers = HttpHeaders(
+        {
+            "accept": "application/vnd.elasticsearch+json; compatible-with=9",
+            "content-type": "application/vnd.elasticsearch+x-ndjson; compatible-with=9",
+            "x-other": "kept",
+        }
+    )
     plain = _plain(headers)
     assert plain is not None
     assert plain["accept"] == "application/json"

@@ -32,7 +32,10 @@ def test_index_template_maps_every_feature_explicitly() -> None:
         assert features[feature.name]["type"] == want, feature.name
     dynamic = {next(iter(t)): next(iter(t.values())) for t in mappings["dynamic_templates"]}
     assert {d["match_mapping_type"]: d["mapping"]["type"] for d in dynamic.values()} == {
-        "long": "double", "double": "double", "string": "keyword"}
+        "long": "double",
+        "double": "double",
+        "string": "keyword",
+    }
 
 
 def test_component_template_carries_the_same_mappings() -> None:
@@ -56,10 +59,25 @@ def _keys_and_types(node: object) -> set[str]:
 
 
 def test_no_feature_the_test_server_rejects() -> None:
-    used = _keys_and_types([index_template(SPEC), es_mapping.component_template(SPEC),
-                            es_mapping.labels_mappings(), es_mapping.reports_mappings()])
-    forbidden = {"flattened", "data_stream", "runtime", "script", "default_pipeline", "final_pipeline",
-                 "lifecycle", "index.lifecycle.name", "rollover_alias"}
+    used = _keys_and_types(
+        [
+            index_template(SPEC),
+            es_mapping.component_template(SPEC),
+            es_mapping.labels_mappings(),
+            es_mapping.reports_mappings(),
+        ]
+    )
+    forbidden = {
+        "flattened",
+        "data_stream",
+        "runtime",
+        "script",
+        "default_pipeline",
+        "final_pipeline",
+        "lifecycle",
+        "index.lifecycle.name",
+        "rollover_alias",
+    }
     assert used.isdisjoint(forbidden), used & forbidden
     json.dumps(index_template(SPEC))  # plain JSON
 

@@ -54,7 +54,8 @@ def test_labels_keep_the_prediction_time(es_url: str) -> None:
     doc = store.es.get(index=store.labels_index, id=event.prediction_id)["_source"]
     assert doc["label"] == "yes"
     assert datetime.fromisoformat(doc["@timestamp"]) == event.timestamp.replace(
-        microsecond=event.timestamp.microsecond // 1000 * 1000)
+        microsecond=event.timestamp.microsecond // 1000 * 1000
+    )
     store.close()
 
 

@@ -29,8 +29,12 @@ def test_sqlite_url(tmp_path: Path) -> None:
 
 
 def test_elasticsearch_url_with_secret_credentials() -> None:
-    settings = _settings(f"http://127.0.0.1:{free_port()}", store_api_key=SecretStr("k3y"),
-                         store_verify_certs=False, store_retention_days=7)
+    settings = _settings(
+        f"http://127.0.0.1:{free_port()}",
+        store_api_key=SecretStr("k3y"),
+        store_verify_certs=False,
+        store_retention_days=7,
+    )
     store = open_store(settings, SPEC, check=False)  # the model server starts even when the store is down
     assert isinstance(store, ElasticsearchStore)
     assert store.creds.api_key == "k3y" and store.creds.verify_certs is False and store.retention_days == 7

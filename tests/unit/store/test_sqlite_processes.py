@@ -44,10 +44,13 @@ READER = textwrap.dedent("""
 
 def test_one_writer_several_readers(tmp_path: Path) -> None:
     db = str(tmp_path / "shared.db")
-    readers = [subprocess.Popen([sys.executable, "-c", READER, db], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, cwd=REPO) for _ in range(2)]
-    writer = subprocess.run([sys.executable, "-c", WRITER, db], capture_output=True, text=True, timeout=120,
-                            cwd=REPO)
+    readers = [
+        subprocess.Popen(
+            [sys.executable, "-c", READER, db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
+        )
+        for _ in range(2)
+    ]
+    writer = subprocess.run([sys.executable, "-c", WRITER, db], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert writer.returncode == 0, writer.stderr
     for reader in readers:
         out, err = reader.communicate(timeout=120)
