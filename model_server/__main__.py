@@ -21,7 +21,7 @@ def serve(settings: ModelServerSettings) -> None:
 
     configure_logging(settings.log_level)
     app = create_app(settings)
-    # One process: the inference log's queue and spool belong to it (no --workers).
+    # One process here; with several workers each has its own local inference log (mlmon.inference_log).
     uvicorn.run(
         app,
         host=settings.host,

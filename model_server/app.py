@@ -1,8 +1,8 @@
 """``create_app(settings)``: the reference model server, built on ``mlmon.instrument``.
 
-Middleware, outermost first: golden signals (so 413/422/401 are counted too) → body-size limit → FastAPI.
-The lifespan loads the model, opens the store and starts the inference-log writer; on shutdown the writer
-flushes its queue to the store or the spool before the store is closed.
+Middleware, outermost first: golden signals (so 408/413/415/422/401 are counted too) → body size and time
+limit → FastAPI. The lifespan loads the model, opens the store and starts the inference log; on shutdown the
+log ships what it can within ``MLMON_LOG_CLOSE_TIMEOUT_S`` (the rest stays on disk) before the store is closed.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def create_app(
         version=mlmon.__version__,
         lifespan=lifespan,
     )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
     instrumentation = instrument(app, registry=registry, spec=spec)  # outermost: counts every response
     app.state.mlmon = ServerState(settings, spec, registry, instrumentation, model=model, store=store)
     install_error_handlers(app)

@@ -1,30 +1,34 @@
-"""413 for request bodies over ``MLMON_MAX_BODY_BYTES``, checked on Content-Length and on the streamed size.
+"""The request body, read once and bounded in size and time before the app runs.
 
-The body is read here (bounded) before the app runs, so an oversized upload is refused before any handler
-sees a byte of it, and a client that lies in Content-Length (or streams chunked) is cut at the limit too.
+- 413 for a body over ``MLMON_MAX_BODY_BYTES``, checked on Content-Length and on the streamed size (a client
+  that lies in Content-Length, or streams chunked, is cut at the limit too).
+- 408 when the whole body has not arrived within ``MLMON_BODY_TIMEOUT_S`` of the request's start (a client
+  that sends its headers and then trickles or stalls the body holds a connection for that long at most).
+
+Both answers use the shared error shape (``model_server.errors.error_body``) and close the connection, since
+the rest of the body is never read. No handler sees a byte of a refused body.
 """
 
 from __future__ import annotations
 
 import json
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mlmon.errors import FieldError, PayloadTooLarge, RequestTimeout
+from model_server.errors import error_body
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-async def _send_413(send: Send, limit: int) -> None:
-    body = json.dumps(
-        {
-            "error": "payload_too_large",
-            "field": "body",
-            "reason": f"request body exceeds max_body_bytes ({limit} bytes)",
-        }
-    ).encode()
+async def send_error(send: Send, exc: FieldError) -> None:
+    """Answer with ``exc`` in the shared error shape and ask the server to close the connection."""
+    body = json.dumps(error_body(exc)).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": exc.http_status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
@@ -35,10 +39,18 @@ async def _send_413(send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class _Disconnected(Exception):
+    pass
+
+
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 10.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge("body", f"request body exceeds max_body_bytes ({self.max_bytes} bytes)")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
@@ -51,23 +63,21 @@ class BodyLimitMiddleware:
                 except ValueError:
                     declared = 0
                 if declared > self.max_bytes:
-                    await _send_413(send, self.max_bytes)
+                    await send_error(send, self._too_large())
                     return
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client went away: nothing to answer
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await _send_413(send, self.max_bytes)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+        body: bytes | None = None
+        try:
+            with anyio.move_on_after(self.timeout_s):
+                body = await self._read(receive)
+        except _Disconnected:
+            return  # the client went away: nothing to answer
+        if body is None:
+            reason = f"the request body did not arrive within {self.timeout_s:g} s (body_timeout_s)"
+            await send_error(send, RequestTimeout("body", reason))
+            return
+        if len(body) > self.max_bytes:
+            await send_error(send, self._too_large())
+            return
         sent = False
 
         async def replay() -> Message:
@@ -78,3 +88,20 @@ class BodyLimitMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _read(self, receive: Receive) -> bytes:
+        """The whole body, or as much as shows it is too large (one byte over the limit)."""
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            chunks.append(chunk)
+            if size > self.max_bytes:
+                break
+            more = message.get("more_body", False)
+        return b"".join(chunks)

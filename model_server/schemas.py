@@ -5,19 +5,29 @@
 - ``required: true`` features must be present and not null; the others may be absent or null (missing).
 - unknown fields: refused (422) or ignored, per ``MLMON_UNKNOWN_FIELDS``.
 - ``/predict`` takes one object, or ``{"instances": [...]}`` with 1..``max_batch_size`` objects.
+- JSON itself is held to more than Python's parser asks: a duplicate key, a string that is not valid Unicode
+  (a lone surrogate escape such as ``"\\ud800"``), an integer past Python's int-string limit (4300 digits) and
+  ``NaN``/``Infinity`` are refused, naming the key or the field.
+- only ``application/json`` and ``application/*+json`` bodies are read (415 otherwise).
+- times (``observed_at``) are ISO 8601, naive means UTC, within the range pandas and the stores can hold.
 
-Every refusal is an ``InvalidInput`` naming the field (``instances[3].income``) and the reason.
+Every refusal is an ``InvalidInput`` naming the field (``instances[3].x``) and the reason; user text in an
+error is cut to ``mlmon.errors.ECHO_LIMIT`` characters.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, WithJsonSchema, create_model
 
-from mlmon.errors import InvalidInput
+from mlmon.errors import InvalidInput, UnsupportedMediaType, echo
 from mlmon.spec import FeatureSpec, ModelSpec
 
 FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -124,14 +134,35 @@ class RequestParser:
             return "required feature must not be null"
         if err["type"] == "missing":
             return "required feature is missing"
+        value = item.get(name) if isinstance(name, str) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 1024:
+            return "number too large: not a finite float"
         return str(err["msg"])
+
+
+# Python's json turns "\ud800" into a str that cannot be encoded; raw UTF-8 cannot carry one (not UTF-8).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# pandas (and so both stores) hold nanosecond timestamps: 1677-09-21 .. 2262-04-11.
+MIN_TIME = datetime(1677, 9, 22, tzinfo=UTC)
+_DATE_Z = re.compile(r"^\d{4}-\d{2}-\d{2}Z$")
+MAX_TIME = datetime(2262, 4, 11, tzinfo=UTC)
+
+
+def check_content_type(content_type: str | None) -> None:
+    """Only JSON bodies are read: ``application/json`` or ``application/<x>+json`` (415 otherwise), so that
+    a cross-site form post (``text/plain``, ``application/x-www-form-urlencoded``) is never a prediction."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+        return
+    shown = repr(echo(media)) if media else "missing"
+    raise UnsupportedMediaType("content-type", f"{shown} is not JSON; send Content-Type: application/json")
 
 
 def parse_json(body: bytes) -> Any:
     if not body:
         raise InvalidInput("body", "empty request body; send a JSON object")
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        data = json.loads(body, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except InvalidInput:
         raise
     except UnicodeDecodeError:
@@ -140,11 +171,93 @@ def parse_json(body: bytes) -> Any:
         raise InvalidInput("body", f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise InvalidInput("body", "JSON nested too deeply") from None
+    except ValueError as exc:  # Python's int-string conversion limit
+        raise _oversized_integer(body) or InvalidInput("body", echo(str(exc))) from None
+    if _SURROGATE_ESCAPE.search(body):
+        _check_unicode(data)
+    return data
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InvalidInput(key, "duplicate key in a JSON object")
+            seen.add(key)
+    return out
 
 
 def _reject_constant(token: str) -> float:
     # NaN / Infinity are not JSON; Python's parser accepts them, we do not (the field is unknown here).
     raise InvalidInput("body", f"{token} is not a valid JSON number")
+
+
+def _walk(value: Any, path: str = "") -> Iterator[tuple[str, Any, bool]]:
+    """Every value in a parsed JSON document with its path (``instances[3].x``); keys too (flag True)."""
+    stack: list[tuple[str, Any]] = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        yield where, item, False
+        if isinstance(item, dict):
+            for key, child in reversed(item.items()):
+                at = f"{where}.{key}" if where else key
+                yield at, key, True
+                stack.append((at, child))
+        elif isinstance(item, list):
+            stack.extend((f"{where}[{i}]", child) for i, child in reversed(list(enumerate(item))))
+
+
+def _check_unicode(data: Any) -> None:
+    for where, value, is_key in _walk(data):
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                what = "key" if is_key else "string"
+                raise InvalidInput(where or "body", f"{what} is not valid Unicode (a lone surrogate)") from None
+
+
+class _HugeInt:
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+
+def _oversized_integer(body: bytes) -> InvalidInput | None:
+    """Parse again, marking integers past the int-string limit, to name the field that holds one."""
+    limit = sys.get_int_max_str_digits() or 4300
+
+    def parse_int(text: str) -> Any:
+        digits = len(text.lstrip("-"))
+        return _HugeInt(digits) if digits > limit else 0
+
+    try:
+        data = json.loads(body, parse_int=parse_int, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError):
+        return None
+    for where, value, _ in _walk(data):
+        if isinstance(value, _HugeInt):
+            return InvalidInput(where or "body", f"integer of {value.digits} digits is too large (limit {limit})")
+    return None
+
+
+def parse_time(raw: str, field: str) -> datetime:
+    """An ISO 8601 time (``Z`` or an offset; naive means UTC) → aware UTC datetime, within MIN_TIME..MAX_TIME."""
+    text = raw[:-1] + "T00:00:00+00:00" if _DATE_Z.match(raw) else raw  # "2026-01-15Z": a UTC date
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(field, f"{echo(raw)!r} is not an ISO 8601 time like 2026-01-15T10:00:00Z") from None
+    try:
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except OverflowError:
+        when = datetime.min.replace(tzinfo=UTC)  # an offset pushed it before year 1
+    if not MIN_TIME <= when <= MAX_TIME:
+        raise InvalidInput(
+            field, f"{echo(raw)!r} is outside the supported range {MIN_TIME:%Y-%m-%d} .. {MAX_TIME:%Y-%m-%d} (UTC)"
+        )
+    return when
 
 
 def _json_type(value: Any) -> str:
@@ -202,7 +315,11 @@ class FeedbackItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
     prediction_id: Annotated[StrictStr, Field(min_length=1, max_length=128)]
     label: StrictStr | FiniteFloat
-    observed_at: str | None = Field(default=None, description="ISO 8601 time the outcome was observed")
+    observed_at: Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})] | None = Field(
+        default=None,
+        description="ISO 8601 time the outcome was observed (naive: UTC), 1677-09-22 .. 2262-04-11",
+        examples=["2026-01-15T10:00:00Z"],
+    )
 
 
 class PredictionOut(BaseModel):

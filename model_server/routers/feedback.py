@@ -1,6 +1,7 @@
 """``POST /feedback``: ground truth by ``prediction_id``, protected by ``Authorization: Bearer <token>``.
 
-The token is checked before the body is read: a wrong or missing token gets 401 and nothing is written.
+The token is checked before the body is read: a wrong or missing token gets 401 and nothing is written; then
+the content type (415 unless JSON).
 With no ``MLMON_FEEDBACK_TOKEN`` set, feedback is disabled (503) rather than open to anyone.
 Classification labels are class names; for a two-class model ``1``/``0`` also mean positive/negative.
 """
@@ -16,21 +17,21 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
-from mlmon.errors import InvalidInput, MlmonError
+from mlmon.errors import FeedbackDisabled, InvalidInput, Unauthorized, echo
 from mlmon.spec import ModelSpec
 from mlmon.store.base import LabelRecord
-from model_server.schemas import ErrorOut, FeedbackItem, FeedbackOut, feedback_example, parse_json
+from model_server.schemas import (
+    ErrorOut,
+    FeedbackItem,
+    FeedbackOut,
+    check_content_type,
+    feedback_example,
+    parse_json,
+    parse_time,
+)
 from model_server.state import ServerState
 
 MAX_FEEDBACK_ITEMS = 10_000
-
-
-class Unauthorized(MlmonError):
-    http_status = 401
-
-
-class FeedbackDisabled(MlmonError):
-    http_status = 503
 
 
 def _label_value(spec: ModelSpec, raw: str | float, field: str) -> str | float:
@@ -42,7 +43,7 @@ def _label_value(spec: ModelSpec, raw: str | float, field: str) -> str | float:
     classes = prediction.classes or []
     if isinstance(raw, str):
         if raw not in classes:
-            raise InvalidInput(field, f"{raw!r} is not one of the classes {', '.join(classes)}")
+            raise InvalidInput(field, f"{echo(raw)!r} is not one of the classes {', '.join(classes)}")
         return raw
     positive = prediction.positive
     if len(classes) == 2 and positive is not None and raw in (0.0, 1.0):
@@ -51,13 +52,7 @@ def _label_value(spec: ModelSpec, raw: str | float, field: str) -> str | float:
 
 
 def _observed_at(raw: str | None, field: str) -> datetime:
-    if raw is None:
-        return datetime.now(UTC)
-    try:
-        when = datetime.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(field, f"{raw!r} is not an ISO 8601 time like 2026-01-15T10:00:00Z") from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return datetime.now(UTC) if raw is None else parse_time(raw, field)
 
 
 def parse_feedback(spec: ModelSpec, body: bytes) -> list[LabelRecord]:
@@ -116,6 +111,8 @@ def feedback_router(spec: ModelSpec) -> APIRouter:
         responses={
             200: {"model": FeedbackOut, "description": "Counts of written, replaced and unknown labels"},
             401: {"model": ErrorOut, "description": "Missing or wrong bearer token"},
+            413: {"model": ErrorOut, "description": "Body larger than max_body_bytes"},
+            415: {"model": ErrorOut, "description": "Content-Type is not application/json"},
             422: {"model": ErrorOut, "description": "Invalid label (field and reason)"},
             503: {"model": ErrorOut, "description": "Feedback disabled (no token set) or store unavailable"},
         },
@@ -131,9 +128,10 @@ def feedback_router(spec: ModelSpec) -> APIRouter:
         given = credentials.credentials.encode() if credentials is not None else b""
         if not hmac.compare_digest(given, expected):
             raise Unauthorized("missing or wrong bearer token for /feedback")
-        records = parse_feedback(spec, await request.body())
+        check_content_type(request.headers.get("content-type"))
+        body = await request.body()
         store = state.require_store()
-        result = await run_in_threadpool(store.upsert_labels, records)
+        result = await run_in_threadpool(lambda: store.upsert_labels(parse_feedback(spec, body)))
         return FeedbackOut(
             written=result.written,
             replaced=result.replaced,

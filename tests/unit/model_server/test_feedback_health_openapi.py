@@ -130,7 +130,9 @@ def test_metrics_page_passes_promtool(server: Server, small_model: LoadedModel) 
         "mlmon_feature_category_total",
         "mlmon_inference_events_total",
         "mlmon_inference_queue_depth",
-        "mlmon_inference_spool_bytes",
+        "mlmon_inference_log_bytes",
+        "mlmon_inference_log_fill_ratio",
+        "mlmon_inference_log_oldest_unshipped_age_seconds",
         "mlmon_backend_errors_total",
     ):
         assert f"\n{name}{{" in page.text, name
