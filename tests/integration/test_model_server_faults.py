@@ -65,6 +65,11 @@ def test_sigterm_during_an_outage_leaves_the_log_for_the_next_start(stores: chao
     assert len(tally.acknowledged) == tally.sent == tally.stored == 120
 
 
+def test_a_sibling_process_ships_the_log_of_a_killed_worker(stores: chaos.Stores) -> None:
+    tally = _run(chaos.sibling_adopts_killed_worker, stores)
+    assert len(tally.acknowledged) == tally.sent == tally.stored == 150
+
+
 def test_a_poison_event_is_dead_lettered_and_every_other_event_stored(stores: chaos.Stores) -> None:
     tally = _run(chaos.poison_surrogate_sqlite, stores)
     assert tally.stored == tally.sent - 1 == 70 and tally.dead_lettered == 1

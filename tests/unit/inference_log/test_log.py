@@ -344,3 +344,31 @@ def test_a_hanging_store_is_reported_and_appends_never_wait(
     sink.release()
     assert log.flush(10)
     assert len(stored_ids(store)) == 21
+
+
+def test_fsync_policies_always_syncs_before_returning_and_interval_within_its_period(
+    store: SQLiteStore, root: Path, logs: list[InferenceLog]
+) -> None:
+    always = _start(logs, make_log(root / "a", store, fsync="always"))
+    always.append(tiny_events(3))
+    assert always._own is not None and not always._own.unsynced  # durable when append returns
+
+    interval = _start(logs, make_log(root / "i", store, fsync="interval", fsync_interval_s=0.2))
+    interval.append(tiny_events(3, start=10))
+    own = interval._own
+    assert own is not None
+    wait_until(lambda: not own.unsynced, 10, "the periodic fsync")
+
+
+def test_a_stale_half_created_directory_is_cleaned_up(store: SQLiteStore, root: Path, logs: list[InferenceLog]) -> None:
+    import os
+
+    staging = root / ".new-p1-abandoned"
+    staging.mkdir(parents=True)
+    (staging / "LOCK").touch()
+    os.utime(staging, (0, 0))  # long ago: a process died between creating and renaming it
+    fresh = root / ".new-p2-being-made"
+    fresh.mkdir()
+    (fresh / "LOCK").touch()
+    _start(logs, make_log(root, store))
+    assert not staging.exists() and fresh.exists()
