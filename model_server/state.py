@@ -163,9 +163,8 @@ class ServerState:
                 reasons.append(self.log_error or "the inference log is not started")
         else:
             status = self.log.status()
-            body["store"] = (
-                status.store
-            )  # ok | spooling (events wait in the log) | unavailable (and the log is not writable)
+            # ok | spooling (events wait in the log) | unavailable (and the log cannot take them either)
+            body["store"] = status.store
             body["store_reason"] = status.store_reason
             body["log"] = {
                 "bytes": status.bytes,

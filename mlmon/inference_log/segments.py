@@ -168,7 +168,7 @@ class LogDir:
         handle = self._open_reader(segment)
         records: list[Record] = []
         offset = start
-        chunk_size = READ_CHUNK
+        chunk_size = min(READ_CHUNK, max(64 * 1024, max_events * 1024))
         while offset < end and len(records) < max_events:
             handle.seek(offset)
             data = handle.read(min(chunk_size, end - offset))
@@ -212,7 +212,7 @@ class LogDir:
         if self._reader is not None and self._reader[0] == segment.seq:
             return self._reader[1]
         self._close_reader()
-        handle = open(segment.path, "rb")  # noqa: SIM115 - cached until the shipper moves on
+        handle = open(segment.path, "rb", buffering=0)  # noqa: SIM115 - cached until the shipper moves on
         self._reader = (segment.seq, handle)
         return handle
 

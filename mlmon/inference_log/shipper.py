@@ -160,6 +160,8 @@ class Shipper:
         """One round; False when the shipper is done."""
         now = time.monotonic()
         stopping = self._stopping.is_set()
+        for done in [s for s in self.adopted if s.pending <= 0]:
+            self._finish(done)
         if stopping and (self.pending == 0 or now >= self._deadline):
             return False
         if not stopping and now >= self._next_adopt:
@@ -167,8 +169,6 @@ class Shipper:
         if not self.store_ok and now < self._next_retry:
             self._sleep(min(self._next_retry, self._deadline) - now, wake_on_append=False)
             return True
-        for done in [s for s in self.adopted if s.pending <= 0]:
-            self._finish(done)
         source = self.adopted[0] if self.adopted else self.own
         if source.pending <= 0:
             self._idle(now)
