@@ -277,7 +277,11 @@ def test_live_logs_do_not_adopt_each_other(store: SQLiteStore, root: Path, logs:
     b = _start(logs, make_log(root, sink))
     a.append(tiny_events(3))
     b.append(tiny_events(4, start=10))
-    wait_until(lambda: a._shipper is not None and a._shipper._next_adopt > 0, 5, "an adoption round")
+    assert a._shipper is not None and b._shipper is not None
+    rounds = (a._shipper._next_adopt, b._shipper._next_adopt)
+    wait_until(
+        lambda: a._shipper._next_adopt > rounds[0] and b._shipper._next_adopt > rounds[1], 10, "an adoption round each"
+    )
     assert a.status().adopted_logs == 0 and b.status().adopted_logs == 0
     assert (a.status().lag_events, b.status().lag_events) == (3, 4)
     assert len(_worker_dirs(root)) == 2
