@@ -3,10 +3,10 @@
 Documents (one per prediction, ``_id``/primary key = ``prediction_id``)::
 
     {"@timestamp": "2026-11-22T10:00:00.123Z", "prediction_id": "…",
-     "model": {"name": "loan_default", "version": "3f2a…"},
-     "features": {"income": 52000.0, "channel": "web", "has_coborrower": "true", "debt_ratio": null},
-     "missing": ["debt_ratio"],
-     "prediction": {"label": "no_default", "score": 0.12},
+     "model": {"name": "bike_demand", "version": "3f2a…"},
+     "features": {"temperature": 21.5, "store_id": "s-17", "holiday": "true", "x": null},
+     "missing": ["x"],
+     "prediction": {"label": null, "score": 412.0},
      "response": {"kind": "ok"}, "latency_ms": 1.8}
 
 Booleans are stored as the keywords ``"true"``/``"false"`` so that every backend treats them as categories.
@@ -23,11 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 
 ResponseKind = Literal["ok", "empty", "fallback"]
 ReportKind = Literal["drift", "stats"]
@@ -50,10 +49,10 @@ class TimeWindow:
     @classmethod
     def last(cls, seconds: float, end: datetime | None = None) -> TimeWindow:
         end = end or datetime.now(UTC)
-        return cls(end - pd.Timedelta(seconds=seconds).to_pytimedelta(), end)
+        return cls(end - timedelta(seconds=seconds), end)
 
     def shift(self, seconds: float) -> TimeWindow:
-        delta = pd.Timedelta(seconds=seconds).to_pytimedelta()
+        delta = timedelta(seconds=seconds)
         return TimeWindow(self.start - delta, self.end - delta)
 
     @property
@@ -96,7 +95,7 @@ class InferenceEvent:
         prediction = doc.get("prediction") or {}
         return cls(
             prediction_id=doc["prediction_id"],
-            timestamp=pd.Timestamp(doc["@timestamp"]).to_pydatetime(),
+            timestamp=datetime.fromisoformat(doc["@timestamp"]),
             model_name=doc["model"]["name"],
             model_version=doc["model"]["version"],
             features=dict(doc.get("features") or {}),
@@ -177,75 +176,42 @@ class RetentionResult:
     indices_deleted: tuple[str, ...] = ()  # Elasticsearch drops whole daily indices
 
 
-class EventWriter(Protocol):
-    def write_events(self, events: Sequence[InferenceEvent]) -> WriteResult:
-        """Store events idempotently by prediction_id; raise StoreUnavailable when unreachable."""
-        ...
+# The Protocols live in ``mlmon.store.protocols`` (split by consumer); re-exported here so that
+# ``from mlmon.store.base import InferenceStore`` keeps working. ``protocols`` imports this module only for
+# type checking, so there is no import cycle.
+from mlmon.store.protocols import (  # noqa: E402
+    EventSink,
+    EventWriter,
+    InferenceStore,
+    LabelSink,
+    Maintenance,
+    ReportReader,
+    ReportSink,
+    WindowReader,
+)
 
-
-class InferenceStore(EventWriter, Protocol):
-    """Everything the services need from a store; each backend module implements it whole.
-
-    ``model_version`` (where accepted) keeps only the rows of that model version (``model.version``);
-    None means every version. The drift detector uses it so that a window spanning a deploy is compared
-    with the serving version's baseline only.
-    """
-
-    @property
-    def backend(self) -> str:
-        """``"sqlite"`` or ``"elasticsearch"``: the ``backend`` label of ``mlmon_backend_errors_total``."""
-        ...
-
-    def ensure_schema(self) -> None: ...
-
-    def ping(self) -> bool: ...
-
-    def close(self) -> None: ...
-
-    def upsert_labels(self, labels: Sequence[LabelRecord]) -> LabelWriteResult: ...
-
-    def count(self, window: TimeWindow, model_version: str | None = None) -> int: ...
-
-    def read_window(
-        self,
-        window: TimeWindow,
-        fields: Sequence[str] | None = None,
-        limit: int | None = None,
-        model_version: str | None = None,
-    ) -> pd.DataFrame:
-        """Rows of a window: columns prediction_id, timestamp, model_version, prediction_label, score,
-        response_kind, latency_ms, plus the requested features (all when ``fields`` is None)."""
-        ...
-
-    def binned_counts(
-        self, window: TimeWindow, bins: Sequence[BinSpec], model_version: str | None = None
-    ) -> dict[str, BinnedCounts]:
-        """Per-feature bin counts computed where the data lives (GROUP BY / aggregations)."""
-        ...
-
-    def numeric_summaries(
-        self,
-        window: TimeWindow,
-        features: Sequence[str],
-        percentiles: Sequence[float],
-        model_version: str | None = None,
-    ) -> dict[str, NumericSummary]: ...
-
-    def response_counts(self, window: TimeWindow) -> dict[str, int]:
-        """Rows per response kind (ok / empty / fallback)."""
-        ...
-
-    def labelled_predictions(self, window: TimeWindow, extra_fields: Sequence[str] = ()) -> pd.DataFrame:
-        """Predictions of the window joined with their labels: prediction_id, timestamp, model_version,
-        prediction_label, score, label, label_observed_at, plus ``extra_fields`` (e.g. segments).
-        Predictions without a label have label NaN/None."""
-        ...
-
-    def write_report(self, kind: ReportKind, report: Mapping[str, Any]) -> None: ...
-
-    def latest_reports(self, kind: ReportKind, limit: int = 10) -> list[dict[str, Any]]: ...
-
-    def apply_retention(self, now: datetime | None = None) -> RetentionResult:
-        """Delete inference events (and their labels) of UTC days older than the configured retention;
-        a no-op when retention is not configured. Raises StoreUnavailable when unreachable."""
-        ...
+__all__ = [
+    "OTHER",
+    "BinSpec",
+    "BinnedCounts",
+    "CategoryBins",
+    "EventSink",
+    "EventWriter",
+    "FeatureValue",
+    "InferenceEvent",
+    "InferenceStore",
+    "LabelRecord",
+    "LabelSink",
+    "LabelWriteResult",
+    "Maintenance",
+    "NumericBins",
+    "NumericSummary",
+    "ReportKind",
+    "ReportReader",
+    "ReportSink",
+    "ResponseKind",
+    "RetentionResult",
+    "TimeWindow",
+    "WindowReader",
+    "WriteResult",
+]

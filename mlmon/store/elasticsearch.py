@@ -447,9 +447,11 @@ class ElasticsearchStore:
             )
         return typed_frame(pd.DataFrame(rows, columns=[*_BASE, *(r.name for r in refs)]), refs)
 
-    def labelled_predictions(self, window: TimeWindow, extra_fields: Sequence[str] = ()) -> pd.DataFrame:
+    def labelled_predictions(
+        self, window: TimeWindow, extra_fields: Sequence[str] = (), model_version: str | None = None
+    ) -> pd.DataFrame:
         refs = self._feature_refs(extra_fields)
-        frame = self.read_window(window, fields=[r.name for r in refs])
+        frame = self.read_window(window, fields=[r.name for r in refs], model_version=model_version)
         frame = frame.drop(columns=["response_kind", "latency_ms"])
         try:
             with translated("refreshing labels", self.url):
@@ -558,9 +560,9 @@ class ElasticsearchStore:
             )
         return out
 
-    def response_counts(self, window: TimeWindow) -> dict[str, int]:
+    def response_counts(self, window: TimeWindow, model_version: str | None = None) -> dict[str, int]:
         _total, result = self._aggregate(
-            window, {"kinds": {"terms": {"field": "response.kind", "size": 20}}}, "response counts"
+            window, {"kinds": {"terms": {"field": "response.kind", "size": 20}}}, "response counts", model_version
         )
         counts = dict.fromkeys(RESPONSE_KINDS, 0)
         counts.update({str(b["key"]): int(b["doc_count"]) for b in result.get("kinds", {}).get("buckets", [])})

@@ -290,12 +290,12 @@ class SQLiteStore:
     # --- reads --------------------------------------------------------------------------------------
 
     @staticmethod
-    def _where(window: TimeWindow, model_version: str | None) -> tuple[str, list[Any]]:
+    def _where(window: TimeWindow, model_version: str | None, alias: str = "") -> tuple[str, list[Any]]:
         """``WHERE`` of a window's rows (optionally one model version) and its parameters."""
         start, end = window_ms(window)
         if model_version is None:
-            return "WHERE ts >= ? AND ts < ?", [start, end]
-        return "WHERE ts >= ? AND ts < ? AND model_version = ?", [start, end, model_version]
+            return f"WHERE {alias}ts >= ? AND {alias}ts < ?", [start, end]
+        return f"WHERE {alias}ts >= ? AND {alias}ts < ? AND {alias}model_version = ?", [start, end, model_version]
 
     def count(self, window: TimeWindow, model_version: str | None = None) -> int:
         where, params = self._where(window, model_version)
@@ -341,17 +341,19 @@ class SQLiteStore:
         frame = pd.DataFrame.from_records(rows, columns=[*base, *(r.name for r in refs)])
         return typed_frame(frame, refs)
 
-    def labelled_predictions(self, window: TimeWindow, extra_fields: Sequence[str] = ()) -> pd.DataFrame:
+    def labelled_predictions(
+        self, window: TimeWindow, extra_fields: Sequence[str] = (), model_version: str | None = None
+    ) -> pd.DataFrame:
         refs = self._feature_refs(extra_fields)
-        start, end = window_ms(window)
+        where, params = self._where(window, model_version, alias="e.")
         extra = "".join(f", e.{_q(r.column)}" for r in refs)
         sql = (
             f"SELECT e.prediction_id, e.ts, e.model_version, e.prediction_label, e.score, l.label, "
             f"l.observed_at{extra} FROM {self.events} e LEFT JOIN {self.labels} l "
-            "ON l.prediction_id = e.prediction_id WHERE e.ts >= ? AND e.ts < ? ORDER BY e.ts, e.prediction_id"
+            f"ON l.prediction_id = e.prediction_id {where} ORDER BY e.ts, e.prediction_id"
         )
         with self._db() as conn:
-            rows = conn.execute(sql, (start, end)).fetchall()
+            rows = conn.execute(sql, params).fetchall()
         base = [
             "prediction_id",
             "timestamp",
@@ -476,12 +478,11 @@ class SQLiteStore:
         value = {int(r): float(v) for r, v in rows}
         return {p: value[lo] + w * (value[hi] - value[lo]) for p, (lo, hi, w) in plan.items()}
 
-    def response_counts(self, window: TimeWindow) -> dict[str, int]:
-        start, end = window_ms(window)
+    def response_counts(self, window: TimeWindow, model_version: str | None = None) -> dict[str, int]:
+        where, params = self._where(window, model_version)
         with self._db() as conn:
             rows = conn.execute(
-                f"SELECT response_kind, COUNT(*) FROM {self.events} WHERE ts >= ? AND ts < ? GROUP BY response_kind",
-                (start, end),
+                f"SELECT response_kind, COUNT(*) FROM {self.events} {where} GROUP BY response_kind", params
             ).fetchall()
         counts = dict.fromkeys(RESPONSE_KINDS, 0)
         counts.update({str(k): int(n) for k, n in rows})

@@ -89,8 +89,3 @@ def both_stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tupl
     yield stores
     for s in stores:
         s.close()
-
-
-def refresh(store: InferenceStore) -> None:
-    """Elasticsearch is near-real-time; osmem is not, but a real cluster would need this."""
-    getattr(store, "refresh", lambda: None)()

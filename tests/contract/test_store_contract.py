@@ -29,7 +29,7 @@ from mlmon.store.base import (
 from mlmon.store.elasticsearch import ElasticsearchStore
 from mlmon.store.sqlite import SQLiteStore
 from tests.conftest import free_port
-from tests.contract.conftest import CATEGORIES, EDGES_X, MIDNIGHT, SPEC, build_store, make_events, refresh
+from tests.contract.conftest import CATEGORIES, EDGES_X, MIDNIGHT, SPEC, build_store, make_events
 
 ALL = TimeWindow(MIDNIGHT - timedelta(hours=2), MIDNIGHT + timedelta(hours=2))
 PART = TimeWindow(MIDNIGHT - timedelta(minutes=20), MIDNIGHT + timedelta(minutes=35))
@@ -51,7 +51,7 @@ def _loaded(store: InferenceStore, n: int = 240) -> list[InferenceEvent]:
     events = make_events(n)
     result = store.write_events(events)
     assert (result.stored, result.duplicates, result.rejected) == (n, 0, [])
-    refresh(store)
+    store.refresh()
     return events
 
 
@@ -95,7 +95,7 @@ def test_replay_is_idempotent(store: InferenceStore) -> None:
     batch = [InferenceEvent(**{**e.__dict__, "prediction_id": f"new{i}"}) for i, e in enumerate(batch)]
     mixed = store.write_events([batch[0], batch[1], batch[0]])  # a duplicate inside one batch
     assert (mixed.stored, mixed.duplicates) == (2, 1)
-    refresh(store)
+    store.refresh()
     assert store.count(ALL) == 62
 
 
@@ -126,7 +126,7 @@ def test_window_is_half_open_and_counts_by_version(store: InferenceStore) -> Non
         for e, ts, v in zip(base, stamps, ["a", "a", "b", "a"], strict=True)
     ]
     store.write_events(events)
-    refresh(store)
+    store.refresh()
     window = TimeWindow(t0, t0 + timedelta(minutes=1))
     assert store.count(window) == 2
     assert store.count(window, model_version="a") == 1
@@ -268,8 +268,14 @@ def test_reads_filter_by_model_version(store: InferenceStore) -> None:
                 assert median == pytest.approx(np.percentile(values, 50.0), rel=1e-12)
             else:
                 assert np.percentile(values, 49, method="lower") <= median <= np.percentile(values, 51, method="higher")
+        kinds = store.response_counts(window, model_version="v2")
+        assert kinds == {k: sum(e.response_kind == k for e in rows) for k in ("ok", "empty", "fallback")}
+        joined = store.labelled_predictions(window, model_version="v2")
+        assert list(joined["prediction_id"]) == [e.prediction_id for e in rows]
     nobody = "no-such-version"
     assert store.read_window(ALL, model_version=nobody).empty
+    assert store.labelled_predictions(ALL, model_version=nobody).empty
+    assert store.response_counts(ALL, model_version=nobody) == {"ok": 0, "empty": 0, "fallback": 0}
     none = store.binned_counts(ALL, bins, model_version=nobody)
     assert all((b.total, b.missing, int(b.counts.sum())) == (0, 0, 0) for b in none.values())
     empty = store.numeric_summaries(ALL, ["x"], [50.0], model_version=nobody)["x"]
@@ -288,7 +294,7 @@ def test_retention_deletes_old_days_and_keeps_recent(kind: str, tmp_path: Path, 
     assert store.write_events([*old, *recent, edge_old, edge_new]).stored == 29
     labelled = store.upsert_labels([LabelRecord(e.prediction_id, "no", now) for e in (old[0], edge_old, recent[0])])
     assert labelled.written == 3
-    refresh(store)
+    store.refresh()
 
     result = store.apply_retention(now=now)
     assert result.cutoff == cutoff and result.events_deleted == 13
@@ -296,7 +302,7 @@ def test_retention_deletes_old_days_and_keeps_recent(kind: str, tmp_path: Path, 
         days = sorted({f"{e.timestamp.astimezone(UTC):%Y.%m.%d}" for e in [*old, edge_old]})
         assert result.indices_deleted == tuple(f"mlmon-inference-contract-model-{d}" for d in days)
         assert len(days) == 2  # the old block's day and the day just before the cutoff
-    refresh(store)
+    store.refresh()
     everything = TimeWindow(datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
     kept = store.read_window(everything, fields=[])
     assert sorted(kept["prediction_id"]) == sorted([*(e.prediction_id for e in recent), "edge-new"])
@@ -343,7 +349,7 @@ def test_labels_upsert_last_wins_and_join(store: InferenceStore) -> None:
         ]
     )
     assert (second.written, second.replaced, second.unknown) == (3, 2, ["ghost-2"])
-    refresh(store)
+    store.refresh()
     frame = store.labelled_predictions(ALL, extra_fields=["channel"])
     assert list(frame.columns) == [
         "prediction_id",
@@ -370,7 +376,7 @@ def test_labels_upsert_last_wins_and_join(store: InferenceStore) -> None:
 def test_regression_labels_stay_numbers(store: InferenceStore) -> None:
     events = _loaded(store, 5)
     store.upsert_labels([LabelRecord(e.prediction_id, float(i) + 0.5, MIDNIGHT) for i, e in enumerate(events)])
-    refresh(store)
+    store.refresh()
     frame = store.labelled_predictions(ALL)
     assert frame["label"].dtype == np.float64
     assert sorted(frame["label"]) == [0.5, 1.5, 2.5, 3.5, 4.5]
@@ -418,7 +424,7 @@ def test_both_backends_give_the_same_numbers(both_stores: tuple[InferenceStore, 
     for s in both_stores:
         s.write_events(events)
         s.upsert_labels([LabelRecord(e.prediction_id, "yes", MIDNIGHT) for e in events[::3]])
-        refresh(s)
+        s.refresh()
     bins: list[BinSpec] = [
         NumericBins("x", EDGES_X),
         NumericBins("big", [1e9 - 100, 1e9, 1e9 + 100]),

@@ -130,7 +130,7 @@ def test_same_window_same_statistics_from_sqlite_and_es_api_server(  # type: ign
         for name, store in (("sqlite", sqlite_store), ("es", es)):
             assert store.write_events(traffic.events).stored == 700
             assert store.upsert_labels(traffic.labels(labelled)).written == len(labelled)
-            store.refresh()  # type: ignore[attr-defined]
+            store.refresh()
             job, registry = make_job(stats_settings(tmp_path / name, model_dir), store)
             runs[name] = job.run_once(now)
             promtool_check(generate_latest(registry).decode())
