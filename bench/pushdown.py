@@ -110,10 +110,9 @@ def bin_specs(spec: ModelSpec) -> list[BinSpec]:
 
 
 def _bin_in_python(frame: Any, bins: Sequence[BinSpec]) -> dict[str, np.ndarray]:
-    column = {"prediction.score": "score"}
     out = {}
     for b in bins:
-        values = frame[column.get(b.feature, b.feature)]
+        values = frame[b.feature]  # store fields and frame columns share one vocabulary
         values = values[values.notna()]
         if isinstance(b, NumericBins):
             out[b.feature] = np.bincount(

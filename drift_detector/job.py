@@ -40,11 +40,12 @@ from mlmon.stats.baseline import PREDICTED_CLASS, PREDICTION, Baseline, Categori
 from mlmon.stats.decision import decide
 from mlmon.stats.engine import compare
 from mlmon.store.base import BinnedCounts, BinSpec, CategoryBins, InferenceStore, NumericBins, TimeWindow
+from mlmon.store.fields import DocField
 
 log = logging.getLogger(__name__)
 
-# Store document fields that carry the output, binned like features.
-_STORE_FIELD = {PREDICTION: "prediction.score", PREDICTED_CLASS: "prediction.label"}
+# The store fields (and frame columns) that carry the output, binned like features.
+_STORE_FIELD: dict[str, str] = {PREDICTION: DocField.SCORE, PREDICTED_CLASS: DocField.PREDICTED_LABEL}
 
 
 @dataclass
@@ -158,7 +159,7 @@ class DriftJob:
             )
             current: dict[str, Any] = {}
             for name in names:
-                column = {PREDICTION: "score", PREDICTED_CLASS: "prediction_label"}.get(name, name)
+                column = _STORE_FIELD.get(name, name)
                 if column not in frame.columns:
                     continue
                 base = engine.features[name]

@@ -37,6 +37,7 @@ from mlmon.promql import PrometheusClient
 from mlmon.settings import StatsSettings, parse_duration
 from mlmon.spec import ModelSpec
 from mlmon.store.base import InferenceStore, RetentionResult, TimeWindow
+from mlmon.store.fields import DocField
 from stats_service.evaluation import ALL, EvalResult, evaluate
 from stats_service.retention import RetentionSchedule
 from stats_service.slo import SLOResult, evaluate_slos
@@ -196,7 +197,7 @@ class StatsJob:
         if traffic is not None and traffic.p95_latency_ms is not None:
             measured["p95_latency_ms"] = (traffic.p95_latency_ms, "prometheus")
         else:
-            latency = self.store.numeric_summaries(first.window, ["latency_ms"], [95.0]).get("latency_ms")
+            latency = self.store.numeric_summaries(first.window, [DocField.LATENCY_MS], [95.0]).get(DocField.LATENCY_MS)
             if latency is not None and latency.percentiles.get(95.0) is not None:
                 measured["p95_latency_ms"] = (latency.percentiles[95.0], "store (model latency only)")
         if traffic is not None and traffic.error_ratio is not None:

@@ -4,8 +4,8 @@
   ``"true"``/``"false"``, NaN → missing, non-finite scores → null). A bad event is rejected with a reason
   naming the field; it is never half-written.
 - ``resolve_field``: what a name in ``binned_counts``/``numeric_summaries`` refers to. Spec features, plus
-  the document fields ``prediction.score``, ``prediction.label``, ``response.kind``, ``model.version`` and
-  ``latency_ms`` (spec features win on a name clash), so output drift and latency use the same code path.
+  the document fields of ``mlmon.store.fields.DocField`` (spec features win on a name clash), so output drift
+  and latency use the same code path.
 - Times are compared as integer epoch milliseconds (Elasticsearch's ``date`` precision); a window
   ``[start, end)`` becomes ``[ceil_ms(start), ceil_ms(end))``, which is exact for millisecond timestamps.
 - Percentiles use linear interpolation between neighbouring ranks (numpy's default method).
@@ -26,18 +26,19 @@ import pandas as pd
 from mlmon.errors import InvalidInput
 from mlmon.spec import ModelSpec
 from mlmon.store.base import InferenceEvent, TimeWindow
+from mlmon.store.fields import RESERVED_COLUMNS, DocField
 
 FieldKind = Literal["numeric", "categorical"]
 RESPONSE_KINDS = ("ok", "empty", "fallback")
 MAX_ID_LENGTH = 512  # Elasticsearch's _id limit (bytes); applied to both backends
 
-# Document fields that can be binned or summarised like features: name -> (kind, SQLite column).
-DOC_FIELDS: dict[str, tuple[FieldKind, str]] = {
-    "prediction.score": ("numeric", "score"),
-    "prediction.label": ("categorical", "prediction_label"),
-    "response.kind": ("categorical", "response_kind"),
-    "model.version": ("categorical", "model_version"),
-    "latency_ms": ("numeric", "latency_ms"),
+# Document fields that can be binned or summarised like features: field -> (kind, SQLite column).
+DOC_FIELDS: dict[DocField, tuple[FieldKind, str]] = {
+    DocField.SCORE: ("numeric", "score"),
+    DocField.PREDICTED_LABEL: ("categorical", "prediction_label"),
+    DocField.RESPONSE_KIND: ("categorical", "response_kind"),
+    DocField.MODEL_VERSION: ("categorical", "model_version"),
+    DocField.LATENCY_MS: ("numeric", "latency_ms"),
 }
 
 
@@ -59,12 +60,25 @@ def resolve_field(spec: ModelSpec, name: str) -> FieldRef:
         feature = spec.feature(name)
     except KeyError:
         if name in DOC_FIELDS:
-            doc_kind, column = DOC_FIELDS[name]
-            return FieldRef(name, doc_kind, column, name)
+            doc_kind, column = DOC_FIELDS[DocField(name)]
+            return FieldRef(str(name), doc_kind, column, str(name))
         known = ", ".join([*spec.feature_names, *DOC_FIELDS])
         raise InvalidInput("feature", f"unknown feature {name!r}; known: {known}") from None
     kind: FieldKind = "numeric" if feature.is_numeric else "categorical"
     return FieldRef(name, kind, feature_column(name), f"features.{name}")
+
+
+def frame_refs(spec: ModelSpec, fields: Sequence[str] | None) -> list[FieldRef]:
+    """The spec features a frame read returns as columns (all when ``fields`` is None)."""
+    names = spec.feature_names if fields is None else list(fields)
+    refs = [resolve_field(spec, n) for n in names]
+    bad = [r.name for r in refs if not r.es_path.startswith("features.")]
+    if bad:
+        raise InvalidInput("fields", f"not features: {', '.join(bad)} (they are always returned)")
+    clash = [r.name for r in refs if r.name in RESERVED_COLUMNS]
+    if clash:
+        raise InvalidInput("fields", f"feature {clash[0]!r} has the name of a window column; rename it in the spec")
+    return refs
 
 
 def checked_edges(feature: str, edges: Sequence[float]) -> list[float]:
@@ -241,11 +255,11 @@ def typed_frame(frame: pd.DataFrame, refs: Sequence[FieldRef]) -> pd.DataFrame:
     """Same dtypes from every backend: UTC timestamps (from epoch ms), floats for scores and numeric
     features (NaN when missing), None for missing categories; labels float when all numeric."""
     frame["timestamp"] = pd.to_datetime(frame["timestamp"].astype("int64"), unit="ms", utc=True)
-    for col in ("score", "latency_ms"):
+    for col in (DocField.SCORE, DocField.LATENCY_MS):
         if col in frame:
             frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
-    if "prediction_label" in frame:
-        frame["prediction_label"] = _objects(frame["prediction_label"])
+    if DocField.PREDICTED_LABEL in frame:
+        frame[DocField.PREDICTED_LABEL] = _objects(frame[DocField.PREDICTED_LABEL])
     if "label_observed_at" in frame:
         # Integer milliseconds with NA for unlabelled rows: float NaN * 1e6 inside pandas has overflowed once.
         millis = pd.to_numeric(frame["label_observed_at"], errors="coerce").round().astype("Int64")

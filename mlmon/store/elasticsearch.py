@@ -45,11 +45,11 @@ from mlmon.store.base import (
 )
 from mlmon.store.common import (
     RESPONSE_KINDS,
-    FieldRef,
     check_kind,
     check_percentiles,
     checked_edges,
     day_of,
+    frame_refs,
     ms_to_iso,
     normalize_event,
     report_timestamp_ms,
@@ -68,6 +68,7 @@ from mlmon.store.es_client import (
     translated,
 )
 from mlmon.store.es_mapping import index_template  # re-exported: compose/Kibana checks import it here
+from mlmon.store.fields import LABEL, LABEL_OBSERVED_AT, WINDOW_COLUMNS
 
 __all__ = ["ElasticsearchStore", "index_template"]
 
@@ -75,7 +76,6 @@ log = logging.getLogger(__name__)
 PAGE = 5000  # hits per search_after page (below index.max_result_window)
 ID_CHUNK = 1000
 BULK_RETRIES = 3  # per-item 429 retries inside streaming_bulk
-_BASE = ["prediction_id", "timestamp", "model_version", "prediction_label", "score", "response_kind", "latency_ms"]
 
 
 class ElasticsearchStore:
@@ -405,13 +405,6 @@ class ElasticsearchStore:
                     return
                 after = hits[-1]["sort"]
 
-    def _feature_refs(self, fields: Sequence[str] | None) -> list[FieldRef]:
-        refs = [resolve_field(self.spec, n) for n in (self.spec.feature_names if fields is None else fields)]
-        bad = [r.name for r in refs if not r.es_path.startswith("features.")]
-        if bad:
-            raise InvalidInput("fields", f"not features: {', '.join(bad)} (they are always returned)")
-        return refs
-
     def read_window(
         self,
         window: TimeWindow,
@@ -419,7 +412,7 @@ class ElasticsearchStore:
         limit: int | None = None,
         model_version: str | None = None,
     ) -> pd.DataFrame:
-        refs = self._feature_refs(fields)
+        refs = frame_refs(self.spec, fields)
         source = [
             "prediction_id",
             "model.version",
@@ -445,14 +438,13 @@ class ElasticsearchStore:
                     *(feats.get(r.name) for r in refs),
                 ]
             )
-        return typed_frame(pd.DataFrame(rows, columns=[*_BASE, *(r.name for r in refs)]), refs)
+        return typed_frame(pd.DataFrame(rows, columns=[*WINDOW_COLUMNS, *(r.name for r in refs)]), refs)
 
     def labelled_predictions(
         self, window: TimeWindow, extra_fields: Sequence[str] = (), model_version: str | None = None
     ) -> pd.DataFrame:
-        refs = self._feature_refs(extra_fields)
+        refs = frame_refs(self.spec, extra_fields)
         frame = self.read_window(window, fields=[r.name for r in refs], model_version=model_version)
-        frame = frame.drop(columns=["response_kind", "latency_ms"])
         try:
             with translated("refreshing labels", self.url):
                 self.es.indices.refresh(index=self.labels_index, ignore_unavailable=True)
@@ -469,8 +461,9 @@ class ElasticsearchStore:
             )
         }
         found = [labels.get(pid, (None, None)) for pid in frame["prediction_id"]]
-        frame.insert(5, "label", [f[0] for f in found])
-        frame.insert(6, "label_observed_at", [f[1] for f in found])
+        at = len(WINDOW_COLUMNS)
+        frame.insert(at, LABEL, [f[0] for f in found])
+        frame.insert(at + 1, LABEL_OBSERVED_AT, [f[1] for f in found])
         return typed_frame(frame.assign(timestamp=frame["timestamp"].astype("int64") // 10**6), refs)
 
     def binned_counts(

@@ -38,11 +38,11 @@ from mlmon.store.base import (
 )
 from mlmon.store.common import (
     RESPONSE_KINDS,
-    FieldRef,
     check_kind,
     check_percentiles,
     checked_edges,
     feature_column,
+    frame_refs,
     normalize_event,
     percentile_ranks,
     report_timestamp_ms,
@@ -52,6 +52,7 @@ from mlmon.store.common import (
     typed_frame,
     window_ms,
 )
+from mlmon.store.fields import LABEL_COLUMNS, WINDOW_COLUMNS
 
 BUSY_TIMEOUT_MS = 10_000
 _CHUNK = 500  # ids per IN (...) query, below SQLite's parameter limit
@@ -302,14 +303,6 @@ class SQLiteStore:
         with self._db() as conn:
             return int(conn.execute(f"SELECT COUNT(*) FROM {self.events} {where}", params).fetchone()[0])
 
-    def _feature_refs(self, fields: Sequence[str] | None) -> list[FieldRef]:
-        names = self.spec.feature_names if fields is None else list(fields)
-        refs = [resolve_field(self.spec, n) for n in names]
-        bad = [r.name for r in refs if not r.column.startswith("f_")]
-        if bad:
-            raise InvalidInput("fields", f"not features: {', '.join(bad)} (they are always returned)")
-        return refs
-
     def read_window(
         self,
         window: TimeWindow,
@@ -317,7 +310,7 @@ class SQLiteStore:
         limit: int | None = None,
         model_version: str | None = None,
     ) -> pd.DataFrame:
-        refs = self._feature_refs(fields)
+        refs = frame_refs(self.spec, fields)
         where, params = self._where(window, model_version)
         cols = ", ".join(_q(r.column) for r in refs)
         sql = (
@@ -329,41 +322,24 @@ class SQLiteStore:
             params.append(int(limit))
         with self._db() as conn:
             rows = conn.execute(sql, params).fetchall()
-        base = [
-            "prediction_id",
-            "timestamp",
-            "model_version",
-            "prediction_label",
-            "score",
-            "response_kind",
-            "latency_ms",
-        ]
-        frame = pd.DataFrame.from_records(rows, columns=[*base, *(r.name for r in refs)])
+        frame = pd.DataFrame.from_records(rows, columns=[*WINDOW_COLUMNS, *(r.name for r in refs)])
         return typed_frame(frame, refs)
 
     def labelled_predictions(
         self, window: TimeWindow, extra_fields: Sequence[str] = (), model_version: str | None = None
     ) -> pd.DataFrame:
-        refs = self._feature_refs(extra_fields)
+        refs = frame_refs(self.spec, extra_fields)
         where, params = self._where(window, model_version, alias="e.")
         extra = "".join(f", e.{_q(r.column)}" for r in refs)
         sql = (
-            f"SELECT e.prediction_id, e.ts, e.model_version, e.prediction_label, e.score, l.label, "
-            f"l.observed_at{extra} FROM {self.events} e LEFT JOIN {self.labels} l "
+            "SELECT e.prediction_id, e.ts, e.model_version, e.prediction_label, e.score, e.response_kind, "
+            f"e.latency_ms, l.label, l.observed_at{extra} FROM {self.events} e LEFT JOIN {self.labels} l "
             f"ON l.prediction_id = e.prediction_id {where} ORDER BY e.ts, e.prediction_id"
         )
         with self._db() as conn:
             rows = conn.execute(sql, params).fetchall()
-        base = [
-            "prediction_id",
-            "timestamp",
-            "model_version",
-            "prediction_label",
-            "score",
-            "label",
-            "label_observed_at",
-        ]
-        frame = pd.DataFrame.from_records(rows, columns=[*base, *(r.name for r in refs)])
+        columns = [*WINDOW_COLUMNS, *LABEL_COLUMNS, *(r.name for r in refs)]
+        frame = pd.DataFrame.from_records(rows, columns=columns)
         return typed_frame(frame, refs)
 
     def binned_counts(

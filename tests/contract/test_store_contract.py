@@ -27,6 +27,7 @@ from mlmon.store.base import (
     TimeWindow,
 )
 from mlmon.store.elasticsearch import ElasticsearchStore
+from mlmon.store.fields import WINDOW_COLUMNS, DocField
 from mlmon.store.sqlite import SQLiteStore
 from tests.conftest import free_port
 from tests.contract.conftest import CATEGORIES, EDGES_X, MIDNIGHT, SPEC, build_store, make_events
@@ -60,29 +61,30 @@ def test_round_trip(store: InferenceStore) -> None:
     frame = store.read_window(ALL)
     expected = sorted(events, key=lambda e: (e.timestamp, e.prediction_id))
     assert list(frame["prediction_id"]) == [e.prediction_id for e in expected]
+    assert list(frame.columns) == [*WINDOW_COLUMNS, "x", "big", "channel", "flag"]
     assert list(frame.columns[:7]) == [
         "prediction_id",
         "timestamp",
-        "model_version",
-        "prediction_label",
-        "score",
-        "response_kind",
+        "model.version",
+        "prediction.label",
+        "prediction.score",
+        "response.kind",
         "latency_ms",
     ]
     assert str(frame["timestamp"].dt.tz) == "UTC"
-    for row, event in zip(frame.itertuples(index=False), expected, strict=True):
-        assert row.timestamp.to_pydatetime() == event.timestamp
-        assert (row.model_version, row.prediction_label, row.response_kind) == (
+    for row, event in zip(frame.to_dict("records"), expected, strict=True):
+        assert row["timestamp"].to_pydatetime() == event.timestamp
+        assert (row[DocField.MODEL_VERSION], row[DocField.PREDICTED_LABEL], row[DocField.RESPONSE_KIND]) == (
             event.model_version,
             event.prediction_label,
             event.response_kind,
         )
-        assert row.score == event.score and row.latency_ms == event.latency_ms
+        assert row[DocField.SCORE] == event.score and row[DocField.LATENCY_MS] == event.latency_ms
         for name in ("x", "big"):
             want = _value(event, name)
-            got = getattr(row, name)
+            got = row[name]
             assert math.isnan(got) if want is None else got == want, (name, got, want)
-        assert row.channel == _value(event, "channel") and row.flag == _value(event, "flag")
+        assert row["channel"] == _value(event, "channel") and row["flag"] == _value(event, "flag")
     subset = store.read_window(ALL, fields=["channel"], limit=10)
     assert len(subset) == 10 and "x" not in subset.columns and "channel" in subset.columns
 
@@ -167,8 +169,11 @@ def test_binned_counts_match_numpy(store: InferenceStore) -> None:
 def test_output_fields_bin_like_features(store: InferenceStore) -> None:
     events = _loaded(store)
     got = store.binned_counts(
-        ALL, [NumericBins("prediction.score", [0.25, 0.5, 0.75]), CategoryBins("prediction.label", ["no", "yes"])]
+        ALL, [NumericBins(DocField.SCORE, [0.25, 0.5, 0.75]), CategoryBins("prediction.label", ["no", "yes"])]
     )
+    frame = store.read_window(ALL, fields=[])  # the frame's columns are the same names
+    for name in (DocField.SCORE, DocField.PREDICTED_LABEL):
+        assert name in got and name in frame.columns
     scores = np.array([e.score for e in events])
     assert (
         got["prediction.score"].counts.tolist()
@@ -232,7 +237,7 @@ def test_reads_filter_by_model_version(store: InferenceStore) -> None:
         assert 0 < len(rows) < everyone  # both versions in the window: the filter has something to drop
         frame = store.read_window(window, model_version="v2")
         assert list(frame["prediction_id"]) == [e.prediction_id for e in rows]
-        assert set(frame["model_version"]) == {"v2"}
+        assert set(frame[DocField.MODEL_VERSION]) == {"v2"}
         assert frame["x"].isna().sum() == sum(_value(e, "x") is None for e in rows)
         first = store.read_window(window, fields=[], limit=3, model_version="v2")
         assert list(first["prediction_id"]) == [e.prediction_id for e in rows[:3]]
@@ -351,16 +356,7 @@ def test_labels_upsert_last_wins_and_join(store: InferenceStore) -> None:
     assert (second.written, second.replaced, second.unknown) == (3, 2, ["ghost-2"])
     store.refresh()
     frame = store.labelled_predictions(ALL, extra_fields=["channel"])
-    assert list(frame.columns) == [
-        "prediction_id",
-        "timestamp",
-        "model_version",
-        "prediction_label",
-        "score",
-        "label",
-        "label_observed_at",
-        "channel",
-    ]
+    assert list(frame.columns) == [*WINDOW_COLUMNS, "label", "label_observed_at", "channel"]
     assert len(frame) == 50
     by_id = frame.set_index("prediction_id")
     assert by_id.loc[events[0].prediction_id, "label"] == "no"  # last write wins

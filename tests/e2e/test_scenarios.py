@@ -144,9 +144,9 @@ def _auc(stack: EmbeddedStack, version: str) -> tuple[float, int]:
         rows = store.labelled_predictions(TimeWindow(now - timedelta(hours=1), now + timedelta(minutes=1)))
     finally:
         store.close()
-    rows = rows[(rows["model_version"] == version) & rows["label"].notna() & rows["score"].notna()]
+    rows = rows[(rows["model.version"] == version) & rows["label"].notna() & rows["prediction.score"].notna()]
     truth = (rows["label"] == "default").to_numpy()
-    return float(roc_auc_score(truth, rows["score"].to_numpy(dtype=float))), len(rows)
+    return float(roc_auc_score(truth, rows["prediction.score"].to_numpy(dtype=float))), len(rows)
 
 
 def test_bad_retrain_breaches_the_roc_auc_slo(stack: EmbeddedStack, trained_models: TrainedModels) -> None:

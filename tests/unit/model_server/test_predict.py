@@ -51,7 +51,7 @@ def test_one_prediction_is_answered_counted_and_logged(
     rows = _stored(server)
     assert list(rows["prediction_id"]) == [body["prediction_id"]]
     row = rows.iloc[0]
-    assert row["score"] == pytest.approx(expected) and row["response_kind"] == "ok"
+    assert row["prediction.score"] == pytest.approx(expected) and row["response.kind"] == "ok"
     assert row["income"] == example["income"] and row["channel"] == example["channel"]
     assert row["has_coborrower"] == "false"  # booleans stored as keywords
     assert row["latency_ms"] > 0
@@ -186,7 +186,7 @@ def test_fallback_when_enrichment_inputs_are_missing(
     assert both["prediction"] == small_model.label_for(small_model.profile.prediction.mean)
     assert server.sample("mlmon_responses_total", kind="fallback") == 1
     rows = _stored(server).set_index("prediction_id")
-    assert rows.loc[both["prediction_id"], "response_kind"] == "fallback"
+    assert rows.loc[both["prediction_id"], "response.kind"] == "fallback"
 
 
 def test_affordability_filter_empties_the_answer_but_keeps_the_model_score(
@@ -200,9 +200,9 @@ def test_affordability_filter_empties_the_answer_but_keeps_the_model_score(
     assert server.sample("mlmon_nonfinite_predictions_total") == 0  # the model itself answered
     assert server.sample("mlmon_prediction_count") == 1
     row = _stored(server).set_index("prediction_id").loc[body["prediction_id"]]
-    assert row["response_kind"] == "empty"
-    assert row["score"] == pytest.approx(expected)  # what the model said, for output monitoring
-    assert row["prediction_label"] is None
+    assert row["response.kind"] == "empty"
+    assert row["prediction.score"] == pytest.approx(expected)  # what the model said, for output monitoring
+    assert row["prediction.label"] is None
 
 
 class _FilteringModel(LoadedModel):
@@ -229,7 +229,7 @@ def test_empty_response_when_the_model_gives_nothing_usable(
     assert server.sample("mlmon_nonfinite_predictions_total") == 1
     assert server.sample("mlmon_responses_total", kind="empty") == 1
     rows = _stored(server).set_index("prediction_id")
-    assert rows.loc[body["predictions"][1]["prediction_id"], "response_kind"] == "empty"
+    assert rows.loc[body["predictions"][1]["prediction_id"], "response.kind"] == "empty"
 
 
 @pytest.mark.parametrize("mode", ["hash", "drop"])

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from mlmon.errors import InvalidInput
+from mlmon.spec import parse_spec
 from mlmon.store.base import InferenceEvent, TimeWindow
 from mlmon.store.common import (
     ceil_ms,
     checked_edges,
+    frame_refs,
     normalize_event,
     percentile_ranks,
     resolve_field,
@@ -19,6 +21,7 @@ from mlmon.store.common import (
     to_ms,
     window_ms,
 )
+from mlmon.store.fields import DocField
 from tests.contract.conftest import SPEC
 
 T = datetime(2026, 3, 2, 12, 0, 0, 123456, tzinfo=UTC)
@@ -114,3 +117,23 @@ def test_to_jsonable() -> None:
         }
     )
     assert out == {"a": [1.0, None], "b": 3, "c": True, "4": T.isoformat(), "d": [0.5], "e": None}
+
+
+def test_one_vocabulary_for_document_fields() -> None:
+    for field in DocField:
+        ref = resolve_field(SPEC, field)
+        assert ref.name == field.value and ref.es_path == field.value
+    assert resolve_field(SPEC, DocField.LATENCY_MS).kind == "numeric"
+    assert [r.name for r in frame_refs(SPEC, None)] == SPEC.feature_names
+    with pytest.raises(InvalidInput, match=r"not features: prediction\.score"):
+        frame_refs(SPEC, [DocField.SCORE])
+    clashing = parse_spec(
+        {
+            "model": "m",
+            "prediction": {"kind": "regression"},
+            "features": [{"name": "latency_ms", "type": "numeric"}, {"name": "x", "type": "numeric"}],
+        }
+    )
+    assert resolve_field(clashing, "latency_ms").es_path == "features.latency_ms"  # the spec's feature wins
+    with pytest.raises(InvalidInput, match="'latency_ms' has the name of a window column"):
+        frame_refs(clashing, None)
