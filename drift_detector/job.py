@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry
 from drift_detector.baseline_cache import BaselineCache, ServingBaseline
 from drift_detector.collector import DriftCollector
 from drift_detector.report_html import write_html_report
-from drift_detector.run import DriftRun, report_document, to_finding
+from drift_detector.run import DriftRun, to_finding, to_record
 from mlmon.atomic import write_text_atomic
 from mlmon.errors import BackendUnavailable, BaselineNotFound, StoreUnavailable
 from mlmon.jobs import JobHealth, job_parts
@@ -209,7 +209,7 @@ class DriftJob:
     def _publish(self, run: DriftRun, baseline: ServingBaseline) -> None:
         self.collector.update(run)
         try:
-            self.store.write_report("drift", report_document(run))
+            self.store.write_report(to_record(run))
         except StoreUnavailable as exc:
             self.health.backend_error(self.store.backend)
             log.warning("drift report not stored: %s", exc)

@@ -36,7 +36,7 @@ from mlmon.notify.policy import IncidentPolicy
 from mlmon.promql import PrometheusClient
 from mlmon.settings import StatsSettings, parse_duration
 from mlmon.spec import ModelSpec
-from mlmon.store.base import InferenceStore, RetentionResult, TimeWindow
+from mlmon.store.base import InferenceStore, ReportRecord, RetentionResult, TimeWindow
 from mlmon.store.fields import DocField
 from stats_service.evaluation import ALL, EvalResult, evaluate
 from stats_service.retention import RetentionSchedule
@@ -245,7 +245,7 @@ class StatsJob:
     def _publish(self, run: StatsRun) -> None:
         self.collector.update(run)
         try:
-            self.store.write_report("stats", report_document(run))
+            self.store.write_report(to_record(run))
         except StoreUnavailable as exc:
             self.health.backend_error(self.store.backend)
             log.warning("statistics report not stored: %s", exc)
@@ -342,6 +342,20 @@ def report_document(run: StatsRun) -> dict[str, Any]:
         }
     )
     return document
+
+
+def to_record(run: StatsRun) -> ReportRecord:
+    """The run as the store keeps it: the report document and its indexed summary."""
+    breached = [r.name for r in run.slos if r.breached]
+    return ReportRecord(
+        kind="stats",
+        timestamp=run.at,
+        body=report_document(run),
+        model_version=run.version,
+        status="slo_breached" if breached else "ok",
+        summary=summary_line(run),
+        findings=[f.name for f in run.findings],
+    )
 
 
 def summary_line(run: StatsRun) -> str:

@@ -28,6 +28,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from mlmon.errors import InvalidInput
+
 ResponseKind = Literal["ok", "empty", "fallback"]
 ReportKind = Literal["drift", "stats"]
 OTHER = "__other__"
@@ -168,6 +170,31 @@ class NumericSummary:
 
 
 @dataclass(frozen=True)
+class ReportRecord:
+    """One monitoring run's report as a store keeps it: a small indexed summary (filters in Kibana and SQL)
+    and the report's JSON body (kept, not indexed). The job that ran builds it; the store never looks inside
+    the body."""
+
+    kind: ReportKind
+    timestamp: datetime  # the run's time; reports are read back newest first
+    body: Mapping[str, Any]
+    model_version: str | None = None
+    status: str | None = None
+    summary: str | None = None
+    drift_detected: bool | None = None
+    findings: Sequence[str] = ()  # names of what the run found (drifted features, breached SLOs, …)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("drift", "stats"):
+            raise InvalidInput("kind", f"{self.kind!r} is not drift or stats")
+        if not isinstance(self.timestamp, datetime) or self.timestamp.tzinfo is None:
+            raise InvalidInput("timestamp", "must be a timezone-aware datetime")
+        if not isinstance(self.body, Mapping):
+            raise InvalidInput("body", f"must be a mapping, got {type(self.body).__name__}")
+        object.__setattr__(self, "findings", tuple(str(f) for f in self.findings))
+
+
+@dataclass(frozen=True)
 class RetentionResult:
     """What ``apply_retention`` removed: the events of the UTC days before ``cutoff`` (and their labels)."""
 
@@ -208,6 +235,7 @@ __all__ = [
     "NumericSummary",
     "ReportKind",
     "ReportReader",
+    "ReportRecord",
     "ReportSink",
     "ResponseKind",
     "RetentionResult",

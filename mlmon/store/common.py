@@ -121,24 +121,6 @@ def day_of(ms: int) -> date:
     return datetime.fromtimestamp(ms / 1000, UTC).date()
 
 
-def report_timestamp_ms(report: Mapping[str, Any], now: datetime | None = None) -> int:
-    """A report's own time (``@timestamp``/``timestamp``/``generated_at``), else now."""
-    for key in ("@timestamp", "timestamp", "generated_at"):
-        value = report.get(key)
-        if value is None:
-            continue
-        try:
-            stamp = pd.Timestamp(value)
-        except (ValueError, TypeError):
-            continue
-        if stamp is pd.NaT:
-            continue
-        if stamp.tzinfo is None:
-            stamp = stamp.tz_localize(UTC)
-        return to_ms(stamp.to_pydatetime())
-    return to_ms(now or datetime.now(UTC))
-
-
 # --- events -------------------------------------------------------------------------------------------
 
 

@@ -39,6 +39,7 @@ from mlmon.store.base import (
     NumericBins,
     NumericSummary,
     ReportKind,
+    ReportRecord,
     RetentionResult,
     TimeWindow,
     WriteResult,
@@ -52,7 +53,6 @@ from mlmon.store.common import (
     frame_refs,
     ms_to_iso,
     normalize_event,
-    report_timestamp_ms,
     resolve_field,
     to_jsonable,
     to_ms,
@@ -289,19 +289,23 @@ class ElasticsearchStore:
             raise StoreUnavailable(f"{len(failed)} labels not stored on {self.url}: {failed[0]}")
         return result
 
-    def write_report(self, kind: ReportKind, report: Mapping[str, Any]) -> None:
-        if kind not in ("drift", "stats"):
-            raise InvalidInput("kind", f"{kind!r} is not drift or stats")
+    def write_report(self, record: ReportRecord) -> None:
         doc = {
-            "@timestamp": ms_to_iso(report_timestamp_ms(report)),
-            "kind": kind,
+            "@timestamp": ms_to_iso(to_ms(record.timestamp)),
+            "kind": record.kind,
             "model": self.spec.model,
-            **names.report_index_fields(report),
+            "model_version": record.model_version,
+            "status": record.status,
+            "summary": record.summary,
+            "drift_detected": record.drift_detected,
+            "findings": list(record.findings),
             "written_ns": time.time_ns(),
-            "report": to_jsonable(report),
+            "report": to_jsonable(record.body),
         }
         with translated("writing a report", self.url):
-            self._ready().index(index=names.reports_index(self.spec.model, kind), document=doc, refresh="wait_for")
+            self._ready().index(
+                index=names.reports_index(self.spec.model, record.kind), document=doc, refresh="wait_for"
+            )
 
     def apply_retention(self, now: datetime | None = None) -> RetentionResult:
         """Delete daily indices (and labels) older than ``retention_days``: whole indices, no delete-by-query

@@ -18,7 +18,7 @@ deploy can be restricted to the serving version's rows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # no runtime import: ``base`` re-exports these Protocols, and
         LabelWriteResult,
         NumericSummary,
         ReportKind,
+        ReportRecord,
         RetentionResult,
         TimeWindow,
         WriteResult,
@@ -111,8 +112,8 @@ class WindowReader(Protocol):
 
 
 class ReportSink(Protocol):
-    def write_report(self, kind: ReportKind, report: Mapping[str, Any]) -> None:
-        """Store one run's report."""
+    def write_report(self, record: ReportRecord) -> None:
+        """Store one run's report: its indexed summary and its JSON body."""
         ...
 
 

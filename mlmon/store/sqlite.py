@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +32,7 @@ from mlmon.store.base import (
     NumericBins,
     NumericSummary,
     ReportKind,
+    ReportRecord,
     RetentionResult,
     TimeWindow,
     WriteResult,
@@ -45,7 +46,6 @@ from mlmon.store.common import (
     frame_refs,
     normalize_event,
     percentile_ranks,
-    report_timestamp_ms,
     resolve_field,
     to_jsonable,
     to_ms,
@@ -56,6 +56,13 @@ from mlmon.store.fields import LABEL_COLUMNS, WINDOW_COLUMNS
 
 BUSY_TIMEOUT_MS = 10_000
 _CHUNK = 500  # ids per IN (...) query, below SQLite's parameter limit
+_REPORT_COLUMNS = (
+    ("model_version", "TEXT"),
+    ("status", "TEXT"),
+    ("summary", "TEXT"),
+    ("drift_detected", "INTEGER"),
+    ("findings", "TEXT"),
+)
 
 
 def _q(identifier: str) -> str:
@@ -146,6 +153,11 @@ class SQLiteStore:
                 f"CREATE TABLE IF NOT EXISTS {self.reports} (id INTEGER PRIMARY KEY AUTOINCREMENT,"
                 " kind TEXT NOT NULL, ts INTEGER NOT NULL, body TEXT NOT NULL)"
             )
+            # The indexed summary of a report (``ReportRecord``); older files get the columns added.
+            have = {row[1] for row in conn.execute(f"PRAGMA table_info({self.reports})")}
+            for column, kind in _REPORT_COLUMNS:
+                if column not in have:
+                    conn.execute(f"ALTER TABLE {self.reports} ADD COLUMN {column} {kind}")
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
@@ -267,14 +279,23 @@ class SQLiteStore:
                 existing.add(pid)
         return result
 
-    def write_report(self, kind: ReportKind, report: Mapping[str, Any]) -> None:
-        if kind not in ("drift", "stats"):
-            raise InvalidInput("kind", f"{kind!r} is not drift or stats")
-        body = to_jsonable(report)
+    def write_report(self, record: ReportRecord) -> None:
+        findings = json.dumps(list(record.findings))
+        drift = None if record.drift_detected is None else int(record.drift_detected)
         with self._db(write=True) as conn:
             conn.execute(
-                f"INSERT INTO {self.reports} (kind, ts, body) VALUES (?, ?, ?)",
-                (kind, report_timestamp_ms(report), json.dumps(body)),
+                f"INSERT INTO {self.reports} (kind, ts, body, model_version, status, summary, drift_detected, "
+                "findings) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.kind,
+                    to_ms(record.timestamp),
+                    json.dumps(to_jsonable(record.body)),
+                    record.model_version,
+                    record.status,
+                    record.summary,
+                    drift,
+                    findings,
+                ),
             )
 
     def apply_retention(self, now: datetime | None = None) -> RetentionResult:

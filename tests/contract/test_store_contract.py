@@ -23,6 +23,7 @@ from mlmon.store.base import (
     InferenceStore,
     LabelRecord,
     NumericBins,
+    ReportRecord,
     RetentionResult,
     TimeWindow,
 )
@@ -381,21 +382,26 @@ def test_regression_labels_stay_numbers(store: InferenceStore) -> None:
 def test_reports_round_trip(store: InferenceStore) -> None:
     for i in range(3):
         store.write_report(
-            "drift",
-            {
-                "timestamp": f"2026-03-02T0{i}:00:00Z",
-                "run": i,
-                "scores": np.array([0.1, float("nan")]),
-                "n": np.int64(5),
-            },
+            ReportRecord(
+                kind="drift",
+                timestamp=MIDNIGHT + timedelta(hours=i),
+                body={"run": i, "scores": np.array([0.1, float("nan")]), "n": np.int64(5), "at": MIDNIGHT},
+                model_version="v1",
+                status="ok",
+                summary=f"run {i}",
+                drift_detected=i == 2,
+                findings=["x"] if i == 2 else [],
+            )
         )
-    store.write_report("stats", {"run": "stats-only"})
+    store.write_report(ReportRecord(kind="stats", timestamp=MIDNIGHT, body={"run": "stats-only"}))
     latest = store.latest_reports("drift", limit=2)
-    assert [r["run"] for r in latest] == [2, 1]
-    assert latest[0]["scores"] == [0.1, None] and latest[0]["n"] == 5
+    assert [r["run"] for r in latest] == [2, 1]  # newest first, by the record's timestamp
+    assert latest[0]["scores"] == [0.1, None] and latest[0]["n"] == 5 and latest[0]["at"] == MIDNIGHT.isoformat()
     assert [r["run"] for r in store.latest_reports("stats")] == ["stats-only"]
-    with pytest.raises(InvalidInput):
-        store.write_report("other", {})  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="kind"):
+        ReportRecord(kind="other", timestamp=MIDNIGHT, body={})  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="timestamp"):
+        ReportRecord(kind="stats", timestamp=datetime(2026, 3, 2), body={})
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "elasticsearch"])

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from mlmon.errors import StoreUnavailable
-from mlmon.store.base import LabelRecord
+from mlmon.store.base import LabelRecord, ReportRecord
 from mlmon.store.elasticsearch import ElasticsearchStore
 from tests.contract.conftest import MIDNIGHT, SPEC, make_events
 from tests.fixtures.proxy import TcpProxy
@@ -91,4 +91,31 @@ def test_outage_through_a_cut_proxy(es_url: str, tcp_proxy: Callable[..., TcpPro
     proxy.restore()
     replay = store.write_events(events)  # the whole batch again: idempotent
     assert (replay.stored, replay.duplicates) == (20, 10)
+    store.close()
+
+
+def test_report_summary_is_indexed_from_the_record(es_url: str) -> None:
+    store = ElasticsearchStore(es_url, SPEC)
+    body = {"anything": {"nested": [1, 2]}, "status": "not looked at"}
+    record = ReportRecord(
+        kind="drift",
+        timestamp=MIDNIGHT,
+        body=body,
+        model_version="v7",
+        status="ok",
+        summary="DRIFT in x",
+        drift_detected=True,
+        findings=["x", "channel"],
+    )
+    store.write_report(record)
+    hits = store.es.search(index="mlmon-drift-reports-contract-model", query={"term": {"findings": "channel"}})
+    [doc] = [h["_source"] for h in hits["hits"]["hits"]]
+    assert (doc["model_version"], doc["status"], doc["summary"], doc["drift_detected"]) == (
+        "v7",
+        "ok",
+        "DRIFT in x",
+        True,
+    )
+    assert doc["findings"] == ["x", "channel"] and doc["report"] == body
+    assert datetime.fromisoformat(doc["@timestamp"]) == MIDNIGHT
     store.close()
