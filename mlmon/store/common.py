@@ -1,8 +1,7 @@
 """Rules both store backends share, so that SQLite and Elasticsearch store and count the same things.
 
-- ``normalize_event``: one validation of an event against the model spec (types, booleans as
-  ``"true"``/``"false"``, NaN → missing, non-finite scores → null). A bad event is rejected with a reason
-  naming the field; it is never half-written.
+- ``accept_events``: every event through ``normalize.normalize_event``; a bad one is rejected with a reason
+  naming the field, never half-written. ``plan_labels``: which labels are written and which ids are unknown.
 - ``resolve_field``: what a name in ``binned_counts``/``numeric_summaries`` refers to. Spec features, plus
   the document fields of ``mlmon.store.fields.DocField`` (spec features win on a name clash), so output drift
   and latency use the same code path.
@@ -15,22 +14,20 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
 from mlmon.errors import InvalidInput
 from mlmon.spec import ModelSpec
-from mlmon.store.base import InferenceEvent, TimeWindow
+from mlmon.store.base import InferenceEvent, LabelRecord, LabelWriteResult, TimeWindow, WriteResult
 from mlmon.store.fields import RESERVED_COLUMNS, DocField
+from mlmon.store.normalize import RESPONSE_KINDS, normalize_event
 
 FieldKind = Literal["numeric", "categorical"]
-RESPONSE_KINDS = ("ok", "empty", "fallback")
-MAX_ID_LENGTH = 512  # Elasticsearch's _id limit (bytes); applied to both backends
 
 # Document fields that can be binned or summarised like features: field -> (kind, SQLite column).
 DOC_FIELDS: dict[DocField, tuple[FieldKind, str]] = {
@@ -121,97 +118,58 @@ def day_of(ms: int) -> date:
     return datetime.fromtimestamp(ms / 1000, UTC).date()
 
 
-# --- events -------------------------------------------------------------------------------------------
+# --- writes -------------------------------------------------------------------------------------------
 
 
-def _finite(value: Any) -> float | None:
-    return float(value) if value is not None and math.isfinite(float(value)) else None
+def accept_events(events: Sequence[InferenceEvent], spec: ModelSpec, result: WriteResult) -> list[InferenceEvent]:
+    """The normalised events a backend writes; the others go to ``result.rejected`` with their reason."""
+    accepted = []
+    for event in events:
+        norm = normalize_event(event, spec)
+        if isinstance(norm, str):
+            result.rejected.append((str(event.prediction_id), norm))
+        else:
+            accepted.append(norm)
+    return accepted
 
 
-def _norm_feature(ftype: str, name: str, value: Any) -> tuple[Any, str | None]:
-    """(normalised value, rejection reason or None)."""
-    if value is None:
-        return None, None
-    if ftype == "numeric":
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            return None, f"features.{name}: expected a number, got {type(value).__name__}"
-        number = float(value)
-        if math.isnan(number):
-            return None, None  # NaN is how pandas says missing
-        if math.isinf(number):
-            return None, f"features.{name}: non-finite value {number}"
-        return number, None
-    if ftype == "boolean":
-        if isinstance(value, (bool, np.bool_)):
-            return ("true" if value else "false"), None
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower(), None
-        return None, f"features.{name}: expected a boolean, got {value!r}"
-    if not isinstance(value, str):
-        return None, f"features.{name}: expected a string category, got {type(value).__name__}"
-    return value, None
+def label_value(label: LabelRecord) -> str | float:
+    """Class names stay text, regression targets become floats."""
+    return label.label if isinstance(label.label, str) else float(label.label)
 
 
-def normalize_event(event: InferenceEvent, spec: ModelSpec) -> InferenceEvent | str:
-    """The event as every backend stores it, or the reason it is rejected."""
-    pid = event.prediction_id
-    if not isinstance(pid, str) or not pid or len(pid.encode()) > MAX_ID_LENGTH:
-        return f"prediction_id: must be a non-empty string of at most {MAX_ID_LENGTH} bytes"
-    if not isinstance(event.timestamp, datetime) or event.timestamp.tzinfo is None:
-        return "timestamp: must be a timezone-aware datetime"
-    if event.model_name != spec.model:
-        return f"model.name: {event.model_name!r} is not this store's model {spec.model!r}"
-    if not isinstance(event.model_version, str) or not event.model_version:
-        return "model.version: must be a non-empty string"
-    if event.response_kind not in RESPONSE_KINDS:
-        return f"response.kind: {event.response_kind!r} is not one of {', '.join(RESPONSE_KINDS)}"
-    features: dict[str, Any] = {}
-    by_name = {f.name: f for f in spec.features}
-    for name, value in event.features.items():
-        feature = by_name.get(name)
-        if feature is None:
-            features[name] = value  # kept as given; not part of the spec's statistics
+def plan_labels(
+    labels: Sequence[LabelRecord], known: Mapping[str, int], result: LabelWriteResult
+) -> list[tuple[LabelRecord, int]]:
+    """The labels to write, in order (a later label for an id replaces an earlier one), each with its
+    prediction's epoch ms; ids the store does not hold go to ``result.unknown`` once each."""
+    planned = []
+    for label in labels:
+        at = known.get(label.prediction_id)
+        if at is None:
+            if label.prediction_id not in result.unknown:
+                result.unknown.append(label.prediction_id)
             continue
-        norm, reason = _norm_feature(feature.type, name, value)
-        if reason:
-            return reason
-        features[name] = norm
-    try:
-        score = None if event.score is None else _finite(event.score)  # non-finite → null (counted upstream)
-        latency = _finite(event.latency_ms)
-    except (TypeError, ValueError):
-        return "prediction.score / latency_ms: must be numbers"
-    if latency is None:
-        return "latency_ms: must be a finite number"
-    label = event.prediction_label
-    if label is not None and not isinstance(label, str):
-        label = str(label)
-    missing = sorted(set(event.missing) | {n for n in by_name if n in features and features[n] is None})
-    return replace(event, features=features, missing=missing, score=score, latency_ms=latency, prediction_label=label)
+        planned.append((label, at))
+    return planned
 
 
-# --- JSON for reports ---------------------------------------------------------------------------------
+def retention_cutoff(retention_days: int | None, now: datetime | None = None) -> datetime | None:
+    """Start of the oldest UTC day retention keeps (None: retention not configured)."""
+    if not retention_days:
+        return None
+    today = (now or datetime.now(UTC)).astimezone(UTC).date()
+    return datetime.combine(today - timedelta(days=retention_days), datetime.min.time(), UTC)
 
 
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON types (numpy → Python, non-finite floats → null, datetimes → ISO), same on both backends."""
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, np.ndarray)):
-        return [to_jsonable(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(float(value)) else None
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
+# --- reads -------------------------------------------------------------------------------------------
+
+
+def response_counts(rows: Iterable[tuple[Any, Any]]) -> dict[str, int]:
+    """(kind, count) pairs → every response kind with its count, zero when absent."""
+    counts = dict.fromkeys(RESPONSE_KINDS, 0)
+    counts.update({str(kind): int(n) for kind, n in rows})
+    return counts
 
 
 # --- percentiles ----------------------------------------------------------------------------------------

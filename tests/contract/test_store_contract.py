@@ -32,6 +32,7 @@ from mlmon.store.fields import WINDOW_COLUMNS, DocField
 from mlmon.store.sqlite import SQLiteStore
 from tests.conftest import free_port
 from tests.contract.conftest import CATEGORIES, EDGES_X, MIDNIGHT, SPEC, build_store, make_events
+from tests.fixtures.osmem import osmem_client
 
 ALL = TimeWindow(MIDNIGHT - timedelta(hours=2), MIDNIGHT + timedelta(hours=2))
 PART = TimeWindow(MIDNIGHT - timedelta(minutes=20), MIDNIGHT + timedelta(minutes=35))
@@ -314,7 +315,7 @@ def test_retention_deletes_old_days_and_keeps_recent(kind: str, tmp_path: Path, 
     assert sorted(kept["prediction_id"]) == sorted([*(e.prediction_id for e in recent), "edge-new"])
     labels = store.labelled_predictions(everything).set_index("prediction_id")["label"]
     assert labels["r0"] == "no" and labels.notna().sum() == 1
-    assert _stored_labels(store) == 1  # the labels of deleted predictions are gone too, not just unjoinable
+    assert _stored_labels(store, request) == 1  # the labels of deleted predictions are gone too, not just unjoinable
     again = store.apply_retention(now=now)
     assert (again.events_deleted, again.indices_deleted) == (0, ())
     store.close()
@@ -324,12 +325,13 @@ def test_retention_deletes_old_days_and_keeps_recent(kind: str, tmp_path: Path, 
     off.close()
 
 
-def _stored_labels(store: InferenceStore) -> int:
+def _stored_labels(store: InferenceStore, request: pytest.FixtureRequest) -> int:
     if isinstance(store, SQLiteStore):
         with sqlite3.connect(store.path) as conn:
-            return int(conn.execute(f"SELECT COUNT(*) FROM {store.labels}").fetchone()[0])
+            return int(conn.execute('SELECT COUNT(*) FROM "labels_contract-model"').fetchone()[0])
     assert isinstance(store, ElasticsearchStore)
-    return int(store.es.count(index=store.labels_index)["count"])
+    es = osmem_client(request.getfixturevalue("es_url"))  # the same server the store writes to
+    return int(es.count(index="mlmon-labels-contract-model")["count"])
 
 
 def test_response_counts(store: InferenceStore) -> None:

@@ -345,7 +345,8 @@ def test_the_job_applies_retention_hourly_and_survives_a_failing_store(  # type:
     import sqlite3
 
     now = utc_now()
-    store = SQLiteStore(tmp_path / "inference.db", loaded.spec, retention_days=30)
+    # busy_timeout_ms: under the other writer's lock below, fail fast instead of waiting the default 10 s
+    store = SQLiteStore(tmp_path / "inference.db", loaded.spec, retention_days=30, busy_timeout_ms=50)
     store.ensure_schema()
     try:
         recent = Traffic(loaded, 200, seed=45, end=now)
@@ -367,7 +368,6 @@ def test_the_job_applies_retention_hourly_and_survives_a_failing_store(  # type:
         assert store.count(everything) == 260
 
         # An hour later the store is locked by another writer: the run completes, the failure is counted.
-        store._connect().execute("PRAGMA busy_timeout = 50")  # fail fast instead of waiting 10 s
         blocker = sqlite3.connect(store.path, isolation_level=None)
         try:
             blocker.execute("BEGIN IMMEDIATE")

@@ -10,18 +10,9 @@ import pytest
 from mlmon.errors import InvalidInput
 from mlmon.spec import parse_spec
 from mlmon.store.base import InferenceEvent, TimeWindow
-from mlmon.store.common import (
-    ceil_ms,
-    checked_edges,
-    frame_refs,
-    normalize_event,
-    percentile_ranks,
-    resolve_field,
-    to_jsonable,
-    to_ms,
-    window_ms,
-)
+from mlmon.store.common import ceil_ms, checked_edges, frame_refs, percentile_ranks, resolve_field, to_ms, window_ms
 from mlmon.store.fields import DocField
+from mlmon.store.normalize import normalize_event, to_jsonable
 from tests.contract.conftest import SPEC
 
 T = datetime(2026, 3, 2, 12, 0, 0, 123456, tzinfo=UTC)
@@ -137,3 +128,28 @@ def test_one_vocabulary_for_document_fields() -> None:
     assert resolve_field(clashing, "latency_ms").es_path == "features.latency_ms"  # the spec's feature wins
     with pytest.raises(InvalidInput, match="'latency_ms' has the name of a window column"):
         frame_refs(clashing, None)
+
+
+def test_shared_write_bookkeeping() -> None:
+    from mlmon.store.base import LabelRecord, LabelWriteResult, WriteResult
+    from mlmon.store.common import accept_events, plan_labels, response_counts, retention_cutoff
+
+    result = WriteResult()
+    accepted = accept_events([_event(), _event(prediction_id="bad", features={"x": "1"})], SPEC, result)
+    assert [e.prediction_id for e in accepted] == ["p1"] and accepted[0].features["flag"] == "true"
+    assert result.rejected == [("bad", "features.x: expected a number, got str")]
+
+    labels = [
+        LabelRecord("a", "yes", T),
+        LabelRecord("ghost", "no", T),
+        LabelRecord("a", 2, T),
+        LabelRecord("ghost", 1, T),
+    ]
+    written = LabelWriteResult()
+    planned = plan_labels(labels, {"a": 17}, written)
+    assert [(label.label, at) for label, at in planned] == [("yes", 17), (2, 17)]  # in order: the last one wins
+    assert written.unknown == ["ghost"]
+
+    assert retention_cutoff(None, T) is None and retention_cutoff(0, T) is None
+    assert retention_cutoff(2, T) == datetime(2026, 2, 28, tzinfo=UTC)  # whole UTC days
+    assert response_counts([("ok", 3), ("fallback", np.int64(1))]) == {"ok": 3, "empty": 0, "fallback": 1}

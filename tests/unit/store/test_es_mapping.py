@@ -6,7 +6,7 @@ import json
 
 from mlmon.spec import load_spec
 from mlmon.store import es_mapping
-from mlmon.store.elasticsearch import index_template
+from mlmon.store.es_mapping import index_template
 from tests.conftest import REPO
 
 SPEC = load_spec(REPO / "specs" / "loan_default.yaml")

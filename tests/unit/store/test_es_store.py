@@ -14,7 +14,11 @@ from mlmon.errors import StoreUnavailable
 from mlmon.store.base import LabelRecord, ReportRecord
 from mlmon.store.elasticsearch import ElasticsearchStore
 from tests.contract.conftest import MIDNIGHT, SPEC, make_events
+from tests.fixtures.osmem import osmem_client
 from tests.fixtures.proxy import TcpProxy
+
+PATTERN = "mlmon-inference-contract-model-*"
+LABELS = "mlmon-labels-contract-model"
 
 
 def test_daily_indices_get_the_template_mappings(es_url: str) -> None:
@@ -22,8 +26,8 @@ def test_daily_indices_get_the_template_mappings(es_url: str) -> None:
     events = make_events(20)
     events[0] = replace(events[0], features={**events[0].features, "surprise_int": 3, "surprise_str": "a"})
     assert store.write_events(events).stored == 20
-    es = store.es
-    days = sorted(es.indices.get(index=store.pattern))
+    es = osmem_client(es_url)
+    days = sorted(es.indices.get(index=PATTERN))
     assert days == ["mlmon-inference-contract-model-2026.03.01", "mlmon-inference-contract-model-2026.03.02"]
     props = es.indices.get_mapping(index=days[0])[days[0]]["mappings"]["properties"]
     features = props["features"]["properties"]
@@ -51,7 +55,7 @@ def test_labels_keep_the_prediction_time(es_url: str) -> None:
     event = make_events(1)[0]
     store.write_events([event])
     store.upsert_labels([LabelRecord(event.prediction_id, "yes", MIDNIGHT + timedelta(days=2))])
-    doc = store.es.get(index=store.labels_index, id=event.prediction_id)["_source"]
+    doc = osmem_client(es_url).get(index=LABELS, id=event.prediction_id)["_source"]
     assert doc["label"] == "yes"
     assert datetime.fromisoformat(doc["@timestamp"]) == event.timestamp.replace(
         microsecond=event.timestamp.microsecond // 1000 * 1000
@@ -69,9 +73,10 @@ def test_retention_deletes_old_daily_indices(es_url: str) -> None:
     result = store.apply_retention(now=MIDNIGHT + timedelta(hours=1))
     assert result.indices_deleted == ("mlmon-inference-contract-model-2026.02.25",)
     assert result.events_deleted == 10 and result.cutoff == MIDNIGHT - timedelta(days=2)
-    assert sorted(store.es.indices.get(index=store.pattern)) == ["mlmon-inference-contract-model-2026.03.02"]
+    es = osmem_client(es_url)
+    assert sorted(es.indices.get(index=PATTERN)) == ["mlmon-inference-contract-model-2026.03.02"]
     store.refresh()
-    assert store.es.count(index=store.labels_index)["count"] == 1
+    assert es.count(index=LABELS)["count"] == 1
     assert store.apply_retention(now=MIDNIGHT + timedelta(hours=1)).indices_deleted == ()  # idempotent
     store.close()
 
@@ -108,7 +113,8 @@ def test_report_summary_is_indexed_from_the_record(es_url: str) -> None:
         findings=["x", "channel"],
     )
     store.write_report(record)
-    hits = store.es.search(index="mlmon-drift-reports-contract-model", query={"term": {"findings": "channel"}})
+    es = osmem_client(es_url)
+    hits = es.search(index="mlmon-drift-reports-contract-model", query={"term": {"findings": "channel"}})
     [doc] = [h["_source"] for h in hits["hits"]["hits"]]
     assert (doc["model_version"], doc["status"], doc["summary"], doc["drift_detected"]) == (
         "v7",
