@@ -149,12 +149,17 @@ BinSpec = NumericBins | CategoryBins
 
 @dataclass
 class BinnedCounts:
-    """Counts of one feature over a window: ``counts`` per bin, plus rows with no value."""
+    """Counts of one feature over a window: ``counts`` per bin, plus rows with no value.
+
+    For numeric bins the stores also return ``sums``, the sum of the values in each bin (0.0 for an empty
+    bin), so that means and binned Wasserstein distances computed from the bins match the exact values.
+    Category bins have no sums (None)."""
 
     feature: str
     counts: np.ndarray
     missing: int
     total: int  # rows in the window (counts.sum() + missing)
+    sums: np.ndarray | None = None  # float64, one per bin (numeric bins only)
 
 
 @dataclass

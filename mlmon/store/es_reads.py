@@ -112,7 +112,12 @@ def binned_aggs(spec: ModelSpec, bins: Sequence[BinSpec]) -> tuple[dict[str, Any
                     }
                     for j, (lo, hi) in enumerate(itertools.pairwise(bounds))
                 ]
-                aggs[f"b{i}"] = {"range": {"field": ref.es_path, "ranges": ranges, "keyed": False}}
+                aggs[f"b{i}"] = {
+                    "range": {"field": ref.es_path, "ranges": ranges, "keyed": False},
+                    "aggs": {"sum": {"sum": {"field": ref.es_path}}},  # the values of each bin, summed
+                }
+            else:  # one bin: the sum of every value
+                aggs[f"t{i}"] = {"sum": {"field": ref.es_path}}
             plans.append(_BinPlan(True, len(edges) + 1))
         elif isinstance(bin_spec, CategoryBins):
             check_kind(ref, "categorical", "category bins")
@@ -133,17 +138,22 @@ def binned_result(
     for i, (bin_spec, plan) in enumerate(zip(bins, plans, strict=True)):
         missing = int(result.get(f"m{i}", {}).get("doc_count", 0))
         counts = np.zeros(plan.size, dtype=np.int64)
+        sums = None
         buckets = result.get(f"b{i}", {}).get("buckets")
         if plan.numeric:
+            sums = np.zeros(plan.size, dtype=np.float64)
             for bucket in buckets or []:
-                counts[int(bucket["key"])] = int(bucket["doc_count"])
+                j = int(bucket["key"])
+                counts[j] = int(bucket["doc_count"])
+                sums[j] = _bin_sum(bucket.get("sum"), counts[j])
             if buckets is None:  # no edges: one bin
                 counts[0] = total - missing
+                sums[0] = _bin_sum(result.get(f"t{i}"), counts[0])
         else:
             for key, bucket in (buckets or {}).items():
                 counts[int(key)] = int(bucket["doc_count"])
             counts[-1] = total - missing - int(counts[:-1].sum())
-        out[bin_spec.feature] = BinnedCounts(bin_spec.feature, counts, missing, total)
+        out[bin_spec.feature] = BinnedCounts(bin_spec.feature, counts, missing, total, sums)
     return out
 
 
@@ -180,6 +190,12 @@ def summary_result(
             {float(p): (values.get(float(p)) if n else None) for p in percentiles},
         )
     return out
+
+
+def _bin_sum(agg: Mapping[str, Any] | None, count: int) -> float:
+    """A ``sum`` aggregation's value; an empty bin sums to 0 (some servers answer null)."""
+    value = _num((agg or {}).get("value")) if count else None
+    return 0.0 if value is None else value
 
 
 def _num(value: Any) -> float | None:

@@ -39,12 +39,13 @@ def binned_counts(
     where: str,
     where_params: Sequence[Any],
 ) -> dict[str, BinnedCounts]:
-    """All fields in one statement: each row's bin per field is computed once, materialised, then counted per
-    field. Bin -1 = missing."""
+    """All fields in one statement: each row's bin per field (and a numeric field's value) is computed once,
+    materialised, then counted and summed per field. Bin -1 = missing."""
     exprs: list[str] = []
     params: list[Any] = []
     args: list[Any]
     sizes: list[int] = []
+    numeric: list[bool] = []
     for i, bin_spec in enumerate(bins):
         ref = resolve_field(spec, bin_spec.feature)
         col = quote(ref.column)
@@ -53,6 +54,7 @@ def binned_counts(
             edges = checked_edges(bin_spec.feature, bin_spec.edges)
             expr, args = _search_expr(col, edges, 0, len(edges))
             sizes.append(len(edges) + 1)
+            exprs.append(f"{col} AS v{i}")
         elif isinstance(bin_spec, CategoryBins):
             check_kind(ref, "categorical", "category bins")
             cats = [str(c) for c in bin_spec.categories]
@@ -61,24 +63,35 @@ def binned_counts(
             sizes.append(len(cats) + 1)
         else:
             raise InvalidInput("bins", f"unknown bin spec {type(bin_spec).__name__}")
+        numeric.append(isinstance(bin_spec, NumericBins))
         exprs.append(f"CASE WHEN {col} IS NULL THEN -1 ELSE {expr} END AS b{i}")
         params += args
     if not bins:
         return {}
     counts = [np.zeros(n, dtype=np.int64) for n in sizes]
+    sums = [np.zeros(n, dtype=np.float64) if num else None for n, num in zip(sizes, numeric, strict=True)]
     missing = [0] * len(bins)
-    union = " UNION ALL ".join(f"SELECT {i}, b{i}, COUNT(*) FROM t GROUP BY b{i}" for i in range(len(bins)))
+    union = " UNION ALL ".join(
+        f"SELECT {i}, b{i}, COUNT(*), {f'SUM(v{i})' if numeric[i] else 'NULL'} FROM t GROUP BY b{i}"
+        for i in range(len(bins))
+    )
     rows = conn.execute(
         f"WITH t AS MATERIALIZED (SELECT {', '.join(exprs)} FROM {table} {where}) {union}",
         [*params, *where_params],
     ).fetchall()
-    for i, b, n in rows:
+    for i, b, n, value_sum in rows:
         if b < 0:
             missing[i] = int(n)
-        else:
-            counts[i][int(b)] = int(n)
+            continue
+        counts[i][int(b)] = int(n)
+        bin_sums = sums[i]
+        if bin_sums is not None and value_sum is not None:
+            bin_sums[int(b)] = float(value_sum)
     total = int(counts[0].sum()) + missing[0]
-    return {b.feature: BinnedCounts(b.feature, c, m, total) for b, c, m in zip(bins, counts, missing, strict=True)}
+    return {
+        b.feature: BinnedCounts(b.feature, c, m, total, sums_of)
+        for b, c, m, sums_of in zip(bins, counts, missing, sums, strict=True)
+    }
 
 
 def numeric_summaries(

@@ -159,13 +159,26 @@ def test_binned_counts_match_numpy(store: InferenceStore) -> None:
         want_x = np.bincount(np.searchsorted(EDGES_X, present, side="right"), minlength=len(EDGES_X) + 1)
         assert got["x"].counts.tolist() == want_x.tolist()
         assert (got["x"].missing, got["x"].total) == (len(xs) - len(present), len(rows))
+        _assert_sums(got["x"].sums, present, EDGES_X)
         for name, cats in (("channel", CATEGORIES), ("flag", ["false", "true"])):
             values = [_value(e, name) for e in rows]
             want = [sum(v == c for v in values) for c in cats]
             want.append(sum(v is not None and v not in cats for v in values))  # __other__
             assert got[name].counts.tolist() == want, (name, OTHER)
             assert got[name].missing == sum(v is None for v in values)
-        assert got["big"].counts.tolist() == [sum(_value(e, "big") is not None for e in rows)]
+            assert got[name].sums is None  # categories have counts only
+        bigs = np.array([v for e in rows if (v := _value(e, "big")) is not None], dtype=float)
+        assert got["big"].counts.tolist() == [len(bigs)]
+        _assert_sums(got["big"].sums, bigs, [])
+
+
+def _assert_sums(sums: np.ndarray | None, values: np.ndarray, edges: list[float]) -> None:
+    """Per-bin sums of the values equal numpy's (to rounding: servers add in their own order)."""
+    assert sums is not None and sums.dtype == np.float64 and len(sums) == len(edges) + 1
+    which = np.searchsorted(edges, values, side="right")
+    want = np.array([math.fsum(values[which == j]) for j in range(len(edges) + 1)])
+    assert sums == pytest.approx(want, rel=1e-12, abs=1e-9)
+    assert sums.sum() == pytest.approx(values.sum(), rel=1e-12)
 
 
 def test_output_fields_bin_like_features(store: InferenceStore) -> None:
@@ -181,6 +194,7 @@ def test_output_fields_bin_like_features(store: InferenceStore) -> None:
         got["prediction.score"].counts.tolist()
         == np.bincount(np.searchsorted([0.25, 0.5, 0.75], scores, side="right"), minlength=4).tolist()
     )
+    _assert_sums(got["prediction.score"].sums, scores, [0.25, 0.5, 0.75])
     assert got["prediction.label"].counts.tolist() == [
         sum(e.prediction_label == "no" for e in events),
         sum(e.prediction_label == "yes" for e in events),
@@ -251,6 +265,7 @@ def test_reads_filter_by_model_version(store: InferenceStore) -> None:
             == np.bincount(np.searchsorted(EDGES_X, present, side="right"), minlength=len(EDGES_X) + 1).tolist()
         )
         assert (got["x"].missing, got["x"].total) == (len(rows) - len(present), len(rows))
+        _assert_sums(got["x"].sums, present, EDGES_X)
         channels = [_value(e, "channel") for e in rows]
         assert got["channel"].counts.tolist() == [
             *(sum(v == c for v in channels) for c in CATEGORIES),
@@ -441,6 +456,10 @@ def test_both_backends_give_the_same_numbers(both_stores: tuple[InferenceStore, 
         for name in a:
             assert a[name].counts.tolist() == b[name].counts.tolist(), name
             assert (a[name].missing, a[name].total) == (b[name].missing, b[name].total)
+            sums_a, sums_b = a[name].sums, b[name].sums
+            assert (sums_a is None) == (sums_b is None), name
+            if sums_a is not None:
+                assert sums_a == pytest.approx(sums_b, rel=1e-12, abs=1e-9), name
         assert sqlite.count(window) == elastic.count(window)
         assert sqlite.count(window, "v2") == elastic.count(window, "v2")
         assert sqlite.response_counts(window) == elastic.response_counts(window)
