@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from mlmon.errors import InvalidInput
 from mlmon.spec import ModelSpec
 from mlmon.store.base import InferenceEvent, LabelRecord, LabelWriteResult, TimeWindow, WriteResult
-from mlmon.store.fields import RESERVED_COLUMNS, DocField
+from mlmon.store.fields import LABEL, LABEL_OBSERVED_AT, RESERVED_COLUMNS, TIMESTAMP, DocField
 from mlmon.store.normalize import RESPONSE_KINDS, normalize_event
 
 FieldKind = Literal["numeric", "categorical"]
@@ -93,17 +94,22 @@ def check_kind(ref: FieldRef, wanted: FieldKind, what: str) -> None:
 # --- time -------------------------------------------------------------------------------------------
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
 def to_ms(ts: datetime) -> int:
-    """Epoch milliseconds, truncated (what Elasticsearch keeps of a ``date``)."""
+    """Epoch milliseconds, truncated (what Elasticsearch keeps of a ``date``); exact integer arithmetic for
+    any year a datetime holds (no nanosecond round trip, which overflows outside 1677-2262)."""
     if ts.tzinfo is None:
         raise ValueError("timestamp needs a timezone")
-    return int(pd.Timestamp(ts).as_unit("ns").value // 1_000_000)
+    return int((ts - _EPOCH) // _MS)
 
 
 def ceil_ms(ts: datetime) -> int:
     if ts.tzinfo is None:
         raise ValueError("timestamp needs a timezone")
-    return -(-int(pd.Timestamp(ts).as_unit("ns").value) // 1_000_000)
+    return -int((_EPOCH - ts) // _MS)
 
 
 def window_ms(window: TimeWindow) -> tuple[int, int]:
@@ -192,23 +198,22 @@ def check_percentiles(percentiles: Sequence[float]) -> None:
 
 
 def typed_frame(frame: pd.DataFrame, refs: Sequence[FieldRef]) -> pd.DataFrame:
-    """Same dtypes from every backend: UTC timestamps (from epoch ms), floats for scores and numeric
-    features (NaN when missing), None for missing categories; labels float when all numeric."""
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"].astype("int64"), unit="ms", utc=True)
+    """Same dtypes from every backend: UTC datetimes of millisecond precision (NaT when missing), floats for
+    scores and numeric features (NaN when missing), None for missing categories; labels float when all
+    numeric. The time columns arrive as epoch milliseconds (ints, or None for an unlabelled row)."""
+    for col in (TIMESTAMP, LABEL_OBSERVED_AT):
+        if col in frame:
+            frame[col] = utc_from_ms(frame[col])
     for col in (DocField.SCORE, DocField.LATENCY_MS):
         if col in frame:
             frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     if DocField.PREDICTED_LABEL in frame:
         frame[DocField.PREDICTED_LABEL] = _objects(frame[DocField.PREDICTED_LABEL])
-    if "label_observed_at" in frame:
-        # Integer milliseconds with NA for unlabelled rows: float NaN * 1e6 inside pandas has overflowed once.
-        millis = pd.to_numeric(frame["label_observed_at"], errors="coerce").round().astype("Int64")
-        frame["label_observed_at"] = pd.to_datetime(millis, unit="ms", utc=True)
-    if "label" in frame:
-        values = [v for v in frame["label"] if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if LABEL in frame:
+        values = [v for v in frame[LABEL] if v is not None and not (isinstance(v, float) and math.isnan(v))]
         numeric = bool(values) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-        frame["label"] = (
-            pd.to_numeric(frame["label"], errors="coerce").astype("float64") if numeric else _objects(frame["label"])
+        frame[LABEL] = (
+            pd.to_numeric(frame[LABEL], errors="coerce").astype("float64") if numeric else _objects(frame[LABEL])
         )
     for ref in refs:
         if ref.kind == "numeric":
@@ -216,6 +221,20 @@ def typed_frame(frame: pd.DataFrame, refs: Sequence[FieldRef]) -> pd.DataFrame:
         else:
             frame[ref.name] = _objects(frame[ref.name])
     return frame
+
+
+def utc_from_ms(values: pd.Series) -> pd.Series:
+    """Epoch milliseconds with gaps (None, NaN, pd.NA) → ``datetime64[ms, UTC]``, NaT in the gaps.
+
+    Plain numpy, on purpose: ``pd.to_datetime(..., unit="ms")`` over nullable integers goes through a cache
+    of unique values and a ``take`` that raised "'indices' contains values less than allowed" on windows
+    mixing labelled and unlabelled predictions, and its nanosecond result overflows outside 1677-2262.
+    Milliseconds as float64 are exact up to 2**53 ms (about 285,000 years)."""
+    millis = pd.to_numeric(values.astype(object), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    gaps = np.isnan(millis)
+    stamps = np.where(gaps, 0, millis).astype("int64").astype("datetime64[ms]")
+    stamps[gaps] = np.datetime64("NaT", "ms")
+    return pd.Series(stamps, index=values.index, name=values.name).dt.tz_localize(UTC)
 
 
 def _objects(series: pd.Series) -> pd.Series:

@@ -38,6 +38,7 @@ from mlmon.store.base import (
     WriteResult,
 )
 from mlmon.store.common import (
+    FieldRef,
     accept_events,
     frame_refs,
     plan_labels,
@@ -48,7 +49,7 @@ from mlmon.store.common import (
 )
 from mlmon.store.es_client import REQUEST_TIMEOUT_S, Credentials, build_client, detect_distribution, translated
 from mlmon.store.es_schema import put_schema
-from mlmon.store.fields import LABEL, LABEL_OBSERVED_AT, WINDOW_COLUMNS, DocField
+from mlmon.store.fields import LABEL_COLUMNS, WINDOW_COLUMNS, DocField
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +247,14 @@ class ElasticsearchStore:
         with translated(what, self._url):
             yield from es_reads.scan(self._es().search, index, query, source, limit)
 
+    def _window_rows(
+        self, window: TimeWindow, refs: Sequence[FieldRef], limit: int | None, model_version: str | None
+    ) -> list[list[Any]]:
+        source = [*es_reads.WINDOW_SOURCE, *(r.es_path for r in refs)]
+        query = es_reads.window_query(window, model_version)
+        docs = self._scan(self._pattern, query, source, limit, "reading a window")
+        return [es_reads.window_row(doc, refs) for doc in docs]
+
     def read_window(
         self,
         window: TimeWindow,
@@ -254,19 +263,14 @@ class ElasticsearchStore:
         model_version: str | None = None,
     ) -> pd.DataFrame:
         refs = frame_refs(self._spec, fields)
-        source = [*es_reads.WINDOW_SOURCE, *(r.es_path for r in refs)]
-        query = es_reads.window_query(window, model_version)
-        rows = [
-            es_reads.window_row(doc, refs)
-            for doc in self._scan(self._pattern, query, source, limit, "reading a window")
-        ]
+        rows = self._window_rows(window, refs, limit, model_version)
         return typed_frame(pd.DataFrame(rows, columns=[*WINDOW_COLUMNS, *(r.name for r in refs)]), refs)
 
     def labelled_predictions(
         self, window: TimeWindow, extra_fields: Sequence[str] = (), model_version: str | None = None
     ) -> pd.DataFrame:
         refs = frame_refs(self._spec, extra_fields)
-        frame = self.read_window(window, fields=[r.name for r in refs], model_version=model_version)
+        rows = self._window_rows(window, refs, None, model_version)
         try:
             with translated("refreshing labels", self._url):
                 self._es().indices.refresh(index=self._labels_index, ignore_unavailable=True)
@@ -278,11 +282,10 @@ class ElasticsearchStore:
             doc["prediction_id"]: (doc.get("label"), to_ms(datetime.fromisoformat(doc["observed_at"])))
             for doc in self._scan(self._labels_index, query, source, None, "reading labels")
         }
-        found = [labels.get(pid, (None, None)) for pid in frame["prediction_id"]]
-        at = len(WINDOW_COLUMNS)
-        frame.insert(at, LABEL, [f[0] for f in found])
-        frame.insert(at + 1, LABEL_OBSERVED_AT, [f[1] for f in found])
-        return typed_frame(frame.assign(timestamp=frame["timestamp"].astype("int64") // 10**6), refs)
+        at = len(WINDOW_COLUMNS)  # label columns between the window columns and the features
+        joined = [[*row[:at], *labels.get(row[0], (None, None)), *row[at:]] for row in rows]
+        columns = [*WINDOW_COLUMNS, *LABEL_COLUMNS, *(r.name for r in refs)]
+        return typed_frame(pd.DataFrame(joined, columns=columns), refs)
 
     def binned_counts(
         self, window: TimeWindow, bins: Sequence[BinSpec], model_version: str | None = None

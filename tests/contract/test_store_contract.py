@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mlmon.errors import InvalidInput, StoreUnavailable
@@ -494,3 +495,60 @@ def test_both_backends_give_the_same_numbers(both_stores: tuple[InferenceStore, 
             ), name
             assert na[name].mean == pytest.approx(nb[name].mean, rel=1e-9), name
         assert sqlite.read_window(window, model_version="v2").equals(elastic.read_window(window, model_version="v2"))
+
+
+def test_labelled_and_unlabelled_predictions_share_a_window(store: InferenceStore) -> None:
+    """Issue 11 item 3: a window where only some predictions have a label (NA label times among real ones).
+
+    200 rows, the first ones unlabelled: the NA-heavy head and the repeated label times are the shape that
+    made the statistics service fail (pandas' cached to_datetime path over nullable integers)."""
+    events = make_events(200, seed=21)
+    assert store.write_events(events).stored == 200
+    ordered = sorted(events, key=lambda e: (e.timestamp, e.prediction_id))
+    seen = [MIDNIGHT + timedelta(minutes=i % 3) for i in range(200)]  # few distinct label times
+    labelled = {e.prediction_id: seen[i] for i, e in enumerate(ordered) if i >= 40 and i % 3}
+    store.upsert_labels([LabelRecord(pid, "yes", at) for pid, at in labelled.items()])
+    store.refresh()
+    frame = store.labelled_predictions(ALL)
+    assert str(frame["label_observed_at"].dtype).startswith("datetime64") and frame["label_observed_at"].dt.tz
+    got = dict(zip(frame["prediction_id"], frame["label_observed_at"], strict=True))
+    for e in ordered:
+        want = labelled.get(e.prediction_id)
+        assert (got[e.prediction_id] is pd.NaT) if want is None else got[e.prediction_id] == want
+    assert frame["label"].isna().sum() == 200 - len(labelled)
+    for window in (PART, TimeWindow(MIDNIGHT - timedelta(hours=1), MIDNIGHT - timedelta(minutes=50))):
+        part = store.labelled_predictions(window)
+        assert len(part) == len(_in(window, events)) and part["label_observed_at"].notna().sum() == sum(
+            e.prediction_id in labelled for e in _in(window, events)
+        )
+
+
+def test_frames_keep_their_types_for_every_na_shape(store: InferenceStore) -> None:
+    """No label at all, every label, an empty window, and times outside pandas' nanosecond range."""
+    events = make_events(60, seed=22)
+    store.write_events(events)
+    store.refresh()
+    none = store.labelled_predictions(ALL)
+    assert len(none) == 60 and none["label_observed_at"].isna().all() and none["label"].isna().all()
+    store.upsert_labels([LabelRecord(e.prediction_id, "no", MIDNIGHT) for e in events])
+    store.refresh()
+    every = store.labelled_predictions(ALL)
+    assert (every["label_observed_at"] == MIDNIGHT).all() and (every["label"] == "no").all()
+    empty_window = TimeWindow(MIDNIGHT + timedelta(days=5), MIDNIGHT + timedelta(days=6))
+    for empty in (store.labelled_predictions(empty_window), store.read_window(empty_window)):
+        assert empty.empty and str(empty["timestamp"].dtype) == str(every["timestamp"].dtype)
+    assert str(none["label_observed_at"].dtype) == str(every["label_observed_at"].dtype)
+    # Label times a client may send (the model server bounds them; the store must not crash on them).
+    far = [datetime(2300, 1, 1, tzinfo=UTC), datetime(1500, 1, 1, tzinfo=UTC)]
+    store.upsert_labels(
+        [LabelRecord(events[0].prediction_id, "yes", far[0]), LabelRecord(events[1].prediction_id, "yes", far[1])]
+    )
+    store.refresh()
+    by_id = store.labelled_predictions(ALL).set_index("prediction_id")["label_observed_at"]
+    assert by_id[events[0].prediction_id] == far[0] and by_id[events[1].prediction_id] == far[1]
+    # An event far in the future (history loaded with a wrong clock) reads back too.
+    future = replace(events[2], prediction_id="future", timestamp=datetime(2300, 6, 1, 12, tzinfo=UTC))
+    assert store.write_events([future]).stored == 1
+    store.refresh()
+    later = store.read_window(TimeWindow(datetime(2300, 6, 1, tzinfo=UTC), datetime(2300, 6, 2, tzinfo=UTC)))
+    assert list(later["prediction_id"]) == ["future"] and later["timestamp"][0] == future.timestamp

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mlmon.errors import InvalidInput
@@ -153,3 +155,36 @@ def test_shared_write_bookkeeping() -> None:
     assert retention_cutoff(None, T) is None and retention_cutoff(0, T) is None
     assert retention_cutoff(2, T) == datetime(2026, 2, 28, tzinfo=UTC)  # whole UTC days
     assert response_counts([("ok", 3), ("fallback", np.int64(1))]) == {"ok": 3, "empty": 0, "fallback": 1}
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [None] * 40 + [1772409600000] * 30 + [None, 1772409600005] * 15,  # NA-heavy head, few distinct times
+        [float("nan"), 1772409600000.0, 1772409600001.0],
+        [None, None],
+        [],
+        [-14200704000000, 10413792000000, None],  # years 1520 and 2300: outside nanosecond datetimes
+    ],
+    ids=["na-head-repeats", "float-nan", "all-missing", "empty", "far-years"],
+)
+@pytest.mark.parametrize("dtype", [object, "Int64", "float64"])
+def test_utc_from_ms_every_na_shape(values: list[object], dtype: object) -> None:
+    from mlmon.store.common import utc_from_ms
+
+    series = pd.Series(values, dtype=dtype)  # type: ignore[call-overload]
+    got = utc_from_ms(series)
+    assert str(got.dtype) == "datetime64[ms, UTC]" and got.index.equals(series.index)
+    for value, stamp in zip(values, got, strict=True):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            assert stamp is pd.NaT
+        else:
+            assert to_ms(stamp.to_pydatetime()) == value
+
+
+def test_to_ms_any_year() -> None:
+    assert to_ms(datetime(1500, 1, 1, tzinfo=UTC)) == -14831769600000
+    assert to_ms(datetime(2300, 1, 1, 0, 0, 0, 999, tzinfo=UTC)) == 10413792000000  # 999 µs truncated
+    before_epoch = datetime(1969, 12, 31, 23, 59, 59, 999500, tzinfo=UTC)
+    assert (to_ms(before_epoch), ceil_ms(before_epoch)) == (-1, 0)  # floor and ceiling, also below zero
+    assert to_ms(pd.Timestamp("2026-03-02T12:00:00.123456789Z")) == to_ms(T)  # nanoseconds truncated
