@@ -67,7 +67,11 @@ FeatureValue = float | str | None
 
 @dataclass(frozen=True)
 class InferenceEvent:
-    """One prediction as the model saw it (after preprocessing, PII already hashed or dropped)."""
+    """One prediction as the model saw it (after preprocessing, PII already hashed or dropped).
+
+    ``timestamp`` is the event time (supplied by the client, or the server's time when it sent none): windows
+    are cut on it. ``received_at`` is the server's clock when the request arrived (None when unknown, e.g.
+    history loaded from a file); the gap between the two shows late or replayed events."""
 
     prediction_id: str
     timestamp: datetime
@@ -79,10 +83,12 @@ class InferenceEvent:
     score: float | None = None
     response_kind: ResponseKind = "ok"
     latency_ms: float = 0.0
+    received_at: datetime | None = None
 
     def to_doc(self) -> dict[str, Any]:
         return {
-            "@timestamp": self.timestamp.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "@timestamp": _iso(self.timestamp),
+            "received_at": None if self.received_at is None else _iso(self.received_at),
             "prediction_id": self.prediction_id,
             "model": {"name": self.model_name, "version": self.model_version},
             "features": dict(self.features),
@@ -106,7 +112,13 @@ class InferenceEvent:
             score=prediction.get("score"),
             response_kind=(doc.get("response") or {}).get("kind", "ok"),
             latency_ms=float(doc.get("latency_ms") or 0.0),
+            received_at=datetime.fromisoformat(doc["received_at"]) if doc.get("received_at") else None,
         )
+
+
+def _iso(ts: datetime) -> str:
+    """Millisecond ISO-8601 in UTC with a ``Z``, as Elasticsearch shows dates."""
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

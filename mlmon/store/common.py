@@ -60,6 +60,8 @@ def resolve_field(spec: ModelSpec, name: str) -> FieldRef:
         if name in DOC_FIELDS:
             doc_kind, column = DOC_FIELDS[DocField(name)]
             return FieldRef(str(name), doc_kind, column, str(name))
+        if name == DocField.RECEIVED_AT:
+            raise InvalidInput("feature", f"{name!r} is a time: read_window returns it, bins do not take it") from None
         known = ", ".join([*spec.feature_names, *DOC_FIELDS])
         raise InvalidInput("feature", f"unknown feature {name!r}; known: {known}") from None
     kind: FieldKind = "numeric" if feature.is_numeric else "categorical"
@@ -201,7 +203,7 @@ def typed_frame(frame: pd.DataFrame, refs: Sequence[FieldRef]) -> pd.DataFrame:
     """Same dtypes from every backend: UTC datetimes of millisecond precision (NaT when missing), floats for
     scores and numeric features (NaN when missing), None for missing categories; labels float when all
     numeric. The time columns arrive as epoch milliseconds (ints, or None for an unlabelled row)."""
-    for col in (TIMESTAMP, LABEL_OBSERVED_AT):
+    for col in (TIMESTAMP, DocField.RECEIVED_AT, LABEL_OBSERVED_AT):
         if col in frame:
             frame[col] = utc_from_ms(frame[col])
     for col in (DocField.SCORE, DocField.LATENCY_MS):

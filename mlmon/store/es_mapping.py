@@ -77,6 +77,7 @@ def inference_mappings(spec: ModelSpec) -> dict[str, Any]:
             "prediction": {"properties": {"label": {"type": "keyword"}, "score": {"type": "double"}}},
             "response": {"properties": {"kind": {"type": "keyword"}}},
             "latency_ms": {"type": "double"},
+            "received_at": {"type": "date"},  # server time of arrival; @timestamp is the event time
         },
     }
 

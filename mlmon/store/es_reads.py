@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -19,12 +20,20 @@ import numpy as np
 from mlmon.errors import InvalidInput
 from mlmon.spec import ModelSpec
 from mlmon.store.base import BinnedCounts, BinSpec, CategoryBins, NumericBins, NumericSummary, TimeWindow
-from mlmon.store.common import FieldRef, check_kind, check_percentiles, checked_edges, resolve_field, window_ms
+from mlmon.store.common import (
+    FieldRef,
+    check_kind,
+    check_percentiles,
+    checked_edges,
+    resolve_field,
+    to_ms,
+    window_ms,
+)
 from mlmon.store.fields import DocField
 
 PAGE = 5000  # hits per search_after page (below index.max_result_window)
 # What a window read asks for besides the features, in the order of WINDOW_COLUMNS.
-WINDOW_SOURCE = ["prediction_id", "model.version", "prediction", "response.kind", "latency_ms"]
+WINDOW_SOURCE = ["prediction_id", "model.version", "prediction", "response.kind", "latency_ms", "received_at"]
 
 
 def window_query(window: TimeWindow, model_version: str | None = None) -> dict[str, Any]:
@@ -47,6 +56,7 @@ def window_row(doc: Mapping[str, Any], refs: Sequence[FieldRef]) -> list[Any]:
         pred.get("score"),
         (doc.get("response") or {}).get("kind"),
         doc.get("latency_ms"),
+        to_ms(datetime.fromisoformat(doc["received_at"])) if doc.get("received_at") else None,
         *(feats.get(r.name) for r in refs),
     ]
 

@@ -28,6 +28,7 @@ class DocField(StrEnum):
     RESPONSE_KIND = "response.kind"
     MODEL_VERSION = "model.version"
     LATENCY_MS = "latency_ms"
+    RECEIVED_AT = "received_at"  # server time of arrival (a datetime column; not binned or summarised)
 
 
 PREDICTION_ID = "prediction_id"
@@ -44,6 +45,7 @@ WINDOW_COLUMNS: tuple[str, ...] = (
     DocField.SCORE,
     DocField.RESPONSE_KIND,
     DocField.LATENCY_MS,
+    DocField.RECEIVED_AT,
 )
 # ``labelled_predictions``: the window columns, then these, then the extra features.
 LABEL_COLUMNS: tuple[str, ...] = (LABEL, LABEL_OBSERVED_AT)

@@ -58,6 +58,10 @@ def normalize_event(event: InferenceEvent, spec: ModelSpec) -> InferenceEvent | 
         return f"prediction_id: must be a non-empty string of at most {MAX_ID_LENGTH} bytes"
     if not isinstance(event.timestamp, datetime) or event.timestamp.tzinfo is None:
         return "timestamp: must be a timezone-aware datetime"
+    if event.received_at is not None and (
+        not isinstance(event.received_at, datetime) or event.received_at.tzinfo is None
+    ):
+        return "received_at: must be a timezone-aware datetime"
     if event.model_name != spec.model:
         return f"model.name: {event.model_name!r} is not this store's model {spec.model!r}"
     if not isinstance(event.model_version, str) or not event.model_version:

@@ -55,7 +55,7 @@ from mlmon.store.sqlite_schema import EVENT_COLUMNS, Tables, create_schema, quot
 BUSY_TIMEOUT_MS = 10_000
 _CHUNK = 500  # ids per IN (...) query, below SQLite's parameter limit
 # The fixed columns of the events table, in the order of WINDOW_COLUMNS where they are read back.
-_WINDOW_SQL = "prediction_id, ts, model_version, prediction_label, score, response_kind, latency_ms"
+_WINDOW_SQL = "prediction_id, ts, model_version, prediction_label, score, response_kind, latency_ms, received_at"
 
 
 class SQLiteStore:
@@ -184,6 +184,7 @@ class SQLiteStore:
             event.latency_ms,
             json.dumps(list(event.missing)),
             json.dumps(to_jsonable(extra)) if extra else None,
+            None if event.received_at is None else to_ms(event.received_at),
             *(event.features.get(n) for n in self._features),
         )
 

@@ -27,9 +27,10 @@ EVENT_COLUMNS = (
     "latency_ms",
     "missing",
     "extra",
+    "received_at",
 )
-# Columns added after the first release (ALTER TABLE on older files).
-_LATER_EVENT_COLUMNS: tuple[tuple[str, str], ...] = ()
+# Columns added after the first release: ALTER TABLE adds them to older files and to new ones alike.
+_LATER_EVENT_COLUMNS = (("received_at", "INTEGER"),)  # epoch ms, NULL when unknown
 _REPORT_COLUMNS = (
     ("model_version", "TEXT"),
     ("status", "TEXT"),

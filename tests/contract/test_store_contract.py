@@ -65,7 +65,7 @@ def test_round_trip(store: InferenceStore) -> None:
     expected = sorted(events, key=lambda e: (e.timestamp, e.prediction_id))
     assert list(frame["prediction_id"]) == [e.prediction_id for e in expected]
     assert list(frame.columns) == [*WINDOW_COLUMNS, "x", "big", "channel", "flag"]
-    assert list(frame.columns[:7]) == [
+    assert list(frame.columns[:8]) == [
         "prediction_id",
         "timestamp",
         "model.version",
@@ -73,8 +73,9 @@ def test_round_trip(store: InferenceStore) -> None:
         "prediction.score",
         "response.kind",
         "latency_ms",
+        "received_at",
     ]
-    assert str(frame["timestamp"].dt.tz) == "UTC"
+    assert str(frame["timestamp"].dt.tz) == "UTC" and str(frame[DocField.RECEIVED_AT].dt.tz) == "UTC"
     for row, event in zip(frame.to_dict("records"), expected, strict=True):
         assert row["timestamp"].to_pydatetime() == event.timestamp
         assert (row[DocField.MODEL_VERSION], row[DocField.PREDICTED_LABEL], row[DocField.RESPONSE_KIND]) == (
@@ -83,6 +84,8 @@ def test_round_trip(store: InferenceStore) -> None:
             event.response_kind,
         )
         assert row[DocField.SCORE] == event.score and row[DocField.LATENCY_MS] == event.latency_ms
+        received = row[DocField.RECEIVED_AT]
+        assert received is pd.NaT if event.received_at is None else received == event.received_at
         for name in ("x", "big"):
             want = _value(event, name)
             got = row[name]

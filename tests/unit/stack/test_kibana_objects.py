@@ -43,6 +43,7 @@ DOC_INFERENCE = {
     "prediction.score": "double",
     "response.kind": "keyword",
     "latency_ms": "double",
+    "received_at": "date",
 }
 
 

@@ -57,6 +57,7 @@ def test_normalize_event_types() -> None:
         ({"model_name": "other"}, "model.name"),
         ({"response_kind": "weird"}, "response.kind"),
         ({"latency_ms": float("nan")}, "latency_ms"),
+        ({"received_at": datetime(2026, 1, 1)}, "received_at"),
     ],
 )
 def test_normalize_event_rejects_with_the_field(changes: dict[str, object], field: str) -> None:
@@ -114,6 +115,10 @@ def test_to_jsonable() -> None:
 
 def test_one_vocabulary_for_document_fields() -> None:
     for field in DocField:
+        if field is DocField.RECEIVED_AT:
+            with pytest.raises(InvalidInput, match="is a time"):
+                resolve_field(SPEC, field)
+            continue
         ref = resolve_field(SPEC, field)
         assert ref.name == field.value and ref.es_path == field.value
     assert resolve_field(SPEC, DocField.LATENCY_MS).kind == "numeric"

@@ -33,6 +33,7 @@ def test_daily_indices_get_the_template_mappings(es_url: str) -> None:
     features = props["features"]["properties"]
     assert features["x"]["type"] == "double" and features["flag"]["type"] == "keyword"
     assert features["surprise_int"]["type"] == "double" and features["surprise_str"]["type"] == "keyword"
+    assert props["received_at"]["type"] == "date" and props["@timestamp"]["type"] == "date"
     for day in days:
         stamps = [h["_source"]["@timestamp"] for h in es.search(index=day, size=100)["hits"]["hits"]]
         assert all(s.startswith(day[-10:].replace(".", "-")) for s in stamps)

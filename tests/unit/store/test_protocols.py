@@ -92,7 +92,14 @@ def test_event_document_round_trip() -> None:
         score=0.25,
         response_kind="fallback",
         latency_ms=3.5,
+        received_at=datetime(2026, 3, 2, 10, 0, 1, 456000, tzinfo=UTC),
     )
-    back = InferenceEvent.from_doc(event.to_doc())
-    assert back == event  # the same instant, whatever the zone it was written in
+    doc = event.to_doc()
+    assert doc["received_at"] == "2026-03-02T10:00:01.456Z" and doc["@timestamp"] == "2026-03-02T10:00:00.123Z"
+    back = InferenceEvent.from_doc(doc)
+    assert back == event  # the same instants, whatever the zone they were written in
     assert back.timestamp.tzinfo is not None
+    unknown = InferenceEvent.from_doc({**doc, "received_at": None})
+    assert unknown.received_at is None and InferenceEvent.from_doc(unknown.to_doc()) == unknown
+    legacy = {k: v for k, v in doc.items() if k != "received_at"}  # spooled before the field existed
+    assert InferenceEvent.from_doc(legacy).received_at is None
