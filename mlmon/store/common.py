@@ -26,7 +26,7 @@ from mlmon.errors import InvalidInput
 from mlmon.spec import ModelSpec
 from mlmon.store.base import InferenceEvent, LabelRecord, LabelWriteResult, TimeWindow, WriteResult
 from mlmon.store.fields import LABEL, LABEL_OBSERVED_AT, RESERVED_COLUMNS, TIMESTAMP, DocField
-from mlmon.store.normalize import RESPONSE_KINDS, normalize_event
+from mlmon.store.normalize import RESPONSE_KINDS, normalize_event, text_problem
 
 FieldKind = Literal["numeric", "categorical"]
 
@@ -139,6 +139,33 @@ def accept_events(events: Sequence[InferenceEvent], spec: ModelSpec, result: Wri
         else:
             accepted.append(norm)
     return accepted
+
+
+def check_labels(labels: Sequence[LabelRecord]) -> None:
+    """InvalidInput naming the first label that cannot be stored; checked before anything is written."""
+    for i, label in enumerate(labels):
+        where = f"labels[{i}]"
+        if not isinstance(label.prediction_id, str) or not label.prediction_id:
+            raise InvalidInput(f"{where}.prediction_id", "must be a non-empty string")
+        problem = text_problem(label.prediction_id)
+        if problem:
+            raise InvalidInput(f"{where}.prediction_id", problem)
+        value = label.label
+        if isinstance(value, str):
+            problem = text_problem(value)
+            if problem:
+                raise InvalidInput(f"{where}.label", problem)
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite_number(value):
+            raise InvalidInput(f"{where}.label", "must be a class name or a finite number")
+        if not isinstance(label.observed_at, datetime) or label.observed_at.tzinfo is None:
+            raise InvalidInput(f"{where}.observed_at", "must be a timezone-aware datetime")
+
+
+def _finite_number(value: float) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def label_value(label: LabelRecord) -> str | float:

@@ -40,6 +40,7 @@ from mlmon.store.base import (
 from mlmon.store.common import (
     FieldRef,
     accept_events,
+    check_labels,
     frame_refs,
     plan_labels,
     response_counts,
@@ -162,6 +163,7 @@ class ElasticsearchStore:
         result = LabelWriteResult()
         if not labels:
             return result
+        check_labels(labels)
         ids = list(dict.fromkeys(label.prediction_id for label in labels))
         with translated("writing labels", self._url):
             es = self._ready()

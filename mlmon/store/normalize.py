@@ -8,6 +8,7 @@ values into plain JSON the same way on both backends.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import replace
@@ -27,6 +28,42 @@ def _finite(value: Any) -> float | None:
     return float(value) if value is not None and math.isfinite(float(value)) else None
 
 
+def _short(value: Any, limit: int = 64) -> str:
+    """A bounded echo of a value in a rejection reason."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored (a lone surrogate, which no UTF-8 store can encode), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"contains an unpaired surrogate U+{ord(text[exc.start]):04X} at position {exc.start}"
+    return None
+
+
+def _nested_text_problem(value: Any, path: str) -> str | None:
+    """The first string (key or value) inside plain JSON ``value`` that cannot be stored, with its path."""
+    if isinstance(value, str):
+        problem = text_problem(value)
+        return f"{path}: {problem}" if problem else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = text_problem(key)
+            if problem:
+                return f"{path}: a key {problem}"
+            found = _nested_text_problem(item, f"{path}.{key}")
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _nested_text_problem(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
 def _norm_feature(ftype: str, name: str, value: Any) -> tuple[Any, str | None]:
     """(normalised value, rejection reason or None)."""
     if value is None:
@@ -34,7 +71,10 @@ def _norm_feature(ftype: str, name: str, value: Any) -> tuple[Any, str | None]:
     if ftype == "numeric":
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             return None, f"features.{name}: expected a number, got {type(value).__name__}"
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            return None, f"features.{name}: number too large for a double"
         if math.isnan(number):
             return None, None  # NaN is how pandas says missing
         if math.isinf(number):
@@ -45,17 +85,46 @@ def _norm_feature(ftype: str, name: str, value: Any) -> tuple[Any, str | None]:
             return ("true" if value else "false"), None
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower(), None
-        return None, f"features.{name}: expected a boolean, got {value!r}"
+        return None, f"features.{name}: expected a boolean, got {_short(value)}"
     if not isinstance(value, str):
         return None, f"features.{name}: expected a string category, got {type(value).__name__}"
-    return value, None
+    problem = text_problem(value)
+    return (None, f"features.{name}: {problem}") if problem else (value, None)
+
+
+def _norm_extra(name: str, value: Any) -> tuple[Any, str | None]:
+    """A feature outside the spec: kept as plain JSON (not part of the statistics), if it can be stored."""
+    try:
+        plain = to_jsonable(value)
+        json.dumps(plain, allow_nan=False)
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+        return None, f"features.{name}: not storable as JSON ({type(exc).__name__})"
+    return plain, _nested_text_problem(plain, f"features.{name}")
+
+
+def _text_fields(event: InferenceEvent) -> str | None:
+    """The first identifier or label of an event that cannot be stored, naming the field."""
+    pid = event.prediction_id
+    if not isinstance(pid, str) or not pid:
+        return f"prediction_id: must be a non-empty string of at most {MAX_ID_LENGTH} bytes"
+    checks = [("prediction_id", pid), ("model.name", event.model_name), ("model.version", event.model_version)]
+    if isinstance(event.prediction_label, str):
+        checks.append(("prediction.label", event.prediction_label))
+    checks += [(f"missing[{i}]", m) for i, m in enumerate(event.missing) if isinstance(m, str)]
+    checks += [(f"features: the name {n!r:.40}", n) for n in event.features if isinstance(n, str)]
+    for field, text in checks:
+        if isinstance(text, str) and (problem := text_problem(text)):
+            return f"{field}: {problem}"
+    if len(pid.encode()) > MAX_ID_LENGTH:
+        return f"prediction_id: must be a non-empty string of at most {MAX_ID_LENGTH} bytes"
+    return None
 
 
 def normalize_event(event: InferenceEvent, spec: ModelSpec) -> InferenceEvent | str:
-    """The event as every backend stores it, or the reason it is rejected."""
-    pid = event.prediction_id
-    if not isinstance(pid, str) or not pid or len(pid.encode()) > MAX_ID_LENGTH:
-        return f"prediction_id: must be a non-empty string of at most {MAX_ID_LENGTH} bytes"
+    """The event as every backend stores it, or the reason it is rejected (naming the field)."""
+    problem = _text_fields(event)
+    if problem:
+        return problem
     if not isinstance(event.timestamp, datetime) or event.timestamp.tzinfo is None:
         return "timestamp: must be a timezone-aware datetime"
     if event.received_at is not None and (
@@ -63,26 +132,28 @@ def normalize_event(event: InferenceEvent, spec: ModelSpec) -> InferenceEvent | 
     ):
         return "received_at: must be a timezone-aware datetime"
     if event.model_name != spec.model:
-        return f"model.name: {event.model_name!r} is not this store's model {spec.model!r}"
+        return f"model.name: {_short(event.model_name)} is not this store's model {spec.model!r}"
     if not isinstance(event.model_version, str) or not event.model_version:
         return "model.version: must be a non-empty string"
     if event.response_kind not in RESPONSE_KINDS:
-        return f"response.kind: {event.response_kind!r} is not one of {', '.join(RESPONSE_KINDS)}"
+        return f"response.kind: {_short(event.response_kind)} is not one of {', '.join(RESPONSE_KINDS)}"
+    if any(not isinstance(m, str) for m in event.missing):
+        return "missing: must list feature names"
     features: dict[str, Any] = {}
     by_name = {f.name: f for f in spec.features}
     for name, value in event.features.items():
         feature = by_name.get(name)
         if feature is None:
-            features[name] = value  # kept as given; not part of the spec's statistics
-            continue
-        norm, reason = _norm_feature(feature.type, name, value)
+            norm, reason = _norm_extra(str(name), value)
+        else:
+            norm, reason = _norm_feature(feature.type, name, value)
         if reason:
             return reason
-        features[name] = norm
+        features[str(name)] = norm
     try:
         score = None if event.score is None else _finite(event.score)  # non-finite → null (counted upstream)
         latency = _finite(event.latency_ms)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return "prediction.score / latency_ms: must be numbers"
     if latency is None:
         return "latency_ms: must be a finite number"

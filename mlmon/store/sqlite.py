@@ -38,6 +38,7 @@ from mlmon.store.base import (
 )
 from mlmon.store.common import (
     accept_events,
+    check_labels,
     feature_column,
     frame_refs,
     label_value,
@@ -56,6 +57,11 @@ BUSY_TIMEOUT_MS = 10_000
 _CHUNK = 500  # ids per IN (...) query, below SQLite's parameter limit
 # The fixed columns of the events table, in the order of WINDOW_COLUMNS where they are read back.
 _WINDOW_SQL = "prediction_id, ts, model_version, prediction_label, score, response_kind, latency_ms, received_at"
+
+
+# Errors SQLite (or binding a value) raises because of one row's data, not because the store is unavailable;
+# "database is locked", I/O errors and a file that cannot be opened are OperationalError/DatabaseError.
+_ROW_ERRORS = (sqlite3.DataError, sqlite3.IntegrityError, ValueError, OverflowError)  # UnicodeEncodeError ⊂ ValueError
 
 
 class SQLiteStore:
@@ -189,27 +195,36 @@ class SQLiteStore:
         )
 
     def write_events(self, events: Sequence[InferenceEvent]) -> WriteResult:
+        """Insert the batch in one transaction. A row SQLite refuses for its data (not for availability) is
+        isolated by bisection and rejected with the reason; the others are stored."""
         result = WriteResult()
-        rows = [self._row(e) for e in accept_events(events, self._spec, result)]
-        if not rows:
+        accepted = accept_events(events, self._spec, result)
+        if not accepted:
             return result
         cols = [*EVENT_COLUMNS, *map(feature_column, self._features)]
         sql = (
             f"INSERT OR IGNORE INTO {self._events} ({', '.join(map(quote, cols))}) "
             f"VALUES ({', '.join('?' * len(cols))})"
         )
+        batch: list[tuple[str, tuple[Any, ...] | str]] = []
+        for event in accepted:
+            try:
+                batch.append((event.prediction_id, self._row(event)))
+            except _ROW_ERRORS as exc:
+                batch.append((event.prediction_id, _row_reason(exc)))
+        rows = [(pid, row) for pid, row in batch if not isinstance(row, str)]
+        result.rejected += [(pid, row) for pid, row in batch if isinstance(row, str)]
+        refused_before = len(result.rejected)
         with self._db(write=True) as conn:
-            before = conn.total_changes
-            conn.executemany(sql, rows)  # ignored duplicates do not add to total_changes
-            stored = conn.total_changes - before
-        result.stored = stored
-        result.duplicates = len(rows) - stored
+            result.stored = _insert(conn, sql, rows, result.rejected)
+        result.duplicates = len(rows) - result.stored - (len(result.rejected) - refused_before)
         return result
 
     def upsert_labels(self, labels: Sequence[LabelRecord]) -> LabelWriteResult:
         result = LabelWriteResult()
         if not labels:
             return result
+        check_labels(labels)
         ids = list(dict.fromkeys(label.prediction_id for label in labels))
         with self._db(write=True) as conn:
             known: dict[str, int] = {}
@@ -338,3 +353,30 @@ class SQLiteStore:
 
 def _summary(record: ReportRecord) -> tuple[str | None, str | None, str | None]:
     return record.model_version, record.status, record.summary
+
+
+def _insert(
+    conn: sqlite3.Connection, sql: str, rows: Sequence[tuple[str, tuple[Any, ...]]], rejected: list[tuple[str, str]]
+) -> int:
+    """Insert ``rows`` inside a savepoint; on a row error roll the part back and bisect, so every storable row
+    is stored and each refused row lands in ``rejected`` once. Returns the rows stored (duplicates ignored)."""
+    if not rows:
+        return 0
+    conn.execute("SAVEPOINT rows")
+    before = conn.total_changes
+    try:
+        conn.executemany(sql, [row for _, row in rows])  # ignored duplicates do not add to total_changes
+    except _ROW_ERRORS as exc:
+        conn.execute("ROLLBACK TO rows")
+        conn.execute("RELEASE rows")
+        if len(rows) == 1:
+            rejected.append((rows[0][0], _row_reason(exc)))
+            return 0
+        mid = len(rows) // 2
+        return _insert(conn, sql, rows[:mid], rejected) + _insert(conn, sql, rows[mid:], rejected)
+    conn.execute("RELEASE rows")
+    return conn.total_changes - before
+
+
+def _row_reason(exc: BaseException) -> str:
+    return f"not storable in SQLite: {type(exc).__name__}: {str(exc)[:200]}"

@@ -120,6 +120,47 @@ def test_bad_events_are_rejected_with_the_field(store: InferenceStore) -> None:
     assert reasons["other"].startswith("model.name")
 
 
+def test_poison_events_are_rejected_and_never_fail_the_batch(store: InferenceStore) -> None:
+    """Issue 11 item 1: strings no UTF-8 store can hold (lone surrogates, valid JSON), numbers too large for a
+    double, values that are not JSON — each rejected naming its field; every other event is stored."""
+    events = make_events(50, seed=31)
+    poison = {
+        3: {"features": {**events[3].features, "channel": "we\ud800b"}},
+        9: {"prediction_label": "\udfff"},
+        17: {"model_version": "v\ud834"},
+        21: {"features": {**events[21].features, "x": 10**400}},
+        30: {"features": {**events[30].features, "note": {"k\ud800": 1}}},  # not in the spec: kept as JSON
+        33: {"features": {**events[33].features, "blob": 10**5000}},  # over the int-string limit,
+        40: {"missing": ["x", "\ud800"]},
+    }
+    batch = [replace(e, **poison[i]) if i in poison else e for i, e in enumerate(events)]  # type: ignore[arg-type]
+    result = store.write_events(batch)
+    reasons = dict(result.rejected)
+    assert set(reasons) == {events[i].prediction_id for i in poison}
+    assert (result.stored, result.duplicates) == (50 - len(poison), 0)
+    assert reasons[events[3].prediction_id].startswith("features.channel: contains an unpaired surrogate U+D800")
+    assert reasons[events[9].prediction_id].startswith("prediction.label:")
+    assert reasons[events[17].prediction_id].startswith("model.version:")
+    assert reasons[events[21].prediction_id] == "features.x: number too large for a double"
+    assert reasons[events[30].prediction_id].startswith("features.note: a key contains an unpaired surrogate")
+    assert reasons[events[33].prediction_id].startswith("features.blob: not storable")
+    assert reasons[events[40].prediction_id].startswith("missing[1]:")
+    bad_id = replace(events[0], prediction_id="p\ud800")
+    assert store.write_events([bad_id]).rejected == [
+        ("p\ud800", "prediction_id: contains an unpaired surrogate U+D800 at position 1")
+    ]
+    store.refresh()
+    assert store.count(ALL) == 50 - len(poison)
+    later = [replace(e, prediction_id=f"later{i}") for i, e in enumerate(make_events(5, seed=32))]
+    assert store.write_events(later).stored == 5  # nothing waits behind the poison
+    with pytest.raises(InvalidInput, match=r"labels\[1\]\.label: contains an unpaired surrogate"):
+        store.upsert_labels(
+            [LabelRecord(later[0].prediction_id, "yes", MIDNIGHT), LabelRecord("x", "\ud800", MIDNIGHT)]
+        )
+    store.refresh()
+    assert store.labelled_predictions(ALL)["label"].isna().all()  # nothing half-written
+
+
 def test_window_is_half_open_and_counts_by_version(store: InferenceStore) -> None:
     base = make_events(4, seed=3)
     t0 = MIDNIGHT + timedelta(minutes=5)

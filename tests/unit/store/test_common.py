@@ -193,3 +193,23 @@ def test_to_ms_any_year() -> None:
     before_epoch = datetime(1969, 12, 31, 23, 59, 59, 999500, tzinfo=UTC)
     assert (to_ms(before_epoch), ceil_ms(before_epoch)) == (-1, 0)  # floor and ceiling, also below zero
     assert to_ms(pd.Timestamp("2026-03-02T12:00:00.123456789Z")) == to_ms(T)  # nanoseconds truncated
+
+
+@pytest.mark.parametrize(
+    ("label", "field"),
+    [
+        (("p\ud800", "yes", T), "labels[0].prediction_id"),
+        (("p1", "\udc00", T), "labels[0].label"),
+        (("p1", float("nan"), T), "labels[0].label"),
+        (("p1", 10**400, T), "labels[0].label"),
+        (("p1", True, T), "labels[0].label"),
+        (("p1", "yes", datetime(2026, 1, 1)), "labels[0].observed_at"),
+    ],
+)
+def test_labels_that_cannot_be_stored_name_the_field(label: tuple[object, object, datetime], field: str) -> None:
+    from mlmon.store.base import LabelRecord
+    from mlmon.store.common import check_labels
+
+    with pytest.raises(InvalidInput) as caught:
+        check_labels([LabelRecord(*label)])  # type: ignore[arg-type]
+    assert caught.value.field == field

@@ -41,13 +41,19 @@ def test_daily_indices_get_the_template_mappings(es_url: str) -> None:
 
 
 def test_mapping_conflict_is_rejected_with_reason(es_url: str) -> None:
+    """A field whose type conflicts with the index mapping is the event's problem, not an outage: that event
+    is rejected with the server's reason, the events around it are stored."""
     store = ElasticsearchStore(es_url, SPEC)
-    first, second = make_events(2)
-    first = replace(first, features={**first.features, "extra": 1.5})
-    second = replace(second, features={**second.features, "extra": "not a number"})
-    result = store.write_events([first, second])
-    assert result.stored == 1
-    assert result.rejected[0][0] == second.prediction_id and "extra" in result.rejected[0][1]
+    events = make_events(12)
+    batch = [replace(e, features={**e.features, "extra": 1.5}) for e in events[:6]]  # "extra" becomes double
+    batch[4] = replace(batch[4], features={**batch[4].features, "extra": "not a number"})
+    batch += events[6:]
+    result = store.write_events(batch)
+    assert result.stored == 11 and [pid for pid, _ in result.rejected] == [events[4].prediction_id]
+    reason = result.rejected[0][1]
+    assert "mapper_parsing_exception" in reason and "extra" in reason, reason
+    after = [replace(e, prediction_id=f"after{i}") for i, e in enumerate(make_events(3, seed=2))]
+    assert store.write_events(after).stored == 3  # the store is still up
     store.close()
 
 

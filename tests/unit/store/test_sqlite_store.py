@@ -8,6 +8,9 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
+from mlmon.errors import StoreUnavailable
 from mlmon.store.base import ReportRecord, TimeWindow
 from mlmon.store.fields import DocField
 from mlmon.store.sqlite import SQLiteStore
@@ -52,4 +55,44 @@ def test_received_at_column_is_added_to_an_older_file(tmp_path: Path) -> None:
     received = frame.set_index("prediction_id")[DocField.RECEIVED_AT]
     assert received[[e.prediction_id for e in old]].isna().all()  # old rows: unknown
     assert [received[e.prediction_id] for e in new] == [e.timestamp for e in new]
+    store.close()
+
+
+def test_rows_sqlite_refuses_are_isolated_and_rejected(tmp_path: Path) -> None:
+    """A per-row data error from SQLite itself (here a constraint a trigger enforces) rejects that row with
+    SQLite's reason; the rest of the batch is stored, in one transaction."""
+    db = tmp_path / "t.db"
+    store = SQLiteStore(db, SPEC)
+    store.ensure_schema()
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON \"events_contract-model\" WHEN NEW.prediction_id LIKE '%7' "
+            "BEGIN SELECT RAISE(ABORT, 'refused by a constraint'); END"
+        )
+    events = make_events(40)
+    first = store.write_events(events[:20])
+    refused = sorted(e.prediction_id for e in events[:20] if e.prediction_id.endswith("7"))
+    assert sorted(pid for pid, _ in first.rejected) == refused == ["p00007", "p00017"]
+    assert all("IntegrityError: refused by a constraint" in reason for _, reason in first.rejected)
+    assert (first.stored, first.duplicates) == (18, 0)
+    again = store.write_events(events)  # a replay with more: duplicates, new rows, and the refused ones again
+    assert (again.stored, again.duplicates, len(again.rejected)) == (20 - 2, 18, 4)
+    everything = TimeWindow(MIDNIGHT - timedelta(days=1), MIDNIGHT + timedelta(days=1))
+    assert store.count(everything) == 36
+    store.close()
+
+
+def test_a_locked_file_is_unavailable_not_a_rejection(tmp_path: Path) -> None:
+    db = tmp_path / "l.db"
+    store = SQLiteStore(db, SPEC, busy_timeout_ms=50)
+    store.ensure_schema()
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        with pytest.raises(StoreUnavailable, match="locked"):
+            store.write_events(make_events(5))
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert store.write_events(make_events(5)).stored == 5  # and the same batch goes in once the lock is gone
     store.close()
