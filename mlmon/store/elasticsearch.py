@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
-from elasticsearch import Elasticsearch
+from elasticsearch import BadRequestError, Elasticsearch, NotFoundError
 
 from mlmon.errors import StoreUnavailable
 from mlmon.spec import ModelSpec
@@ -48,11 +48,19 @@ from mlmon.store.common import (
     to_ms,
     typed_frame,
 )
-from mlmon.store.es_client import REQUEST_TIMEOUT_S, Credentials, build_client, detect_distribution, translated
-from mlmon.store.es_schema import put_schema
+from mlmon.store.es_client import (
+    REQUEST_TIMEOUT_S,
+    Credentials,
+    build_client,
+    detect_distribution,
+    redact,
+    translated,
+)
+from mlmon.store.es_schema import SchemaGuard
 from mlmon.store.fields import LABEL_COLUMNS, WINDOW_COLUMNS, DocField
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class ElasticsearchStore:
@@ -87,6 +95,7 @@ class ElasticsearchStore:
         self._lock = threading.Lock()
         self._pattern = es_mapping.inference_pattern(spec.model)
         self._labels_index = es_mapping.labels_index(spec.model)
+        self._guard = SchemaGuard(spec)
 
     @property
     def distribution(self) -> str | None:
@@ -109,9 +118,10 @@ class ElasticsearchStore:
         return self._client
 
     def ensure_schema(self) -> None:
+        """Templates and indices in place, existing inference indices checked (conflicts logged once)."""
         es = self._es()
         with translated("creating the index templates", self._url):
-            put_schema(es, self._spec)
+            self._guard.ensure(es)
         self._schema_ready = True
 
     def _ready(self) -> Elasticsearch:
@@ -146,18 +156,31 @@ class ElasticsearchStore:
         actions = [es_writes.event_action(model, e) for e in accept_events(events, self._spec, result)]
         if not actions:
             return result
-        failed: list[str] = []
         with translated("writing inference events", self._url):
-            for ok, info in es_writes.bulk(self._ready(), actions, self._bulk_chunk):
-                problem = es_writes.tally(ok, info, result)
-                if problem is not None:
-                    failed.append(problem)
+            es = self._ready()
+            self._guard.before_events(es, {a["_index"] for a in actions})
+            failed = self._write(es, actions, result)
+            if failed:  # e.g. an index deleted between the check and the write: repair, then once more
+                self._guard.before_events(es, {a["_index"] for a, _ in failed})
+                failed = self._write(es, [a for a, _ in failed], result)
         if failed:
             raise StoreUnavailable(
-                f"{len(failed)} of {len(actions)} inference events not stored on {self._url}: {failed[0]}",
+                f"{len(failed)} of {len(actions)} inference events not stored on {self._url}: {failed[0][1]}",
                 hint="replaying the batch is safe (stored events count as duplicates)",
             )
         return result
+
+    def _write(
+        self, es: Elasticsearch, actions: list[dict[str, Any]], result: WriteResult
+    ) -> list[tuple[dict[str, Any], str]]:
+        """Bulk ``actions`` into ``result``; the actions that failed for a reason that is not the event's."""
+        by_id = {a["_id"]: a for a in actions}
+        failed = []
+        for ok, info in es_writes.bulk(es, actions, self._bulk_chunk):
+            problem = es_writes.tally(ok, info, result)
+            if problem is not None:
+                failed.append((by_id[str(info.get("_id"))], problem))
+        return failed
 
     def upsert_labels(self, labels: Sequence[LabelRecord]) -> LabelWriteResult:
         result = LabelWriteResult()
@@ -167,6 +190,7 @@ class ElasticsearchStore:
         ids = list(dict.fromkeys(label.prediction_id for label in labels))
         with translated("writing labels", self._url):
             es = self._ready()
+            self._guard.before_labels(es)
             known = es_writes.known_ids(es, self._pattern, ids)
             if len(known) < len(ids):
                 # Searches are near-real-time: refresh once before calling a fresh prediction unknown.
@@ -192,7 +216,9 @@ class ElasticsearchStore:
         doc = es_writes.report_document(self._spec.model, record)
         index = es_mapping.reports_index(self._spec.model, record.kind)
         with translated("writing a report", self._url):
-            self._ready().index(index=index, document=doc, refresh="wait_for")
+            es = self._ready()
+            self._guard.before_report(es, record.kind)
+            es.index(index=index, document=doc, refresh="wait_for")
 
     def apply_retention(self, now: datetime | None = None) -> RetentionResult:
         """Delete daily indices (and labels) older than ``retention_days``: whole indices, no delete-by-query
@@ -218,44 +244,62 @@ class ElasticsearchStore:
 
     # --- reads --------------------------------------------------------------------------------------
 
+    def _read(self, what: str, run: Callable[[Elasticsearch, str], _T]) -> _T:
+        """``run(client, inference indices)``; after a 400/404 or shard failures the schema is checked (what is
+        missing put back, conflicting indices left out) and ``run`` is tried once more."""
+        with translated(what, self._url):
+            es = self._es()
+            self._guard.before_read(es)
+            try:
+                return run(es, self._guard.read_pattern())
+            except (BadRequestError, NotFoundError, es_reads.ShardFailures) as exc:
+                log.info("%s hit a schema problem (%s): checking the inference indices", what, exc)
+                self._guard.after_read_problem(es)
+            try:
+                return run(es, self._guard.read_pattern())
+            except es_reads.ShardFailures as exc:
+                raise StoreUnavailable(f"{what} failed on {redact(self._url)}: {exc}") from None
+
     def count(self, window: TimeWindow, model_version: str | None = None) -> int:
-        with translated("count", self._url):
-            resp = self._es().count(
-                index=self._pattern,
-                query=es_reads.window_query(window, model_version),
-                ignore_unavailable=True,
-                allow_no_indices=True,
-            )
-        return int(resp["count"])
+        query = es_reads.window_query(window, model_version)
+
+        def run(es: Elasticsearch, indices: str) -> int:
+            resp = es.count(index=indices, query=query, ignore_unavailable=True, allow_no_indices=True)
+            return int(es_reads.checked(resp)["count"])
+
+        return self._read("count", run)
 
     def _aggregate(
         self, window: TimeWindow, aggs: dict[str, Any], what: str, model_version: str | None
     ) -> tuple[int, dict[str, Any]]:
-        with translated(what, self._url):
-            resp = self._es().search(
-                index=self._pattern,
+        query = es_reads.window_query(window, model_version)
+
+        def run(es: Elasticsearch, indices: str) -> tuple[int, dict[str, Any]]:
+            resp = es.search(
+                index=indices,
                 size=0,
                 track_total_hits=True,
-                query=es_reads.window_query(window, model_version),
+                query=query,
                 aggs=aggs or None,
                 ignore_unavailable=True,
                 allow_no_indices=True,
             )
-        return int(resp["hits"]["total"]["value"]), resp.body.get("aggregations") or {}
+            es_reads.checked(resp)
+            return int(resp["hits"]["total"]["value"]), resp.body.get("aggregations") or {}
 
-    def _scan(
-        self, index: str, query: dict[str, Any], source: list[str], limit: int | None, what: str
-    ) -> Iterator[dict[str, Any]]:
-        with translated(what, self._url):
-            yield from es_reads.scan(self._es().search, index, query, source, limit)
+        return self._read(what, run)
 
     def _window_rows(
         self, window: TimeWindow, refs: Sequence[FieldRef], limit: int | None, model_version: str | None
     ) -> list[list[Any]]:
         source = [*es_reads.WINDOW_SOURCE, *(r.es_path for r in refs)]
         query = es_reads.window_query(window, model_version)
-        docs = self._scan(self._pattern, query, source, limit, "reading a window")
-        return [es_reads.window_row(doc, refs) for doc in docs]
+
+        def run(es: Elasticsearch, indices: str) -> list[list[Any]]:
+            docs = es_reads.scan(es_reads.checked_search(es), indices, query, source, limit)
+            return [es_reads.window_row(doc, refs) for doc in docs]
+
+        return self._read("reading a window", run)
 
     def read_window(
         self,
@@ -280,10 +324,12 @@ class ElasticsearchStore:
             log.debug("labels refresh skipped: %s", exc)
         source = ["prediction_id", "label", "observed_at"]
         query = es_reads.window_query(window)
-        labels = {
-            doc["prediction_id"]: (doc.get("label"), to_ms(datetime.fromisoformat(doc["observed_at"])))
-            for doc in self._scan(self._labels_index, query, source, None, "reading labels")
-        }
+        with translated("reading labels", self._url):
+            docs = es_reads.scan(es_reads.checked_search(self._es()), self._labels_index, query, source, None)
+            labels = {
+                doc["prediction_id"]: (doc.get("label"), to_ms(datetime.fromisoformat(doc["observed_at"])))
+                for doc in docs
+            }
         at = len(WINDOW_COLUMNS)  # label columns between the window columns and the features
         joined = [[*row[:at], *labels.get(row[0], (None, None)), *row[at:]] for row in rows]
         columns = [*WINDOW_COLUMNS, *LABEL_COLUMNS, *(r.name for r in refs)]

@@ -36,6 +36,33 @@ PAGE = 5000  # hits per search_after page (below index.max_result_window)
 WINDOW_SOURCE = ["prediction_id", "model.version", "prediction", "response.kind", "latency_ms", "received_at"]
 
 
+class ShardFailures(Exception):
+    """A search answered 200 with failed shards: its numbers would silently leave an index out (an index
+    whose mapping cannot serve the query, e.g. a keyword field mapped as text)."""
+
+
+def checked(resp: Any) -> Any:
+    """``resp`` unless some of its shards failed (then ShardFailures with the first reason)."""
+    shards = resp.get("_shards") or {}
+    if shards.get("failed"):
+        first = (shards.get("failures") or [{}])[0]
+        why = first.get("reason") or {}
+        raise ShardFailures(
+            f"{shards['failed']} shard(s) failed, e.g. on {first.get('index')}: "
+            f"{why.get('type')}: {str(why.get('reason'))[:300]}"
+        )
+    return resp
+
+
+def checked_search(es: Any) -> Callable[..., Any]:
+    """``es.search`` that raises ShardFailures instead of returning partial results."""
+
+    def search(**kwargs: Any) -> Any:
+        return checked(es.search(**kwargs))
+
+    return search
+
+
 def window_query(window: TimeWindow, model_version: str | None = None) -> dict[str, Any]:
     start, end = window_ms(window)
     filters: list[dict[str, Any]] = [{"range": {"@timestamp": {"gte": start, "lt": end, "format": "epoch_millis"}}}]

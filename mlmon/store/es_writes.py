@@ -1,8 +1,10 @@
 """The documents and bulk calls of the Elasticsearch store's writes, and what a bulk answer means.
 
-Events are bulk ``create`` operations with ``_id = prediction_id``: 409 is a duplicate (a replay), another
-per-item 4xx (except 429, retried with backoff inside ``streaming_bulk``) is a rejection of that event with
-the server's reason; anything else is the store failing, and the caller may replay the whole batch.
+Events are bulk ``create`` operations with ``_id = prediction_id``: 409 is a duplicate (a replay), a per-item
+400 about the document (a mapping conflict, a field too large) is a rejection of that event with the
+server's reason; the store's own problems (missing or closed index, write block, privileges, 429 after the
+retries inside ``streaming_bulk``) and transport errors are the store failing, and the caller may replay the
+whole batch.
 """
 
 from __future__ import annotations
@@ -45,17 +47,44 @@ def event_action(model: str, event: InferenceEvent) -> dict[str, Any]:
 
 
 def tally(ok: bool, info: Mapping[str, Any], result: WriteResult) -> str | None:
-    """Count one bulk item into ``result``; the reason when the item failed without being the event's fault."""
+    """Count one bulk item into ``result``; the reason when the item failed without being the event's fault
+    (the store's side: a missing or closed index, a write block, missing privileges, overload)."""
     status = info.get("status")
     if ok:
         result.stored += 1
     elif status == 409:
         result.duplicates += 1
-    elif isinstance(status, int) and 400 <= status < 500 and status != 429:
-        result.rejected.append((str(info.get("_id")), reason(info)))
+    elif (
+        isinstance(status, int)
+        and 400 <= status < 500
+        and status not in _STORE_STATUS
+        and _type(info) not in _STORE_SIDE
+    ):
+        result.rejected.append((str(info.get("_id")), reason(info)))  # the event itself (e.g. a mapping conflict)
     else:
         return reason(info)
     return None
+
+
+_STORE_STATUS = {401, 403, 404, 408, 429}
+_STORE_SIDE = {
+    "index_not_found_exception",
+    "index_closed_exception",
+    "cluster_block_exception",
+    "security_exception",
+    "es_rejected_execution_exception",
+}
+
+
+def _event_fault(status: Any, info: Mapping[str, Any]) -> bool:
+    """A 4xx about the document itself (e.g. a mapping conflict), not about the store."""
+    client_error = isinstance(status, int) and 400 <= status < 500
+    return client_error and status not in _STORE_STATUS and _type(info) not in _STORE_SIDE
+
+
+def _type(info: Mapping[str, Any]) -> str | None:
+    err = info.get("error")
+    return str(err.get("type")) if isinstance(err, dict) else None
 
 
 def reason(info: Mapping[str, Any]) -> str:
