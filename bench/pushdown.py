@@ -128,7 +128,15 @@ def _bin_in_python(frame: Any, bins: Sequence[BinSpec]) -> dict[str, np.ndarray]
 
 
 def _counts_bytes(counts: dict[str, BinnedCounts]) -> int:
-    body = {k: {"counts": v.counts.tolist(), "missing": v.missing, "total": v.total} for k, v in counts.items()}
+    body = {
+        k: {
+            "counts": v.counts.tolist(),
+            "sums": None if v.sums is None else v.sums.tolist(),
+            "missing": v.missing,
+            "total": v.total,
+        }
+        for k, v in counts.items()
+    }
     return len(json.dumps(body).encode())
 
 
@@ -187,6 +195,12 @@ def measure(
                 row["raw_wire_bytes"] = wire.bytes_down
             if any(reference[k].tolist() != counts[k].counts.tolist() for k in reference):
                 raise RuntimeError("push-down counts differ from the counts of the pulled rows")
+            for b in bins:  # and the per-bin sums, to rounding
+                sums = counts[b.feature].sums
+                if isinstance(b, NumericBins) and (
+                    sums is None or abs(sums.sum() - frame[b.feature].sum()) > 1e-6 * (1 + abs(frame[b.feature].sum()))
+                ):
+                    raise RuntimeError(f"push-down sums of {b.feature} differ from the pulled rows")
             row["raw_bytes"] = len(frame.to_json(orient="records", date_format="iso").encode())
             row["bytes_ratio"] = round(row["raw_bytes"] / pushed)
             row["time_ratio"] = round(row["raw_pull_s"] / row["pushdown_s"], 1)
@@ -244,10 +258,11 @@ def main(argv: list[str] | None = None) -> None:
             "reference": "read_window of the same rows + numpy binning (time; size of the rows as JSON records)",
             "rows": rows,
             "notes": [
-                f"{len(bin_specs(spec))} binned fields per run (numeric: 20 bins, categorical: known + __other__, "
-                "plus prediction.score); median of 3 runs",
+                f"{len(bin_specs(spec))} binned fields per run (numeric: 20 bins with counts and sums, categorical: "
+                "known + __other__, plus prediction.score); median of 3 runs",
                 "pushdown_bytes: Elasticsearch = HTTP response bytes on the wire (loopback TCP proxy, headers "
-                "included); SQLite = JSON of the counts; raw_wire_bytes: the same for the rows pulled",
+                "included); SQLite = JSON of the counts and per-bin sums; raw_wire_bytes: the same for the rows "
+                "pulled",
                 "pushdown bytes per size: " + "; ".join(f"{b}: {v}" for b, v in flat.items()),
                 "push-down time still grows with the rows scanned: SQLite evaluates each row once per field in one "
                 "statement (binary search over the edges), osmem aggregates in memory",

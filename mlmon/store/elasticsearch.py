@@ -160,7 +160,8 @@ class ElasticsearchStore:
             es = self._ready()
             self._guard.before_events(es, {a["_index"] for a in actions})
             failed = self._write(es, actions, result)
-            if failed:  # e.g. an index deleted between the check and the write: repair, then once more
+            if failed and all(action for action, _ in failed):  # e.g. an index deleted since the check
+                # repair, then once more (what was stored meanwhile comes back as duplicates)
                 self._guard.before_events(es, {a["_index"] for a, _ in failed})
                 failed = self._write(es, [a for a, _ in failed], result)
         if failed:
@@ -179,7 +180,7 @@ class ElasticsearchStore:
         for ok, info in es_writes.bulk(es, actions, self._bulk_chunk):
             problem = es_writes.tally(ok, info, result)
             if problem is not None:
-                failed.append((by_id[str(info.get("_id"))], problem))
+                failed.append((by_id.get(str(info.get("_id")), {}), problem))
         return failed
 
     def upsert_labels(self, labels: Sequence[LabelRecord]) -> LabelWriteResult:
