@@ -251,7 +251,7 @@ def build_drift_job(
     return DriftJob(
         settings=settings,
         store=parts.store,
-        baselines=BaselineCache(settings.model_path, settings.feast_repo),
+        baselines=BaselineCache(settings.model_dir(parts.spec.model)),
         collector=collector,
         health=parts.health,
         prometheus=parts.prometheus,

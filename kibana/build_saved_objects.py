@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-SPEC = REPO / "specs" / "loan_default.yaml"
+SPEC = REPO / "mlmon" / "demo" / "loan_default.yaml"
 OUTPUT = Path(__file__).resolve().parent / "saved_objects.ndjson"
 
 # Kibana runs every migration newer than these on import; they are the versions of the 8.x export format.

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from mlmon.model import artifact
-from mlmon.processes import prometheus_binary
-from mlmon.replay.run import ScenarioOutcome
-from mlmon.replay.stack import DemoTimings, EmbeddedStack
+from mlmon.registry import artifact
+from mlmon.embedded.processes import prometheus_binary
+from mlmon.demo.run import ScenarioOutcome
+from mlmon.embedded.stack import DemoTimings, EmbeddedStack
 from mlmon.settings import CommonSettings, load_settings
 from mlmon.spec import load_spec
 from tests.conftest import require_component

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mlmon.replay.mail import mail_paths, read_mail
+from mlmon.embedded.mail import mail_paths, read_mail
 from tests.e2e.conftest import E2E_TIMINGS, TrainedModels
 from tests.fixtures.feast import SPEC_PATH
 

@@ -21,7 +21,8 @@ from drift_detector.baseline_cache import BaselineCache
 from drift_detector.job import DriftJob, build_drift_job
 from drift_detector.run import DriftRun
 from mlmon.errors import BaselineNotFound
-from mlmon.model.artifact import CURRENT_FILE, METADATA_FILE, LoadedModel, load_model
+from mlmon.registry.artifact import CURRENT_FILE, METADATA_FILE
+from mlmon.registry.serving import LoadedModel, load_model
 from mlmon.settings import DriftSettings
 from mlmon.store.base import InferenceStore
 from mlmon.store.sqlite import SQLiteStore

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mlmon.model.artifact import load_model
+from mlmon.registry.artifact import load_model
 from mlmon.spec import ModelSpec
 from mlmon.store.base import TimeWindow
 from mlmon.store.elasticsearch import ElasticsearchStore

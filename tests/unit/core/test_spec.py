@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def base_spec() -> dict:  # type: ignore[type-arg]
-    return yaml.safe_load((REPO / "specs" / "loan_default.yaml").read_text())
+    return yaml.safe_load((REPO / "mlmon" / "demo" / "loan_default.yaml").read_text())
 
 
 def problems(raw: object) -> dict[str, str]:
@@ -22,7 +22,7 @@ def problems(raw: object) -> dict[str, str]:
 
 
 def test_demo_spec_loads() -> None:
-    spec = load_spec(REPO / "specs" / "loan_default.yaml")
+    spec = load_spec(REPO / "mlmon" / "demo" / "loan_default.yaml")
     assert spec.model == "loan_default"
     assert spec.prediction.positive == "default"
     assert spec.feature("postcode").pii

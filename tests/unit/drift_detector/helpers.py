@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlmon.demo_data import generate_features
+from mlmon.demo.data import generate_features
 from mlmon.spec import ModelSpec
 from mlmon.store.base import InferenceEvent
 
 REPO = Path(__file__).resolve().parents[3]
-SPEC_PATH = REPO / "specs" / "loan_default.yaml"
+SPEC_PATH = REPO / "mlmon" / "demo" / "loan_default.yaml"
 
 
 def utc_now() -> datetime:

@@ -21,7 +21,7 @@ from tests.conftest import REPO
 
 KIBANA = REPO / "kibana"
 BUNDLE = KIBANA / "saved_objects.ndjson"
-SPEC = REPO / "specs" / "loan_default.yaml"
+SPEC = REPO / "mlmon" / "demo" / "loan_default.yaml"
 NUMERIC = {"double", "float", "half_float", "scaled_float", "long", "integer", "short", "byte"}
 SORTABLE = NUMERIC | {"date", "date_nanos", "keyword", "boolean"}
 VIEW_INDEX = {  # data view id -> which mapping its pattern gets
