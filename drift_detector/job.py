@@ -81,7 +81,7 @@ class DriftJob:
         try:
             baseline = self.baselines.current()
         except BaselineNotFound:
-            self.health.backend_error("feast")
+            self.health.backend_error("registry")
             raise
         version = baseline.version
         try:

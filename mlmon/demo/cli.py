@@ -58,7 +58,7 @@ def add(sub: Any) -> None:
     )
     parser.add_argument("--scenario", default="unit-change", choices=list(SCENARIOS), help="fault to inject")
     parser.add_argument("--workdir", type=Path, default=Path("var/demo"), help="where the demo keeps its state")
-    parser.add_argument("--feast-repo", type=Path, default=Path("feature_repo"), help="the demo's Feast repo")
+    parser.add_argument("--feast-repo", type=Path, help="the demo's Feast repo (default: MLMON_FEAST_REPO)")
     parser.add_argument("--timeout", type=float, default=300, help="give up after this many seconds")
     parser.add_argument(
         "--train-only",
@@ -90,7 +90,7 @@ def run_demo(args: argparse.Namespace, timings: DemoTimings | None = None) -> in
         return 2
     timings = dataclasses.replace(timings, timeout_s=float(getattr(args, "timeout", timings.timeout_s)))
     workdir: Path = args.workdir
-    repo: Path = args.feast_repo
+    repo: Path = args.feast_repo or load_settings(CommonSettings).feast_repo
     shutil.rmtree(workdir, ignore_errors=True)  # every demo starts from an empty store and inbox
     mail_dir = workdir.parent / "mail" / scenario.name
     shutil.rmtree(mail_dir, ignore_errors=True)

@@ -171,8 +171,19 @@ def test_missing_or_unreadable_files(
     repo.mkdir()
     shutil.copy(project.spec_path, tmp_path / "spec_copy.yaml")
     code = main(
-        ["register", "--spec", str(project.spec_path), "--feast-repo", str(repo), "--model-path", str(tmp_path / "m")]
-        + ["--model", str(model_file), "--rows", str(project.rows_path)]
+        [
+            "register",
+            "--spec",
+            str(project.spec_path),
+            "--feast-repo",
+            str(repo),
+            "--model-path",
+            str(tmp_path / "m"),
+            "--model",
+            str(model_file),
+            "--rows",
+            str(project.rows_path),
+        ]
     )
     err = capsys.readouterr().err
     assert code == 2 and f"{repo / 'feature_store.yaml'}: missing" in err

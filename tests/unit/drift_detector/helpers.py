@@ -93,7 +93,7 @@ def events_from_frame(
 
 def model_scores(model: Any, frame: pd.DataFrame) -> list[float | None]:
     """The real model's scores, as the model server would log them."""
-    return [float(s) for s in model.predict_scores(frame)]
+    return [float(s) for s in model.score(frame).scores]
 
 
 def unit_change(frame: pd.DataFrame) -> None:
