@@ -7,7 +7,8 @@ Writes, under ``--out``:
   the features) of every sampled station-hour from 2024-11-01 to 2025-03-31;
 - ``training_rows.parquet``: the entity dataframe of the training period (November to February): station_id,
   event_timestamp, rentals;
-- ``traffic.parquet``: the later rows (March 2025), keys, features and rentals, to replay to a server.
+- ``traffic.parquet``: the later rows (March 2025), keys, features and rentals, to replay to a server; in
+  random order, so that a replay of any length stands for the whole month, not for its first days.
 
 The data-generating process (numbers invented, shapes as in the UCI data; see README.md):
 - weather is city-wide per hour: temperature = a yearly cycle (daily mean 9 °C on 1 November, 0 °C on
@@ -15,7 +16,7 @@ The data-generating process (numbers invented, shapes as in the UCI data; see RE
   1 °C) persists for hours; humidity rises with rain and falls with temperature, 3% of rows lack it; wind is
   stronger in rain;
 - rentals of a station-hour: an over-dispersed Poisson count with mean = station size x daily profile
-  (commuter peaks at 8:00 and 17:30 on working days, a midday hump on weekends and holidays) x exp(0.08 per °C)
+  (commuter peaks at 8:00 and 17:30 on working days, a midday hump on weekends and holidays) x exp(0.1 per °C)
   x sky x wind x humidity effects.
 The rows are a random sample of station-hours of a city with ``max(50, rows // 50)`` stations: Feast's file offline
 store pairs each entity row with every feature row of its station, so fewer rows per station keep it fast.
@@ -95,7 +96,7 @@ def simulate(rows: int = 20_000, seed: int = 7, warming: float = 0.0) -> pd.Data
     frame["station_capacity"] = capacity[station_ix].astype("int64")
     workday = (frame["weekday"].to_numpy() < 5) & ~frame["is_holiday"].to_numpy()
     rate = 30 * popularity[station_ix] * _profile(frame["hour"].to_numpy(), workday)
-    rate *= np.exp(0.08 * (weather["temperature_c"].to_numpy()[hour_ix] - 5))
+    rate *= np.exp(0.1 * (weather["temperature_c"].to_numpy()[hour_ix] - 5))
     rate *= frame["weather"].map(SKY_EFFECT).to_numpy() * np.exp(-0.02 * (frame["wind_speed_kmh"].to_numpy() - 10))
     rate *= np.exp(-0.008 * (weather["humidity"].to_numpy()[hour_ix] - 70))
     frame["rentals"] = rng.poisson(rate * rng.gamma(50, 1 / 50, rows)).astype("int64")
@@ -114,7 +115,8 @@ def write(out: Path, rows: int = 20_000, seed: int = 7) -> dict[str, Path]:
     frame.drop(columns="rentals").to_parquet(paths["source"], index=False)
     later = frame["event_timestamp"] >= TRAFFIC_FROM
     frame.loc[~later, ["station_id", "event_timestamp", "rentals"]].to_parquet(paths["training"], index=False)
-    frame.loc[later].drop(columns="created").to_parquet(paths["traffic"], index=False)
+    traffic = frame.loc[later].drop(columns="created").sample(frac=1, random_state=seed)
+    traffic.to_parquet(paths["traffic"], index=False)
     return paths
 
 
