@@ -44,7 +44,7 @@ def _weather(hours: pd.DatetimeIndex, rng: np.random.Generator, warming: float) 
     daily = 3.5 * np.sin(2 * np.pi * (hours.hour.to_numpy() - 9) / 24)
     walk = np.zeros(n)
     for i, step in enumerate(rng.normal(0, 0.6, n)):  # AR(1), stationary sd about 2.5 °C
-        walk[i] = 0.97 * walk[i - 1] + step if i else step * 4
+        walk[i] = 0.97 * walk[i - 1] + step if i else step * 4  # starts at the stationary spread
     temperature = seasonal + daily + walk + warming
     sky = np.empty(n, dtype=object)
     state = 0
@@ -126,6 +126,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent, help="example folder")
     args = parser.parse_args(argv)
+    if args.rows < 100:
+        parser.error(f"--rows {args.rows}: give at least 100 station-hours")
     for name, path in write(args.out, args.rows, args.seed).items():
         print(f"{name:9s} {len(pd.read_parquet(path)):6d} rows  {path}")
 

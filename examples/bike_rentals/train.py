@@ -27,8 +27,7 @@ FEATURE_SERVICE = "bike_rentals_v1"
 LABEL = "rentals"
 NUMERIC = ["temperature_c", "humidity", "wind_speed_kmh", "hour", "weekday", "station_capacity"]
 CATEGORIES = {"weather": ["clear", "cloudy", "rain", "snow"], "is_holiday": [False, True]}
-# The spec's order:
-FEATURES = [
+FEATURES = [  # in the spec's order
     "temperature_c",
     "humidity",
     "wind_speed_kmh",
@@ -63,18 +62,11 @@ def model_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def build_pipeline() -> Pipeline:
     categorical = list(CATEGORIES)
+    encoder = OrdinalEncoder(  # None and unknown categories become NaN: missing for the trees
+        categories=list(CATEGORIES.values()), handle_unknown="use_encoded_value", unknown_value=np.nan
+    )
     encode = ColumnTransformer(
-        [
-            ("numeric", "passthrough", NUMERIC),
-            (
-                "categorical",
-                OrdinalEncoder(
-                    categories=list(CATEGORIES.values()), handle_unknown="use_encoded_value", unknown_value=np.nan
-                ),
-                categorical,
-            ),
-        ],
-        verbose_feature_names_out=False,
+        [("numeric", "passthrough", NUMERIC), ("categorical", encoder, categorical)], verbose_feature_names_out=False
     ).set_output(transform="pandas")
     regressor = HistGradientBoostingRegressor(
         loss="poisson", categorical_features=categorical, max_iter=300, learning_rate=0.08, random_state=0
