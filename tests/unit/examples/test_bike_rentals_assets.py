@@ -7,6 +7,7 @@ Also the property the end-to-end test relies on: traffic 8 °C warmer than the w
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib.util
 import io
@@ -70,7 +71,8 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Example:
     _run([str(Path(sys.executable).parent / "feast"), "apply"], root / "feature_repo")
     printed = io.StringIO()
     with contextlib.chdir(root), contextlib.redirect_stdout(printed):
-        train.main([])  # the script's defaults, run from the example folder as the README does
+        train.main([])  # the script's defaults, from the example folder as in the README
+    # The module is not in sys.modules: had the pipeline pickled one of its functions, joblib.dump would have failed.
     match = re.search(r"holdout MAE ([0-9.]+)", printed.getvalue())
     assert match, printed.getvalue()
     return Example(root, make_data, float(match[1]), joblib.load(root / "model.joblib"))
@@ -180,3 +182,22 @@ def test_warmer_traffic_breaches_the_mae_slo_and_the_training_period_does_not(ex
     warm = example.make_data.simulate(ROWS, SEED, warming=8.0)
     warm = warm[warm["event_timestamp"] >= example.make_data.TRAFFIC_FROM]
     assert mae(example.model, warm) > 1.5 * usual
+
+
+def test_own_app_serves_the_spec_route_with_the_spec_features_in_few_lines() -> None:
+    """app.py needs mlmon.instrument.monitor (end-to-end test); here only what it declares is checked."""
+    tree = ast.parse((EXAMPLE / "app.py").read_text())
+    [request] = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "RideRequest"]
+    fields = [node.target.id for node in request.body if isinstance(node, ast.AnnAssign)]  # type: ignore[union-attr]
+    assert fields == FEATURES
+    routes = [
+        decorator.args[0].value  # type: ignore[attr-defined]
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+        for decorator in node.decorator_list
+        if isinstance(decorator, ast.Call)
+    ]
+    assert routes == SPEC["serving"]["routes"]
+    user_code = ["spec.yaml", "feature_repo/features.py", "app.py"]
+    lines = sum(len((EXAMPLE / name).read_text().splitlines()) for name in user_code)
+    assert lines <= 80 and f"\n{lines} lines, comments included" in (EXAMPLE / "README.md").read_text(), lines
