@@ -35,7 +35,7 @@ def _collect(problems: list[Problem], where: str, check: Callable[[], object]) -
 
 
 def _feast_problems(spec: ModelSpec, repo: Path) -> list[Problem]:
-    from feast import FeatureService, FeatureView
+    from feast import Entity, FeatureService, FeatureView
 
     from mlmon.baseline import feast_repo
 
@@ -44,6 +44,7 @@ def _feast_problems(spec: ModelSpec, repo: Path) -> list[Problem]:
     name = feast_repo.feature_service_name(spec, repo)
     service = next(o for o in objects if isinstance(o, FeatureService) and o.name == name)
     views = {str(o.name): o for o in objects if isinstance(o, FeatureView)}
+    entities = {str(o.name): str(o.join_key) for o in objects if isinstance(o, Entity)}
     problems: list[Problem] = []
     served: set[str] = set()
     join_keys: set[str] = set()
@@ -51,7 +52,7 @@ def _feast_problems(spec: ModelSpec, repo: Path) -> list[Problem]:
         served.update(str(f.name) for f in projection.features)
         view = views.get(str(projection.name))
         if view is not None:
-            join_keys.update(str(k) for k in view.join_keys)
+            join_keys.update(entities.get(str(name), str(name)) for name in view.entities)
     missing = [f for f in spec.feature_names if f not in served]
     if missing:
         problems.append((where, f"feature service {name!r} lacks spec features: {', '.join(missing)}"))
