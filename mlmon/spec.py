@@ -67,20 +67,24 @@ class _Strict(BaseModel):
 class DriftOverride(_Strict):
     """Per-feature choice of drift test and threshold (names from ``mlmon.stats.REGISTRY``)."""
 
-    test: str | None = None
-    threshold: float | None = Field(default=None, gt=0)
+    test: str | None = Field(default=None, description="drift test name, e.g. psi, ks, wasserstein, jensenshannon")
+    threshold: float | None = Field(default=None, gt=0, description="effect threshold (replaces the calibrated one)")
 
 
 class FeatureSpec(_Strict):
-    name: Annotated[str, Field(pattern=FEATURE_NAME)]
-    type: FeatureType
-    unit: str | None = None
+    name: Annotated[str, Field(pattern=FEATURE_NAME)] = Field(description="column name, as the model receives it")
+    type: FeatureType = Field(description="numeric, categorical or boolean")
+    unit: str | None = Field(default=None, description="shown next to values in emails and reports")
     description: str | None = None
-    range: tuple[float, float] | None = None
-    categories: list[str] | None = None
-    pii: bool = False
-    required: bool = False
-    drift: DriftOverride | None = None
+    range: tuple[float, float] | None = Field(
+        default=None, description="numeric: expected [low, high]; outside is served and counted (else: the baseline's)"
+    )
+    categories: list[str] | None = Field(
+        default=None, description="categorical: known values; others are served and counted as __other__"
+    )
+    pii: bool = Field(default=False, description="never stored in clear: keyed hash (or dropped), not profiled")
+    required: bool = Field(default=False, description="a request without it (or null) is refused with 422")
+    drift: DriftOverride | None = Field(default=None, description="per-feature drift test and/or threshold")
 
     @model_validator(mode="after")
     def _check_kind_fields(self) -> FeatureSpec:
@@ -210,11 +214,14 @@ class ServingSpec(_Strict):
 class SLO(_Strict):
     """A stakeholder fear turned into a rule, e.g. ``precision >= 0.95``."""
 
-    metric: str
-    op: Literal[">=", "<=", ">", "<"]
-    threshold: float
-    severity: Severity = "critical"
-    description: str | None = None
+    metric: str = Field(
+        description="accuracy, precision, recall, f1, roc_auc, positive_rate, mae, rmse, mape, "
+        "p95_latency_ms, error_ratio, fallback_share, empty_share or label_coverage"
+    )
+    op: Literal[">=", "<=", ">", "<"] = Field(description="the value must be op threshold to hold")
+    threshold: float = Field(description="the bound")
+    severity: Severity = Field(default="critical", description="warning or critical")
+    description: str | None = Field(default=None, description="what the stakeholder fears, in words")
 
     @field_validator("metric")
     @classmethod
@@ -246,13 +253,13 @@ def _parse_slo(value: Any) -> Any:
 
 class ModelSpec(_Strict):
     model: Annotated[str, Field(pattern=MODEL_NAME)] = Field(description="model name (lowercase; index names)")
-    description: str | None = None
+    description: str | None = Field(default=None, description="one sentence on what the model predicts")
     entity: EntitySpec | None = Field(default=None, description="needed by register/train (Feast join keys)")
-    label: LabelSpec = Field(default_factory=LabelSpec)
-    feast: FeastSpec = Field(default_factory=FeastSpec)
-    prediction: PredictionSpec
-    serving: ServingSpec = Field(default_factory=ServingSpec)
-    features: list[FeatureSpec] = Field(min_length=1)
+    label: LabelSpec = Field(default_factory=LabelSpec, description="where ground truth comes from")
+    feast: FeastSpec = Field(default_factory=FeastSpec, description="the Feast objects of the model")
+    prediction: PredictionSpec = Field(description="what the model returns")
+    serving: ServingSpec = Field(default_factory=ServingSpec, description="routes and declared post-processing")
+    features: list[FeatureSpec] = Field(min_length=1, description="the model's inputs, in the order it takes them")
     segments: list[str] = Field(default_factory=list, description="categorical features to evaluate per value")
     slos: list[SLO] = Field(default_factory=list, description="fear signals, e.g. 'precision >= 0.95'")
     runbook: str | None = Field(default=None, description="first steps for whoever reads the email")
