@@ -2,9 +2,10 @@
 
 ``python kibana/build_saved_objects.py --spec my_spec.yaml --out my_objects.ndjson`` builds them for your own
 model; without options it rewrites ``kibana/saved_objects.ndjson`` from the demo spec (what the compose stack
-imports), and a unit test fails when that committed file differs from what this script produces. Shapes follow the Kibana 8.x export format
-(stringified ``searchSourceJSON``/``panelsJSON``, objects linked only through ``references``), which Kibana 9
-imports and migrates. Ids are fixed (``mlmon-*``) so that ``_import?overwrite=true`` is idempotent.
+imports), and a unit test fails when that committed file differs from what this script produces. Shapes follow
+the Kibana 8.x export format (stringified ``searchSourceJSON``/``panelsJSON``, objects linked only through
+``references``), which Kibana 9 imports and migrates. Ids are fixed (``mlmon-*``) so that
+``_import?overwrite=true`` is idempotent.
 """
 
 from __future__ import annotations
