@@ -1,4 +1,4 @@
-"""Evaluation metrics in NumPy (the monitoring services need no scikit-learn; tests pin them against it).
+"""Evaluation metrics in NumPy and pandas (no scikit-learn needed to monitor; tests pin them against it).
 
 - binary classification: accuracy, precision, recall, f1 (of the positive class), positive_rate, roc_auc
   (undefined with one class among the labels: left out);
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.stats import rankdata
+import pandas as pd
 
 
 def _safe_div(num: float, den: float) -> float:
@@ -26,7 +26,7 @@ def roc_auc(truth: np.ndarray, scores: np.ndarray) -> float | None:
     n_neg = len(positives) - n_pos
     if n_pos == 0 or n_neg == 0:
         return None
-    ranks = rankdata(scores)
+    ranks = pd.Series(scores).rank(method="average").to_numpy()  # mid-ranks for ties
     return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
