@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10k rows only")
     args = parser.parse_args(argv if argv is not None else [])
-    spec = load_spec(REPO / "specs" / "loan_default.yaml")
+    spec = load_spec(REPO / "mlmon" / "demo" / "loan_default.yaml")
     sqlite_sizes = [10_000] if args.quick else [10_000, 100_000, 1_000_000]
     es_sizes = [10_000] if args.quick else [10_000, 50_000, 100_000]
     with tempfile.TemporaryDirectory(prefix="mlmon-bench-") as tmp:

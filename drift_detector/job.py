@@ -82,7 +82,7 @@ class DriftJob:
         try:
             baseline = self.baselines.current()
         except BaselineNotFound:
-            self.health.backend_error("feast")
+            self.health.backend_error("registry")
             raise
         version = baseline.version
         try:
@@ -252,7 +252,7 @@ def build_drift_job(
     return DriftJob(
         settings=settings,
         store=parts.store,
-        baselines=BaselineCache(settings.model_path, settings.feast_repo),
+        baselines=BaselineCache(settings.model_dir(parts.spec.model)),
         collector=collector,
         health=parts.health,
         prometheus=parts.prometheus,

@@ -6,7 +6,7 @@
 - unknown fields: refused (422) or ignored, per ``MLMON_UNKNOWN_FIELDS``.
 - ``/predict`` takes one object, or ``{"instances": [...]}`` with 1..``max_batch_size`` objects.
 
-Every refusal is an ``InvalidInput`` naming the field (``instances[3].income``) and the reason.
+Every refusal is an ``InvalidInput`` naming the field (``instances[3].temperature``) and the reason.
 """
 
 from __future__ import annotations

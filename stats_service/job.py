@@ -28,12 +28,12 @@ from prometheus_client import CollectorRegistry
 from mlmon.baseline.profile import BaselineProfile
 from mlmon.errors import StoreUnavailable
 from mlmon.jobs import JobHealth, job_parts
-from mlmon.model import artifact
 from mlmon.notify.base import Notifier
 from mlmon.notify.findings import Finding, Incident
 from mlmon.notify.links import grafana_url, kibana_discover_url
 from mlmon.notify.policy import IncidentPolicy
 from mlmon.promql import PrometheusClient
+from mlmon.registry.artifact import read_registered
 from mlmon.settings import StatsSettings, parse_duration
 from mlmon.spec import ModelSpec
 from mlmon.store.base import InferenceStore, ReportRecord, RetentionResult, TimeWindow
@@ -86,8 +86,7 @@ class StatsJob:
     retention: RetentionSchedule = field(default_factory=RetentionSchedule)
 
     def _serving(self) -> tuple[str, BaselineProfile]:
-        version_dir = artifact.resolve_version_dir(self.settings.model_path)
-        profile = BaselineProfile.load(version_dir / artifact.PROFILE_FILE)
+        profile = read_registered(self.settings.model_dir(self.spec.model)).profile
         return profile.model_version, profile
 
     def close(self) -> None:
@@ -140,7 +139,9 @@ class StatsJob:
             current = self.store.labelled_predictions(window, extra_fields=segments)
             report.current_evaluation = evaluate(self.spec, current, mature=False, min_labels=self.settings.min_labels)
         if self.prometheus is not None:
-            report.traffic = query_traffic(self.prometheus, self.spec.model, name, self.settings.traffic_offsets, now)
+            report.traffic = query_traffic(
+                self.prometheus, self.spec.model, self.spec.serving.routes, name, self.settings.traffic_offsets, now
+            )
         return report
 
     def _label_notes(self, name: str, report: WindowReport) -> list[str]:
@@ -236,7 +237,7 @@ class StatsJob:
                             title=f"Prediction volume over {report.name} changed {ratio:+.0%} against {offset} earlier",
                             before=before,
                             after=traffic.volume,
-                            unit="requests",
+                            unit="predictions",
                             effect=abs(ratio),
                         )
                     )

@@ -3,10 +3,10 @@
 Documents (one per prediction, ``_id``/primary key = ``prediction_id``)::
 
     {"@timestamp": "2026-11-22T10:00:00.123Z", "prediction_id": "…",
-     "model": {"name": "bike_demand", "version": "3f2a…"},
-     "features": {"temperature": 21.5, "store_id": "s-17", "holiday": "true", "x": null},
-     "missing": ["x"],
-     "prediction": {"label": null, "score": 412.0},
+     "model": {"name": "churn", "version": "3f2a…"},
+     "features": {"tenure_months": 14.0, "plan": "basic", "has_discount": "true", "last_login_days": null},
+     "missing": ["last_login_days"],
+     "prediction": {"label": "churns", "score": 0.12},
      "response": {"kind": "ok"}, "latency_ms": 1.8}
 
 Booleans are stored as the keywords ``"true"``/``"false"`` so that every backend treats them as categories.

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from mlmon.replay.run import ScenarioOutcome, run_scenario
-from mlmon.replay.stack import EmbeddedStack
+from mlmon.demo.run import ScenarioOutcome, run_scenario
+from mlmon.embedded.stack import EmbeddedStack
 from mlmon.store.base import TimeWindow
 from tests.e2e.conftest import E2E_TIMINGS, TrainedModels, describe
 

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mlmon.model.artifact import load_model
+from mlmon.registry.serving import load_model
 from mlmon.spec import ModelSpec
 from mlmon.store.base import TimeWindow
 from mlmon.store.elasticsearch import ElasticsearchStore
@@ -124,7 +124,7 @@ def _assert_latency_normal(before: list[float], during: list[float]) -> None:
 
 
 def _spec_file(model_dir: Path) -> Path:
-    return load_model(model_dir).path / "spec.yaml"
+    return load_model(model_dir).registered.path / "spec.yaml"
 
 
 def test_outage_mid_stream_loses_and_duplicates_nothing(

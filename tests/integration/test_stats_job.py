@@ -16,8 +16,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from sklearn import metrics as skm
 
-from mlmon.demo_data import default_probability
-from mlmon.model.artifact import LoadedModel, load_model
+from mlmon.demo.data import default_probability
+from mlmon.registry.serving import LoadedModel, load_model
 from mlmon.settings import StatsSettings
 from mlmon.store.base import InferenceStore, LabelRecord, TimeWindow
 from mlmon.store.sqlite import SQLiteStore

@@ -27,7 +27,7 @@ WINDOW = TimeWindow(T0 - timedelta(days=1), T0 + timedelta(days=1))
 
 @pytest.fixture(scope="module")
 def spec() -> ModelSpec:
-    return load_spec(REPO / "specs" / "loan_default.yaml")
+    return load_spec(REPO / "mlmon" / "demo" / "loan_default.yaml")
 
 
 @pytest.fixture

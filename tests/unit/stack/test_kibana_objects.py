@@ -22,7 +22,7 @@ from tests.conftest import REPO
 
 KIBANA = REPO / "kibana"
 BUNDLE = KIBANA / "saved_objects.ndjson"
-SPEC = REPO / "specs" / "loan_default.yaml"
+SPEC = REPO / "mlmon" / "demo" / "loan_default.yaml"
 NUMERIC = {"double", "float", "half_float", "scaled_float", "long", "integer", "short", "byte"}
 SORTABLE = NUMERIC | {"date", "date_nanos", "keyword", "boolean"}
 VIEW_INDEX = {  # data view id -> which mapping its pattern gets
@@ -311,3 +311,17 @@ def test_the_field_check_can_fail() -> None:
         kql_fields('features.age > 3 and (model.version : "x"')
     assert kql_fields('missing : * or response.kind : ("a:b" or "c")') == [("missing", ":"), ("response.kind", ":")]
     assert Path(BUNDLE).is_file()
+
+
+def test_objects_are_built_for_any_spec(tmp_path: Path) -> None:
+    """A team's own spec gets its own searches: built from its features, not the demo's."""
+    module = importlib.util.module_from_spec(
+        importlib.util.spec_from_file_location("build_saved_objects", KIBANA / "build_saved_objects.py")  # type: ignore[arg-type]
+    )
+    spec = importlib.util.spec_from_file_location("build_saved_objects", KIBANA / "build_saved_objects.py")
+    assert spec is not None and spec.loader is not None
+    spec.loader.exec_module(module)
+    out = tmp_path / "objects.ndjson"
+    assert module.main(["--spec", str(REPO / "examples" / "bike_rentals" / "spec.yaml"), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "features.temperature_c" in text and "features.income" not in text

@@ -9,7 +9,7 @@ from mlmon.store import es_mapping
 from mlmon.store.es_mapping import index_template
 from tests.conftest import REPO
 
-SPEC = load_spec(REPO / "specs" / "loan_default.yaml")
+SPEC = load_spec(REPO / "mlmon" / "demo" / "loan_default.yaml")
 
 
 def test_index_template_maps_every_feature_explicitly() -> None:

@@ -15,11 +15,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from mlmon.model import artifact
-from mlmon.replay.mail import Mail, read_new
-from mlmon.replay.scenarios import Scenario, get_scenario
-from mlmon.replay.stack import FEEDBACK_TOKEN, DemoTimings, EmbeddedStack, Say
+from mlmon.demo.scenarios import Scenario, get_scenario
+from mlmon.demo.timings import DemoTimings
+from mlmon.embedded.mail import Mail, read_new
+from mlmon.embedded.stack import FEEDBACK_TOKEN, EmbeddedStack, Say
+from mlmon.registry import artifact
 from mlmon.replay.traffic import ReplayStats, replay
 
 POLL_S = 0.5
@@ -61,6 +63,14 @@ class ScenarioOutcome:
         return self.detected
 
 
+def send_scenario(
+    target: str, scenario: Scenario, *, rate: float, duration: float, seed: int, **options: Any
+) -> ReplayStats:
+    """Replay ``scenario``'s rows (seeded) to ``target``; options as :func:`mlmon.replay.traffic.replay`."""
+    rows = scenario.rows(seed, max(1, int(rate * duration)))
+    return replay(target, rows, rate=rate, duration=duration, **options)
+
+
 def expected_job(scenario: Scenario) -> str | None:
     return {"drift": "drift", "stats": "stats"}.get(scenario.detected_by)
 
@@ -95,7 +105,8 @@ def deploy_variant(stack: EmbeddedStack, variant: str, train: Callable[[str], st
 def find_variant(model_dir: Path, variant: str) -> str | None:
     for meta in sorted(model_dir.glob(f"*/{artifact.METADATA_FILE}")):
         try:
-            if json.loads(meta.read_text(encoding="utf-8")).get("variant") == variant:
+            trainer = json.loads(meta.read_text(encoding="utf-8")).get("trainer") or {}
+            if trainer.get("variant") == variant:
                 return meta.parent.name
         except (OSError, ValueError):
             continue
@@ -130,7 +141,7 @@ def run_scenario(
 ) -> ScenarioOutcome:
     """Baseline phase, fault phase, wait for the verdict (see the module docstring)."""
     scenario = get_scenario(scenario) if isinstance(scenario, str) else scenario
-    t = timings or stack.timings
+    t = timings or DemoTimings()
     say = say or (lambda text: None)
     deadline = time.monotonic() + t.timeout_s
     outcome = ScenarioOutcome(scenario.name, scenario.expected_features, detected=False)
@@ -138,7 +149,7 @@ def run_scenario(
     read_new(stack.inbox, seen)  # whatever was there before does not belong to this run
 
     if t.history_rows > 0:
-        history = replay(
+        history = send_scenario(
             stack.server_url,
             get_scenario("baseline"),
             rate=t.history_rows / HISTORY_S,
@@ -149,7 +160,7 @@ def run_scenario(
         )
         say(f"history: {history.sent} baseline predictions with their labels in {history.elapsed_s:.1f}s")
     say(f"phase 1: baseline traffic for {t.baseline_s:g}s at {t.rate:g} req/s")
-    outcome.baseline = replay(
+    outcome.baseline = send_scenario(
         stack.server_url,
         get_scenario("baseline"),
         rate=t.rate,
@@ -176,7 +187,7 @@ def run_scenario(
     box: list[ReplayStats] = []
     sender = threading.Thread(
         target=lambda: box.append(
-            replay(
+            send_scenario(
                 stack.server_url,
                 scenario,
                 rate=t.rate,

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from mlmon.demo.run import matching
+from mlmon.demo.scenarios import get_scenario
+from mlmon.demo.timings import DemoTimings
+from mlmon.embedded.mail import mail_paths, read_mail, read_new
+from mlmon.embedded.smtp_sink import start_smtp_sink, stop_smtp_sink
 from mlmon.notify.email import EmailNotifier
 from mlmon.notify.findings import Finding, Incident, IncidentUpdate
-from mlmon.notify.sink import start_smtp_sink, stop_smtp_sink
-from mlmon.replay.mail import mail_paths, read_mail, read_new
-from mlmon.replay.run import matching
-from mlmon.replay.scenarios import get_scenario
-from mlmon.replay.stack import DemoTimings
 from mlmon.settings import EmailSettings
 from tests.conftest import free_port
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mlmon.demo_data import FEATURE_COLUMNS, default_probability, generate
+from mlmon.demo.data import FEATURE_COLUMNS, default_probability, generate
 
 
 def test_same_seed_same_data_different_seed_different_data() -> None:

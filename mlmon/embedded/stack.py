@@ -1,6 +1,6 @@
 """The embedded stack on one machine, no Docker: an SMTP sink writing ``.eml`` files, Prometheus (when its
 binary is installed), the model server, the statistics service and the drift detector, each on a free loopback
-port, with the short windows and intervals of :class:`DemoTimings`.
+port, with the short windows and intervals of :class:`ServiceTimings`, for any registered model.
 
 ``EmbeddedStack`` is a context manager: every child is started with a bounded readiness wait and stopped by its
 own pid (reverse order) on exit, also when starting failed half way. Used by `mlmon demo` and the e2e tests.
@@ -8,16 +8,15 @@ own pid (reverse order) on exit, also when starting failed half way. Used by `ml
 
 from __future__ import annotations
 
-import dataclasses
-import os
+import secrets
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from mlmon.processes import (
+from mlmon.embedded.processes import (
     Child,
     free_port,
     prometheus_binary,
@@ -28,50 +27,23 @@ from mlmon.processes import (
 from mlmon.settings import CommonSettings
 from mlmon.store.base import InferenceStore
 
-FEEDBACK_TOKEN = "demo-feedback-token"
+FEEDBACK_TOKEN = "embedded-feedback-token"  # the embedded stack's /feedback token (loopback only)
 Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class DemoTimings:
-    """Rates, phases, windows and intervals of one demo run (defaults: what `mlmon demo` uses)."""
+class ServiceTimings:
+    """Windows, intervals and decision sizes of the services in an embedded stack (short, for demos and
+    tests; a deployment keeps the defaults of the settings classes)."""
 
-    rate: float = 60.0  # predictions per second sent by the replay
-    baseline_s: float = 25.0  # normal traffic before the fault
-    fault_s: float = 60.0  # longest fault phase (ends early once the incident email is in)
     drift_window: str = "30s"  # MLMON_WINDOW of the drift detector
     job_interval_s: float = 5.0  # MLMON_INTERVAL_S of both jobs
     min_rows: int = 300  # drift: fewer rows in the window → no decision
-    consecutive: int = 2  # drift: windows in a row before drift is decided
+    consecutive: int = 2  # drift: windows in a row before a borderline drift is decided
     stats_window: str = "1m"  # MLMON_WINDOWS of the statistics service
     label_delay_s: float = 15.0  # statistics: labels of a window are mature after this
     min_labels: int = 300  # statistics: fewest joined labels for evaluation metrics
-    feedback_delay_s: float = 3.0  # replay: ground truth is posted this long after each prediction
-    # Baseline history sent in one burst before phase 1, so the monitors' first windows are not a few dozen
-    # rows (a 2% share SLO on 50 rows breaches by chance; a running service has history when monitored).
-    history_rows: int = 600
-    timeout_s: float = 300.0  # bound on one scenario run (baseline + fault + waiting)
-    grace_s: float = 30.0  # keep watching the inbox this long after the fault phase ended
     notify_cooldown_s: float = 600.0
-
-    ENV_PREFIX = "MLMON_DEMO_"
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, base: DemoTimings | None = None) -> DemoTimings:
-        """Defaults overridden by ``MLMON_DEMO_<FIELD>`` (e.g. ``MLMON_DEMO_RATE=100``, ``MLMON_DEMO_FAULT_S=30``)."""
-        environ = os.environ if environ is None else environ
-        base = base or cls()
-        changes: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            raw = environ.get(f"{cls.ENV_PREFIX}{f.name.upper()}")
-            if raw is None or not raw.strip():
-                continue
-            kind = type(getattr(base, f.name))
-            try:
-                changes[f.name] = kind(raw.strip())
-            except ValueError:
-                raise ValueError(f"{cls.ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from None
-        return dataclasses.replace(base, **changes)
 
 
 @dataclass
@@ -81,7 +53,7 @@ class EmbeddedStack:
     workdir: Path
     settings: CommonSettings
     model_dir: Path
-    timings: DemoTimings = field(default_factory=DemoTimings)
+    timings: ServiceTimings = field(default_factory=ServiceTimings)
     mail_dir: Path | None = None
     use_prometheus: bool = True
     say: Say = field(default=lambda text: None)
@@ -91,6 +63,7 @@ class EmbeddedStack:
     server_url: str = ""
     prometheus_url: str | None = None
     ports: dict[str, int] = field(default_factory=dict)
+    pii_key: str = field(default_factory=lambda: secrets.token_hex(16))  # one secret per stack
 
     def __post_init__(self) -> None:
         self.workdir = self.workdir.resolve()
@@ -157,7 +130,7 @@ class EmbeddedStack:
         for child in reversed(self.children):
             child.stop()
         if self.smtp is not None:
-            from mlmon.notify.sink import stop_smtp_sink
+            from mlmon.embedded.smtp_sink import stop_smtp_sink
 
             stop_smtp_sink(self.smtp)
             self.smtp = None
@@ -186,7 +159,7 @@ class EmbeddedStack:
         }
 
     def _start(self) -> None:
-        from mlmon.notify.sink import start_smtp_sink
+        from mlmon.embedded.smtp_sink import start_smtp_sink
 
         t = self.timings
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -225,7 +198,7 @@ class EmbeddedStack:
                 **common,
                 "MLMON_PORT": str(self.ports["model-server"]),
                 "MLMON_FEEDBACK_TOKEN": FEEDBACK_TOKEN,
-                "MLMON_PII_HASH_KEY": "demo-pii-key",
+                "MLMON_PII_HASH_KEY": self.pii_key,
             },
         )
         stats = python_module(

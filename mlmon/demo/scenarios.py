@@ -1,18 +1,25 @@
-"""Named fault scenarios for `mlmon replay`, drawn from the silent failures of seed 000.
+"""The demo's named fault scenarios (`mlmon replay --scenario NAME`, `mlmon demo --scenario NAME`).
 
 A scenario turns a batch of realistic applications into what the model server would receive while the fault
 is on. ``progress`` runs from 0 to 1 over the replay, so faults can ramp. Ground truth is always computed
 from the *true* applications (before the fault): the fault changes what the model sees, not who defaults.
+The scenarios reach the product's `mlmon replay` through the ``mlmon.scenarios`` entry-point group.
 """
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+
+from mlmon.demo.data import default_probability, generate_features
+from mlmon.replay.sources import RowSource, to_payload
+
+CHUNK_ROWS = 200  # rows drawn (and transformed) at a time; fixed so that a seed gives the same rows
 
 Transform = Callable[[pd.DataFrame, float, np.random.Generator], pd.DataFrame]
 Expectation = Literal["drift", "stats", "none"]
@@ -27,6 +34,52 @@ class Scenario:
     detected_by: Expectation = "drift"
     model_variant: str = "standard"  # "degraded": the demo deploys a worse model version first
     rate_profile: Callable[[float], float] = field(default=lambda progress: 1.0)
+
+    def rows(self, seed: int, total: int) -> RowSource:
+        return ScenarioRows(self, seed, total)
+
+
+class ScenarioRows:
+    """A seeded stream of (rows as sent, true labels) for a scenario over ``total`` planned rows; row *i* is
+    the same whatever the timing, because rows are drawn in fixed-size chunks and ``progress`` is the row's
+    position in the planned total."""
+
+    def __init__(self, scenario: Scenario, seed: int, total: int, chunk: int = CHUNK_ROWS) -> None:
+        if total < 1 or chunk < 1:
+            raise ValueError("total and chunk must be positive")
+        self.scenario = scenario
+        self.name = scenario.name
+        self.rng = np.random.default_rng(seed)
+        self.total = total
+        self.chunk = chunk
+        self.drawn = 0
+        self._rows: collections.deque[dict[str, Any]] = collections.deque()
+        self._labels: collections.deque[str] = collections.deque()
+
+    def _draw(self) -> None:
+        true = generate_features(self.chunk, self.rng)
+        defaulted = self.rng.random(self.chunk) < default_probability(true)
+        progress = min(1.0, (self.drawn + self.chunk / 2) / self.total)
+        sent = self.scenario.transform(true, progress, self.rng)
+        self._rows.extend(to_payload(r) for r in sent.to_dict("records"))
+        self._labels.extend("default" if d else "no_default" for d in defaulted)
+        self.drawn += self.chunk
+
+    def take(self, n: int) -> tuple[list[dict[str, Any]], list[Any]]:
+        while len(self._rows) < n:
+            self._draw()
+        return [self._rows.popleft() for _ in range(n)], [self._labels.popleft() for _ in range(n)]
+
+    def rate_at(self, progress: float) -> float:
+        return self.scenario.rate_profile(progress)
+
+
+def scenario_frame(
+    scenario: Scenario, n: int, seed: int = 11, total: int | None = None
+) -> tuple[pd.DataFrame, list[Any]]:
+    """The first ``n`` rows a replay of ``scenario`` would send (for inspection and tests)."""
+    rows, labels = ScenarioRows(scenario, seed, total or n).take(n)
+    return pd.DataFrame(rows), labels
 
 
 def _identity(frame: pd.DataFrame, progress: float, rng: np.random.Generator) -> pd.DataFrame:

@@ -1,11 +1,12 @@
-"""Synthetic loan applications for the demo (seed 000's loan-rejection project), deterministic for a seed.
+"""Synthetic loan applications for the demo (a loan-rejection project), deterministic for a seed.
 
 Two tables, as a lending team would have them:
 
 - applications: ``application_id``, ``event_timestamp`` (when the application came in), ``created`` and the
-  features of ``specs/loan_default.yaml``, with realistic gaps: ``seconds_since_last_application`` is empty
-  for first-time applicants, ``debt_ratio`` is filled about 80% of the time, the credit-bureau enrichment
-  (``bureau_score``, ``open_credit_lines``) fails for a few percent, ``income`` is sometimes not declared.
+  features of the demo spec (``mlmon/demo/loan_default.yaml``), with realistic gaps:
+  ``seconds_since_last_application`` is empty for first-time applicants, ``debt_ratio`` is filled about 80%
+  of the time, the credit-bureau enrichment (``bureau_score``, ``open_credit_lines``) fails for a few
+  percent, ``income`` is sometimes not declared.
 - labels: ``application_id``, ``event_timestamp`` (same as the application), ``label`` (``default`` /
   ``no_default``) and ``label_timestamp``, weeks later: the ground truth arrives late.
 
@@ -16,7 +17,8 @@ employment, term, co-borrower), so a model can learn it and a broken input visib
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -157,6 +159,19 @@ def generate(n: int = 20_000, *, seed: int = 7, start: datetime = DEFAULT_START,
     return DemoData(applications=applications, labels=labels)
 
 
-def training_window(data: DemoData) -> tuple[datetime, datetime]:
-    ts = data.applications["event_timestamp"]
-    return ts.min().to_pydatetime(), ts.max().to_pydatetime() + timedelta(milliseconds=1)
+APPLICATIONS_FILE = "data/loan_applications.parquet"  # the Feast FileSource of feature_repo/features.py
+LABELS_FILE = "data/loan_labels.parquet"  # the entity rows: application_id, event_timestamp, label
+
+
+def ensure_demo_data(repo: Path, *, rows: int = 20_000, seed: int = 7) -> bool:
+    """Write the demo's parquet files into the demo Feast repo when it has none; True when it wrote them."""
+    apps, labels = repo / APPLICATIONS_FILE, repo / LABELS_FILE
+    if apps.is_file() and labels.is_file():
+        return False
+    data = generate(rows, seed=seed)
+    apps.parent.mkdir(parents=True, exist_ok=True)
+    for frame, path in ((data.applications, apps), (data.labels, labels)):
+        tmp = path.with_suffix(".tmp")
+        frame.to_parquet(tmp, index=False)
+        tmp.replace(path)
+    return True

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlmon.demo_data import CHANNELS_P, generate_features
-from mlmon.replay.scenarios import SCENARIOS, get_scenario
+from mlmon.demo.data import CHANNELS_P, generate_features
+from mlmon.demo.scenarios import SCENARIOS, get_scenario
 
 N = 20_000
 
