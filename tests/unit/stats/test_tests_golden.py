@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from scipy import spatial, stats
 
-from mlmon.errors import InvalidInput
-from mlmon.stats import REGISTRY, TestInput
+from mlmon.stats.base import SampleInput, StatsError
 from mlmon.stats.chi2 import chi2_homogeneity
 from mlmon.stats.jensenshannon import js_distance
 from mlmon.stats.ks import ks_binned_statistic
 from mlmon.stats.l1 import d1
 from mlmon.stats.psi import EPSILON, psi
+from mlmon.stats.registry import REGISTRY
 from mlmon.stats.wasserstein import binned_distance
 from mlmon.stats.ztest import two_proportion_z
 
@@ -24,25 +24,38 @@ RNG = np.random.default_rng(20261122)
 
 # --- Kolmogorov–Smirnov -------------------------------------------------------------------------------
 def test_ks_exact_hand_computed() -> None:
-    result = REGISTRY["ks"](TestInput(ref_values=np.array([1.0, 2, 3, 4]), cur_values=np.array([3.0, 4, 5, 6])))
+    result = REGISTRY["ks"](SampleInput(ref_values=np.array([1.0, 2, 3, 4]), cur_values=np.array([3.0, 4, 5, 6])))
     assert result.statistic == pytest.approx(0.5)  # at x in [2, 3): F_ref = 0.5, F_cur = 0
     assert (result.n_ref, result.n_cur) == (4, 4)
 
 
 @pytest.mark.parametrize("shift", [0.0, 0.05, 0.3])
-def test_ks_exact_matches_scipy(shift: float) -> None:
-    ref, cur = RNG.normal(size=3000), RNG.normal(shift, 1.0, size=2000)
-    result = REGISTRY["ks"](TestInput(ref_values=ref, cur_values=cur))
-    expected = stats.ks_2samp(ref, cur)
+@pytest.mark.parametrize(("n", "m", "method"), [(3000, 2000, "asymp"), (400, 300, "exact"), (150, 150, "exact")])
+def test_ks_exact_matches_scipy(shift: float, n: int, m: int, method: str) -> None:
+    """The statistic always equals scipy's; the p-value is scipy's exact one up to n·m = 250,000, else its
+    asymptotic one."""
+    ref, cur = RNG.normal(size=n), RNG.normal(shift, 1.0, size=m)
+    result = REGISTRY["ks"](SampleInput(ref_values=ref, cur_values=cur))
+    expected = stats.ks_2samp(ref, cur, method=method)
     assert result.statistic == pytest.approx(expected.statistic, abs=1e-15)
     assert result.p_value == pytest.approx(expected.pvalue, rel=1e-12)
     assert result.effect_passed == (expected.pvalue < 0.05)
+    assert (result.threshold, result.threshold_source) == (0.05, "alpha")
+
+
+def test_ks_exact_with_ties_and_infinities_matches_scipy() -> None:
+    ref = np.concatenate([RNG.poisson(3, 2000).astype(float), [np.inf, -np.inf]])
+    cur = np.concatenate([RNG.poisson(3.2, 1500).astype(float), [np.inf]])
+    result = REGISTRY["ks"](SampleInput(ref_values=ref, cur_values=cur))
+    expected = stats.ks_2samp(ref, cur, method="asymp")
+    assert result.statistic == pytest.approx(expected.statistic, abs=1e-15)
+    assert result.p_value == pytest.approx(expected.pvalue, rel=1e-12)
 
 
 def test_ks_exact_drops_nan() -> None:
     ref, cur = RNG.normal(size=500), RNG.normal(size=400)
     with_nan = np.concatenate([cur, [np.nan] * 50])
-    result = REGISTRY["ks"](TestInput(ref_values=ref, cur_values=with_nan))
+    result = REGISTRY["ks"](SampleInput(ref_values=ref, cur_values=with_nan))
     assert result.statistic == pytest.approx(stats.ks_2samp(ref, cur).statistic)
     assert result.n_cur == 400
 
@@ -52,7 +65,7 @@ def test_ks_binned_equals_scipy_asymptotic_when_bins_hold_single_values() -> Non
     edges = np.arange(0.5, 9.5)
     ref_counts = np.bincount(np.searchsorted(edges, ref, side="right"), minlength=10)
     cur_counts = np.bincount(np.searchsorted(edges, cur, side="right"), minlength=10)
-    result = REGISTRY["ks_binned"](TestInput(ref_counts=ref_counts, cur_counts=cur_counts))
+    result = REGISTRY["ks_binned"](SampleInput(ref_counts=ref_counts, cur_counts=cur_counts))
     expected = stats.ks_2samp(ref, cur, method="asymp")
     assert result.statistic == pytest.approx(expected.statistic, abs=1e-12)
     assert result.p_value == pytest.approx(expected.pvalue, rel=1e-9)
@@ -79,7 +92,7 @@ def test_chi2_hand_computed() -> None:
 def test_chi2_matches_scipy_contingency(k: int) -> None:
     ref = RNG.integers(0, 500, k).astype(float)
     cur = RNG.integers(1, 300, k).astype(float)
-    result = REGISTRY["chi2"](TestInput(ref_counts=ref, cur_counts=cur))
+    result = REGISTRY["chi2"](SampleInput(ref_counts=ref, cur_counts=cur))
     expected = stats.chi2_contingency(np.vstack([ref, cur]), correction=False)
     assert result.statistic == pytest.approx(expected.statistic, rel=1e-12)
     assert result.p_value == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-300)
@@ -89,7 +102,7 @@ def test_chi2_matches_scipy_contingency(k: int) -> None:
 def test_chi2_drops_bins_empty_in_both_and_takes_fractional_counts() -> None:
     ref = np.array([0.0, 120.5, 0.0, 33.25, 80.0])
     cur = np.array([0.0, 100.0, 0.0, 50.0, 70.0])
-    result = REGISTRY["chi2"](TestInput(ref_counts=ref, cur_counts=cur))
+    result = REGISTRY["chi2"](SampleInput(ref_counts=ref, cur_counts=cur))
     expected = stats.chi2_contingency(np.vstack([ref[[1, 3, 4]], cur[[1, 3, 4]]]), correction=False)
     assert result.statistic == pytest.approx(expected.statistic, rel=1e-12)
     assert result.p_value == pytest.approx(expected.pvalue, rel=1e-9)
@@ -111,7 +124,7 @@ def test_psi_hand_computed() -> None:
 def test_psi_floors_empty_bins_at_epsilon() -> None:
     value = psi(np.array([50.0, 50.0]), np.array([100.0, 0.0]))
     assert value == pytest.approx(0.5 * math.log(1 / 0.5) + (EPSILON - 0.5) * math.log(EPSILON / 0.5))
-    result = REGISTRY["psi"](TestInput(ref_counts=np.array([50.0, 50.0]), cur_counts=np.array([100.0, 0.0])))
+    result = REGISTRY["psi"](SampleInput(ref_counts=np.array([50.0, 50.0]), cur_counts=np.array([100.0, 0.0])))
     assert result.statistic == pytest.approx(value)
     assert result.p_value is None and result.effect_passed
 
@@ -135,16 +148,16 @@ def test_js_hand_computed_bounds() -> None:
 # --- Wasserstein --------------------------------------------------------------------------------------------
 def test_wasserstein_raw_matches_scipy_over_reference_std() -> None:
     ref, cur = RNG.lognormal(3, 0.5, 4000), RNG.lognormal(3.1, 0.5, 3000)
-    result = REGISTRY["wasserstein"](TestInput(ref_values=ref, cur_values=cur, ref_std=float(np.std(ref))))
+    result = REGISTRY["wasserstein"](SampleInput(ref_values=ref, cur_values=cur, ref_std=float(np.std(ref))))
     assert result.statistic == pytest.approx(stats.wasserstein_distance(ref, cur) / np.std(ref), rel=1e-12)
     # without ref_std the std of the reference sample is used
-    again = REGISTRY["wasserstein"](TestInput(ref_values=ref, cur_values=cur))
+    again = REGISTRY["wasserstein"](SampleInput(ref_values=ref, cur_values=cur))
     assert again.statistic == pytest.approx(result.statistic)
 
 
 def test_wasserstein_raw_location_shift_is_the_shift_in_std_units() -> None:
     ref = RNG.normal(10, 2, 5000)
-    result = REGISTRY["wasserstein"](TestInput(ref_values=ref, cur_values=ref + 0.5, ref_std=2.0))
+    result = REGISTRY["wasserstein"](SampleInput(ref_values=ref, cur_values=ref + 0.5, ref_std=2.0))
     assert result.statistic == pytest.approx(0.25)
 
 
@@ -156,7 +169,7 @@ def test_wasserstein_binned_hand_computed() -> None:
     distance = binned_distance(np.array([1.0, 1.0, 0.0]), np.array([0.0, 1.0, 1.0]), np.array([0.5, 1.0]), 0.0, 1.5)
     assert distance == pytest.approx(0.5)
     result = REGISTRY["wasserstein_binned"](
-        TestInput(
+        SampleInput(
             ref_counts=np.array([1.0, 1.0]),
             cur_counts=np.array([0.0, 2.0]),
             edges=np.array([1.0]),
@@ -185,15 +198,15 @@ def test_wasserstein_binned_is_w1_between_piecewise_uniform_histograms() -> None
 
 
 def test_wasserstein_binned_needs_edges() -> None:
-    with pytest.raises(InvalidInput, match="edges"):
-        REGISTRY["wasserstein_binned"](TestInput(ref_counts=np.ones(2), cur_counts=np.ones(2)))
+    with pytest.raises(StatsError, match="edges"):
+        REGISTRY["wasserstein_binned"](SampleInput(ref_counts=np.ones(2), cur_counts=np.ones(2)))
 
 
 # --- L1 and Z-test ------------------------------------------------------------------------------------------
 def test_l1_hand_computed() -> None:
     assert d1(np.array([50.0, 50.0]), np.array([25.0, 75.0])) == pytest.approx(0.5)
     assert d1(np.array([1.0, 0.0]), np.array([0.0, 3.0])) == pytest.approx(2.0)
-    result = REGISTRY["l1"](TestInput(ref_counts=np.array([2.0, 2, 0]), cur_counts=np.array([1.0, 1, 2])))
+    result = REGISTRY["l1"](SampleInput(ref_counts=np.array([2.0, 2, 0]), cur_counts=np.array([1.0, 1, 2])))
     assert result.statistic == pytest.approx(1.0)
 
 
@@ -201,7 +214,7 @@ def test_ztest_hand_computed() -> None:
     z, p = two_proportion_z(50, 100, 70, 100)
     assert z == pytest.approx(0.2 / math.sqrt(0.6 * 0.4 * 0.02))
     assert p == pytest.approx(math.erfc(abs(z) / math.sqrt(2)))
-    result = REGISTRY["ztest"](TestInput(ref_counts=np.array([50.0, 50.0]), cur_counts=np.array([30.0, 70.0])))
+    result = REGISTRY["ztest"](SampleInput(ref_counts=np.array([50.0, 50.0]), cur_counts=np.array([30.0, 70.0])))
     assert result.statistic == pytest.approx(0.2)
     assert result.p_value == pytest.approx(p)
     assert result.extra["z"] == pytest.approx(z)
@@ -210,16 +223,19 @@ def test_ztest_hand_computed() -> None:
 
 def test_ztest_identical_degenerate_and_shape() -> None:
     assert two_proportion_z(0, 100, 0, 50) == (0.0, 1.0)
-    result = REGISTRY["ztest"](TestInput(ref_counts=np.array([10.0, 0.0]), cur_counts=np.array([5.0, 0.0])))
+    result = REGISTRY["ztest"](SampleInput(ref_counts=np.array([10.0, 0.0]), cur_counts=np.array([5.0, 0.0])))
     assert result.statistic == 0.0 and result.p_value == 1.0 and not result.effect_passed
-    with pytest.raises(InvalidInput, match="two bins"):
-        REGISTRY["ztest"](TestInput(ref_counts=np.ones(3), cur_counts=np.ones(3)))
+    with pytest.raises(StatsError, match="two bins"):
+        REGISTRY["ztest"](SampleInput(ref_counts=np.ones(3), cur_counts=np.ones(3)))
 
 
-def test_counts_are_validated() -> None:
-    with pytest.raises(InvalidInput, match="differ"):
-        REGISTRY["chi2"](TestInput(ref_counts=np.ones(3), cur_counts=np.ones(4)))
-    with pytest.raises(InvalidInput, match="non-negative"):
-        REGISTRY["psi"](TestInput(ref_counts=np.array([1.0, -1.0]), cur_counts=np.ones(2)))
-    with pytest.raises(InvalidInput, match="raw values"):
-        REGISTRY["ks"](TestInput(ref_counts=np.ones(2), cur_counts=np.ones(2)))
+def test_inputs_that_break_an_invariant_are_stats_errors_not_user_errors() -> None:
+    """The engine validates what users send (InvalidInput, naming the feature); a test handed inconsistent data by
+    its caller is a bug: StatsError, a ValueError."""
+    assert issubclass(StatsError, ValueError)
+    with pytest.raises(StatsError, match="differ"):
+        REGISTRY["chi2"](SampleInput(ref_counts=np.ones(3), cur_counts=np.ones(4)))
+    with pytest.raises(StatsError, match="non-negative"):
+        REGISTRY["psi"](SampleInput(ref_counts=np.array([1.0, -1.0]), cur_counts=np.ones(2)))
+    with pytest.raises(StatsError, match="raw values"):
+        REGISTRY["ks"](SampleInput(ref_counts=np.ones(2), cur_counts=np.ones(2)))

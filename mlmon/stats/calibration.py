@@ -1,0 +1,237 @@
+"""Effect thresholds calibrated on the baseline itself, at the window's sample sizes.
+
+The rule: a distance test's default threshold for a feature is the **99th percentile of the statistic between two
+samples drawn from that feature's baseline at the window's sizes** ``(n_ref, n_cur)`` — what the test reads when
+nothing changed — never below the test's practical floor (``StatTest.default_threshold``: 0.05 for Wasserstein,
+Jensen–Shannon and PSI, 0.1 for L1, 0.02 for the Z-test) and never below the sampling-noise floor (the
+statistic's expected value with no change at those sizes, from its asymptotic law). A spec override wins. So a
+small window is judged against its own noise (PSI between two unchanged samples of 150 is ≈ 0.25 with 20 bins),
+and a large one against the practical floor.
+
+How the no-change samples are drawn (:class:`NullCalibration`):
+
+* counts tests (PSI, JS, L1, Z-test, binned Wasserstein): 2,000 pairs of multinomial samples of sizes
+  ``(n_ref, n_cur)`` from the baseline's bin shares — exactly the counts a bootstrap of the reference would give.
+  With per-bin sums, each bin's sum is drawn around ``count × the bin's reference mean`` with the within-bin
+  spread of the histogram model (:func:`mlmon.stats.histogram.model_std`).
+* raw-value tests (Wasserstein on raw values, the exact path): resampling the raw reference sample. Up to an
+  effective size ``2/(1/n_ref + 1/n_cur)`` of 1,024, 1,000 pairs of smoothed bootstrap samples of that size
+  (same asymptotic null as the actual pair; each resampled value jittered by a Gaussian kernel with Silverman's
+  bandwidth ``1.06·std·N^(-1/5)``, because a plain bootstrap of a small reference — ties, no value beyond its
+  extremes — reads too little noise: 1.7 % instead of 1 % exceedance for a normal feature at 150 rows a side,
+  1.0 % smoothed); above, the bootstrap's large-sample limit
+  ``sqrt(1/n + 1/m)·∫|B(F(x))| dx`` over 2,000 Brownian bridges ``B`` shared by every feature, on a grid that
+  refines into both tails down to 2⁻²⁰ (a matrix-vector product per feature).
+
+Caching: sizes are bucketed by powers of ``2^(1/4)`` (buckets ≈ ±9 % wide). The null is drawn once per
+``(feature, test, bucket of n_ref, bucket of n_cur)`` at the bucket's centre sizes, then scaled to the actual
+sizes by ``((1/n + 1/m)/(1/n_b + 1/m_b))^s`` (``s`` = ½ for distances, 1 for PSI), so repeated runs draw nothing.
+Draws are seeded from the feature, test and bucket, so one baseline gives the same thresholds in every process.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from functools import cache
+
+import numpy as np
+
+from mlmon.stats.base import Draws, NullModel, SampleInput, StatsError, StatTest, Threshold
+from mlmon.stats.exact import sort_finite_first
+from mlmon.stats.histogram import model_std
+
+NULL_QUANTILE = 0.99
+COUNT_REPLICATES = 2000
+BOOTSTRAP_REPLICATES = 1000
+BRIDGE_REPLICATES = 2000
+BOOTSTRAP_MAX_SIZE = 512  # effective size up to which raw-value nulls are bootstrapped, not taken in the limit
+STEPS_PER_DOUBLING = 4  # size buckets: powers of 2^(1/4)
+_BRIDGE_BULK = 256  # uniform bridge grid 1/256 … 255/256, plus 2^-9 … 2^-20 towards each end
+_BRIDGE_TAIL = range(9, 21)
+
+CacheKey = tuple[str, str, str, int, int]
+
+
+def size_bucket(n: float) -> int:
+    """The bucket of a sample size: ``round(4·log2 n)``."""
+    return round(STEPS_PER_DOUBLING * math.log2(max(n, 1.0)))
+
+
+def bucket_size(bucket: int) -> int:
+    """The centre size of a bucket, ``round(2^(bucket/4))``."""
+    return max(1, round(math.pow(2.0, bucket / STEPS_PER_DOUBLING)))
+
+
+def _h(n: float, m: float) -> float:
+    return 1.0 / n + 1.0 / m
+
+
+def _seed(*parts: object) -> int:
+    return zlib.crc32("|".join(str(p) for p in parts).encode())
+
+
+def bridge_grid() -> np.ndarray:
+    """Points of (0, 1) where the Brownian bridge is drawn: uniform in the bulk, halving towards both ends."""
+    tails = np.array([2.0**-j for j in _BRIDGE_TAIL])
+    bulk = np.arange(1, _BRIDGE_BULK) / _BRIDGE_BULK
+    return np.unique(np.concatenate([tails, bulk, 1.0 - tails]))
+
+
+@dataclass
+class NullCalibration:
+    """Calibrated thresholds of one baseline, cached by feature, test and size bucket (see the module docstring)."""
+
+    quantile: float = NULL_QUANTILE
+    draws: int = 0  # null simulations run so far (a cache miss each)
+    _cache: dict[CacheKey, float] = field(default_factory=dict, repr=False)
+    _bootstrap: OrderedDict[int, tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]] = field(
+        default_factory=OrderedDict, repr=False
+    )
+
+    def threshold(self, feature: str, test: StatTest, data: SampleInput, n_ref: float, n_cur: float) -> Threshold:
+        """The default threshold of ``test`` for ``feature`` at these sizes: calibrated, or a floor."""
+        if test.kind != "distance":
+            raise StatsError(f"{test.name}: only distance tests have calibrated thresholds")
+        floor = test.default_threshold
+        model = test.null
+        if model is None or n_ref <= 0 or n_cur <= 0:
+            return Threshold(floor, "floor")
+        noise = model.noise_floor(data, n_ref, n_cur) if model.noise_floor is not None else None
+        null = self.null_quantile(feature, test, data, n_ref, n_cur)
+        lower = max(floor, noise if noise is not None and math.isfinite(noise) else 0.0)
+        if null is not None and math.isfinite(null) and null > lower:
+            return Threshold(null, "calibrated", null, noise)
+        return Threshold(lower, "floor", null, noise)
+
+    def null_quantile(
+        self, feature: str, test: StatTest, data: SampleInput, n_ref: float, n_cur: float
+    ) -> float | None:
+        """The calibrated quantile of ``test``'s statistic with no change, at sizes ``(n_ref, n_cur)``."""
+        model = test.null
+        if model is None:
+            return None
+        with_sums = model.uses_sums and data.ref_sums is not None and data.cur_sums is not None
+        key = (feature, test.name, "sums" if with_sums else "", size_bucket(n_ref), size_bucket(n_cur))
+        if key not in self._cache:
+            self._cache[key] = self._simulate(key, model, test, data, with_sums)
+            self.draws += 1
+        n_b, m_b = bucket_size(key[3]), bucket_size(key[4])
+        return float(self._cache[key] * (_h(n_ref, n_cur) / _h(n_b, m_b)) ** model.scale)
+
+    def _simulate(self, key: CacheKey, model: NullModel, test: StatTest, data: SampleInput, with_sums: bool) -> float:
+        n_b, m_b = bucket_size(key[3]), bucket_size(key[4])
+        rng = np.random.default_rng(_seed(*key))
+        if test.needs == "counts":
+            if model.counts is None:
+                raise StatsError(f"{test.name}: a counts test needs NullModel.counts")
+            return self._quantile(model.counts(*_multinomial_draws(rng, data, n_b, m_b, with_sums), data))
+        reference = _finite_reference(data)
+        if reference.size == 0:
+            return 0.0
+        size = 2.0 / _h(n_b, m_b)
+        if size <= BOOTSTRAP_MAX_SIZE and model.sorted_samples is not None:
+            uniforms, normals = self._bootstrap_draws(round(size))
+            finite = reference[np.isfinite(reference)]
+            bandwidth = 1.06 * float(finite.std()) * reference.size**-0.2  # Silverman's rule
+            ref, cur = (
+                np.sort(reference[(u * reference.size).astype(np.int64)] + bandwidth * z, axis=1)
+                for u, z in zip(uniforms, normals, strict=True)
+            )
+            return self._quantile(model.sorted_samples(ref, cur, data))
+        if model.bridge is None:
+            raise StatsError(f"{test.name}: a raw-value test needs NullModel.bridge or sorted_samples")
+        abs_bridge, grid = self._brownian_bridge()
+        return self._quantile(model.bridge(abs_bridge, grid, data)) * math.sqrt(_h(n_b, m_b))
+
+    def _quantile(self, values: np.ndarray) -> float:
+        return upper_quantile(values, self.quantile)
+
+    def _bootstrap_draws(self, size: int) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """Uniforms (which reference value) and standard normals (the kernel's jitter) for both sides of
+        ``BOOTSTRAP_REPLICATES`` smoothed bootstrap pairs of ``size`` values; shared by every feature, the last two
+        sizes kept."""
+        if size not in self._bootstrap:
+            rng = np.random.default_rng(_seed("bootstrap", size))
+            shape = (BOOTSTRAP_REPLICATES, size)
+            self._bootstrap[size] = (
+                (rng.random(shape), rng.random(shape)),
+                (rng.standard_normal(shape), rng.standard_normal(shape)),
+            )
+            while len(self._bootstrap) > 2:
+                self._bootstrap.popitem(last=False)
+        return self._bootstrap[size]
+
+    def _brownian_bridge(self) -> tuple[np.ndarray, np.ndarray]:
+        return brownian_bridges()
+
+
+@cache
+def brownian_bridges() -> tuple[np.ndarray, np.ndarray]:
+    """``|B(u)|`` of ``BRIDGE_REPLICATES`` Brownian bridges on :func:`bridge_grid` (fixed seed, drawn on first use
+    and shared by every baseline: 4.5 MB), and the grid."""
+    grid = bridge_grid()
+    rng = np.random.default_rng(_seed("bridge"))
+    steps = np.diff(np.concatenate([[0.0], grid, [1.0]]))
+    walk = np.cumsum(rng.standard_normal((BRIDGE_REPLICATES, steps.size)) * np.sqrt(steps), axis=1)
+    bridge = walk[:, :-1] - grid * walk[:, -1:]
+    absolute = np.abs(bridge)
+    absolute.flags.writeable = False
+    grid.flags.writeable = False
+    return absolute, grid
+
+
+def upper_quantile(values: np.ndarray, quantile: float) -> float:
+    """The smallest drawn value that at most ``(1 - quantile)`` of the draws reach: the draws' own exceedance
+    share at the threshold stays within ``1 - quantile`` even where the statistic is discrete (a boolean's share
+    moves in steps of 1/n), where an interpolated percentile would sit on an atom holding several percent."""
+    ordered = np.sort(np.asarray(values, dtype=float)[np.isfinite(values)])
+    if ordered.size == 0:
+        return math.nan
+    allowed = math.floor((1.0 - quantile) * ordered.size + 1e-9)
+    index = max(ordered.size - allowed, 0)
+    if index >= ordered.size:
+        return float(ordered[-1])
+    value = ordered[index]
+    if index > 0 and ordered[index - 1] == value:  # a tie across the boundary: the next distinct value up
+        above = int(np.searchsorted(ordered, value, side="right"))
+        value = ordered[above] if above < ordered.size else value
+    return float(value)
+
+
+def _finite_reference(data: SampleInput) -> np.ndarray:
+    if data.presorted is not None:
+        reference = data.presorted.ref
+    elif data.ref_values is not None:
+        reference = sort_finite_first(data.ref_values)
+    else:
+        raise StatsError("a raw-value test's calibration needs the reference sample")
+    finite = reference[np.isfinite(reference)]
+    return np.asarray(np.clip(reference, finite[0], finite[-1])) if finite.size else finite
+
+
+def _multinomial_draws(
+    rng: np.random.Generator, data: SampleInput, n: int, m: int, with_sums: bool
+) -> tuple[Draws, Draws]:
+    if data.ref_counts is None:
+        raise StatsError("a counts test's calibration needs the baseline counts")
+    counts = np.asarray(data.ref_counts, dtype=float)
+    total = counts.sum()
+    if total <= 0:
+        raise StatsError("the baseline counts are empty")
+    p = counts / total
+    ref = rng.multinomial(n, p, size=COUNT_REPLICATES).astype(float)
+    cur = rng.multinomial(m, p, size=COUNT_REPLICATES).astype(float)
+    if not with_sums or data.ref_sums is None or data.edges is None:
+        return Draws(ref), Draws(cur)
+    sums = np.asarray(data.ref_sums, dtype=float)
+    means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+    spread = model_std(counts, sums, np.asarray(data.edges, dtype=float))
+
+    def with_noise(drawn: np.ndarray) -> Draws:
+        noise = rng.standard_normal(drawn.shape) * np.sqrt(drawn) * spread
+        return Draws(drawn, drawn * means + noise)
+
+    return with_noise(ref), with_noise(cur)
