@@ -153,6 +153,7 @@ class Draws:
 
 CountsNull = Callable[[Draws, Draws, SampleInput], np.ndarray]
 SortedNull = Callable[[np.ndarray, np.ndarray, SampleInput], np.ndarray]
+BridgeWeights = Callable[[np.ndarray, SampleInput], np.ndarray]
 NoiseFloor = Callable[[SampleInput, float, float], float | None]
 
 
@@ -163,16 +164,17 @@ class NullModel:
     * ``counts(ref, cur, data)``: the statistic per replicate from resampled counts (counts tests);
     * ``sorted_samples(ref, cur, data)``: the statistic per row of two ``(replicates, n)`` sorted samples of one
       size (raw-value tests, small samples);
-    * ``bridge(abs_bridge, grid, data)``: the statistic's large-sample limit per replicate, from ``|B(u)|`` of a
-      Brownian bridge on the grid ``u`` of ``(0, 1)`` (raw-value tests), before the ``sqrt(1/n + 1/m)`` factor;
+    * ``bridge(grid, data)``: weights ``w`` on the grid ``u`` of ``(0, 1)`` such that the statistic's large-sample
+      limit is ``sqrt(1/n + 1/m)·Σ |B(u)|·w`` for a Brownian bridge ``B`` (raw-value tests);
     * ``scale``: the null scales as ``(1/n + 1/m) ** scale`` (0.5 for distances, 1 for PSI);
-    * ``noise_floor(data, n, m)``: the statistic's expected value with no change (asymptotic), or None;
+    * ``noise_floor(data, n, m)``: the statistic's expected value with no change (asymptotic), or None (a
+      raw-value test with ``bridge`` gets the mean of its limit);
     * ``uses_sums``: the counts statistic reads per-bin sums, so the draws carry sums too.
     """
 
     counts: CountsNull | None = None
     sorted_samples: SortedNull | None = None
-    bridge: SortedNull | None = None
+    bridge: BridgeWeights | None = None
     scale: float = 0.5
     noise_floor: NoiseFloor | None = None
     uses_sums: bool = False  # the counts statistic reads per-bin sums when both sides have them

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mlmon.errors import InvalidInput
-from mlmon.stats.binning import OTHER, categorical_counts, check_edges, equal_mass_edges
+from mlmon.stats.binning import OTHER, categorical_counts, check_edges, equal_mass_edges, finite_part
 from mlmon.stats.calibration import NullCalibration
 from mlmon.stats.exact import sort_finite_first
 
@@ -35,7 +35,7 @@ def sorted_bin_stats(ordered: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray
     """Per-bin ``(counts, sums)`` of values sorted ascending without NaN (``±inf`` summed at the finite extremes):
     two binary searches per edge and one cumulative sum, no pass over the values per edge."""
     bounds = np.concatenate([[0], np.searchsorted(ordered, edges, side="left"), [ordered.size]])
-    finite = ordered[np.isfinite(ordered)]
+    finite = finite_part(ordered)
     clipped = np.clip(ordered, finite[0], finite[-1]) if finite.size and finite.size < ordered.size else ordered
     running = np.concatenate([[0.0], np.cumsum(clipped)]) if ordered.size else np.zeros(1)
     return np.diff(bounds), running[bounds[1:]] - running[bounds[:-1]]
@@ -86,7 +86,7 @@ class NumericBaseline:
         present = ordered[: values.size - int(np.count_nonzero(np.isnan(values)))]
         edges = equal_mass_edges(present, n_bins, presorted=True)
         counts, sums = sorted_bin_stats(present, edges)
-        finite = present[np.isfinite(present)]
+        finite = finite_part(present)
         n = present.size
         return cls(
             edges=edges,

@@ -133,6 +133,13 @@ def _compared(values: np.ndarray, categories: Sequence[str]) -> Counts:
     return Counts(counts, missing, 0)
 
 
+def finite_part(ordered: np.ndarray) -> np.ndarray:
+    """The finite values of a sorted array without NaN, as a view (``±inf`` sit at the ends)."""
+    low = int(np.searchsorted(ordered, -np.inf, side="right"))
+    high = int(np.searchsorted(ordered, np.inf, side="left"))
+    return ordered[low:high]
+
+
 def quantiles_of_sorted(ordered: np.ndarray, q: np.ndarray) -> np.ndarray:
     """``np.quantile(ordered, q)`` (linear method, same rounding) of an array already sorted: O(len(q))."""
     position = np.asarray(q, dtype=float) * (ordered.size - 1)
@@ -149,7 +156,7 @@ def equal_mass_edges(values: np.ndarray, n_bins: int = 20, *, presorted: bool = 
     deduplicated (a value with a lot of mass yields fewer, wider bins), strictly increasing. ``presorted``: the
     finite values are already sorted ascending (no sort or partition needed)."""
     values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
+    values = finite_part(values) if presorted else values[np.isfinite(values)]
     if values.size == 0 or n_bins < 2:
         return np.empty(0)
     q = np.arange(1, n_bins) / n_bins

@@ -10,18 +10,18 @@ and a large one against the practical floor.
 
 How the no-change samples are drawn (:class:`NullCalibration`):
 
-* counts tests (PSI, JS, L1, Z-test, binned Wasserstein): 2,000 pairs of multinomial samples of sizes
+* counts tests (PSI, JS, L1, Z-test, binned Wasserstein): 1,000 pairs of multinomial samples of sizes
   ``(n_ref, n_cur)`` from the baseline's bin shares — exactly the counts a bootstrap of the reference would give.
   With per-bin sums, each bin's sum is drawn around ``count × the bin's reference mean`` with the within-bin
   spread of the histogram model (:func:`mlmon.stats.histogram.model_std`).
 * raw-value tests (Wasserstein on raw values, the exact path): resampling the raw reference sample. Up to an
-  effective size ``2/(1/n_ref + 1/n_cur)`` of 1,024, 1,000 pairs of smoothed bootstrap samples of that size
+  effective size ``2/(1/n_ref + 1/n_cur)`` of 512, 1,000 pairs of smoothed bootstrap samples of that size
   (same asymptotic null as the actual pair; each resampled value jittered by a Gaussian kernel with Silverman's
   bandwidth ``1.06·std·N^(-1/5)``, because a plain bootstrap of a small reference — ties, no value beyond its
   extremes — reads too little noise: 1.7 % instead of 1 % exceedance for a normal feature at 150 rows a side,
   1.0 % smoothed); above, the bootstrap's large-sample limit
-  ``sqrt(1/n + 1/m)·∫|B(F(x))| dx`` over 2,000 Brownian bridges ``B`` shared by every feature, on a grid that
-  refines into both tails down to 2⁻²⁰ (a matrix-vector product per feature).
+  ``sqrt(1/n + 1/m)·∫|B(F(x))| dx`` over 1,000 Brownian bridges ``B`` shared by every feature, on a grid that
+  refines into both tails down to 2⁻²⁰ (one matrix product for all features, :meth:`NullCalibration.prime`).
 
 Caching: sizes are bucketed by powers of ``2^(1/4)`` (buckets ≈ ±9 % wide). The null is drawn once per
 ``(feature, test, bucket of n_ref, bucket of n_cur)`` at the bucket's centre sizes, then scaled to the actual
@@ -34,25 +34,25 @@ from __future__ import annotations
 import math
 import zlib
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
 
 from mlmon.stats.base import Draws, NullModel, SampleInput, StatsError, StatTest, Threshold
-from mlmon.stats.exact import sort_finite_first
+from mlmon.stats.exact import bridge_grid, sort_finite_first
 from mlmon.stats.histogram import model_std
 
 NULL_QUANTILE = 0.99
-COUNT_REPLICATES = 2000
+COUNT_REPLICATES = 1000
 BOOTSTRAP_REPLICATES = 1000
-BRIDGE_REPLICATES = 2000
+BRIDGE_REPLICATES = 1000
 BOOTSTRAP_MAX_SIZE = 512  # effective size up to which raw-value nulls are bootstrapped, not taken in the limit
 STEPS_PER_DOUBLING = 4  # size buckets: powers of 2^(1/4)
-_BRIDGE_BULK = 256  # uniform bridge grid 1/256 … 255/256, plus 2^-9 … 2^-20 towards each end
-_BRIDGE_TAIL = range(9, 21)
 
 CacheKey = tuple[str, str, str, int, int]
+Request = tuple[str, StatTest, SampleInput, float, float]  # feature, test, data, n_ref, n_cur
 
 
 def size_bucket(n: float) -> int:
@@ -69,15 +69,18 @@ def _h(n: float, m: float) -> float:
     return 1.0 / n + 1.0 / m
 
 
+def _centre(key: CacheKey) -> tuple[int, int]:
+    return bucket_size(key[3]), bucket_size(key[4])
+
+
+def _bridge_weights(test: StatTest, grid: np.ndarray, data: SampleInput) -> np.ndarray:
+    if test.null is None or test.null.bridge is None:
+        raise StatsError(f"{test.name}: no bridge limit")
+    return np.asarray(test.null.bridge(grid, data), dtype=float)
+
+
 def _seed(*parts: object) -> int:
     return zlib.crc32("|".join(str(p) for p in parts).encode())
-
-
-def bridge_grid() -> np.ndarray:
-    """Points of (0, 1) where the Brownian bridge is drawn: uniform in the bulk, halving towards both ends."""
-    tails = np.array([2.0**-j for j in _BRIDGE_TAIL])
-    bulk = np.arange(1, _BRIDGE_BULK) / _BRIDGE_BULK
-    return np.unique(np.concatenate([tails, bulk, 1.0 - tails]))
 
 
 @dataclass
@@ -99,12 +102,55 @@ class NullCalibration:
         model = test.null
         if model is None or n_ref <= 0 or n_cur <= 0:
             return Threshold(floor, "floor")
-        noise = model.noise_floor(data, n_ref, n_cur) if model.noise_floor is not None else None
+        noise = self.noise_floor(feature, test, data, n_ref, n_cur)
         null = self.null_quantile(feature, test, data, n_ref, n_cur)
         lower = max(floor, noise if noise is not None and math.isfinite(noise) else 0.0)
         if null is not None and math.isfinite(null) and null > lower:
             return Threshold(null, "calibrated", null, noise)
         return Threshold(lower, "floor", null, noise)
+
+    def prime(self, requests: Sequence[Request]) -> None:
+        """Calibrate many ``(feature, test, data, n_ref, n_cur)`` at once: the large-sample raw-value nulls of every
+        feature come from one product of the shared bridges with the features' weights."""
+        bridged: list[tuple[CacheKey, StatTest, SampleInput]] = []
+        for feature, test, data, n_ref, n_cur in requests:
+            if test.null is None or n_ref <= 0 or n_cur <= 0:
+                continue
+            key = self._key(feature, test, data, n_ref, n_cur)
+            if key not in self._cache and self._bridged(test, key):
+                bridged.append((key, test, data))
+            else:
+                self.threshold(feature, test, data, n_ref, n_cur)
+        if not bridged:
+            return
+        abs_bridge, grid = brownian_bridges()
+        weights = np.stack([_bridge_weights(test, grid, data) for _, test, data in bridged], axis=1)
+        draws = np.einsum("rg,gf->rf", abs_bridge, weights.astype(abs_bridge.dtype))  # no BLAS thread pool
+        for column, (key, _, _) in enumerate(bridged):
+            self._cache[key] = self._quantile(draws[:, column]) * math.sqrt(_h(*_centre(key)))
+            self.draws += 1
+
+    def noise_floor(self, feature: str, test: StatTest, data: SampleInput, n_ref: float, n_cur: float) -> float | None:
+        """The test's sampling-noise floor at these sizes. Its coefficient of ``(1/n + 1/m)^scale`` is computed once
+        per feature: the test's own formula, or for a raw-value test ``sqrt(2/π)·Σ sqrt(u(1-u))·w(u)`` over its
+        bridge weights (the mean of the large-sample limit)."""
+        model = test.null
+        if model is None:
+            return None
+        key = (feature, test.name, "noise", 0, 0)
+        if key not in self._cache:
+            if model.noise_floor is not None:
+                value = model.noise_floor(data, n_ref, n_cur)
+                coefficient = math.nan if value is None else value / _h(n_ref, n_cur) ** model.scale
+            elif model.bridge is not None and test.needs == "values":
+                grid = bridge_grid()
+                expected = math.sqrt(2.0 / math.pi) * np.sqrt(grid * (1.0 - grid))
+                coefficient = float(np.sum(expected * _bridge_weights(test, grid, data)))
+            else:
+                coefficient = math.nan
+            self._cache[key] = coefficient
+        coefficient = self._cache[key]
+        return None if math.isnan(coefficient) else float(coefficient * _h(n_ref, n_cur) ** model.scale)
 
     def null_quantile(
         self, feature: str, test: StatTest, data: SampleInput, n_ref: float, n_cur: float
@@ -113,38 +159,49 @@ class NullCalibration:
         model = test.null
         if model is None:
             return None
-        with_sums = model.uses_sums and data.ref_sums is not None and data.cur_sums is not None
-        key = (feature, test.name, "sums" if with_sums else "", size_bucket(n_ref), size_bucket(n_cur))
+        key = self._key(feature, test, data, n_ref, n_cur)
         if key not in self._cache:
-            self._cache[key] = self._simulate(key, model, test, data, with_sums)
+            self._cache[key] = self._simulate(key, model, test, data)
             self.draws += 1
-        n_b, m_b = bucket_size(key[3]), bucket_size(key[4])
-        return float(self._cache[key] * (_h(n_ref, n_cur) / _h(n_b, m_b)) ** model.scale)
+        return float(self._cache[key] * (_h(n_ref, n_cur) / _h(*_centre(key))) ** model.scale)
 
-    def _simulate(self, key: CacheKey, model: NullModel, test: StatTest, data: SampleInput, with_sums: bool) -> float:
-        n_b, m_b = bucket_size(key[3]), bucket_size(key[4])
+    @staticmethod
+    def _key(feature: str, test: StatTest, data: SampleInput, n_ref: float, n_cur: float) -> CacheKey:
+        model = test.null
+        with_sums = model is not None and model.uses_sums and data.ref_sums is not None and data.cur_sums is not None
+        return (feature, test.name, "sums" if with_sums else "", size_bucket(n_ref), size_bucket(n_cur))
+
+    @staticmethod
+    def _bridged(test: StatTest, key: CacheKey) -> bool:
+        """A raw-value null taken in the large-sample limit (else bootstrapped, or drawn from counts)."""
+        model = test.null
+        if test.needs != "values" or model is None or model.bridge is None:
+            return False
+        return model.sorted_samples is None or 2.0 / _h(*_centre(key)) > BOOTSTRAP_MAX_SIZE
+
+    def _simulate(self, key: CacheKey, model: NullModel, test: StatTest, data: SampleInput) -> float:
+        n_b, m_b = _centre(key)
         rng = np.random.default_rng(_seed(*key))
         if test.needs == "counts":
             if model.counts is None:
                 raise StatsError(f"{test.name}: a counts test needs NullModel.counts")
-            return self._quantile(model.counts(*_multinomial_draws(rng, data, n_b, m_b, with_sums), data))
+            return self._quantile(model.counts(*_multinomial_draws(rng, data, n_b, m_b, key[2] == "sums"), data))
+        if self._bridged(test, key):
+            abs_bridge, grid = brownian_bridges()
+            weights = _bridge_weights(test, grid, data).astype(abs_bridge.dtype)
+            return self._quantile(np.einsum("rg,g->r", abs_bridge, weights)) * math.sqrt(_h(n_b, m_b))
+        if model.sorted_samples is None:
+            raise StatsError(f"{test.name}: a raw-value test needs NullModel.bridge or sorted_samples")
         reference = _finite_reference(data)
         if reference.size == 0:
             return 0.0
-        size = 2.0 / _h(n_b, m_b)
-        if size <= BOOTSTRAP_MAX_SIZE and model.sorted_samples is not None:
-            uniforms, normals = self._bootstrap_draws(round(size))
-            finite = reference[np.isfinite(reference)]
-            bandwidth = 1.06 * float(finite.std()) * reference.size**-0.2  # Silverman's rule
-            ref, cur = (
-                np.sort(reference[(u * reference.size).astype(np.int64)] + bandwidth * z, axis=1)
-                for u, z in zip(uniforms, normals, strict=True)
-            )
-            return self._quantile(model.sorted_samples(ref, cur, data))
-        if model.bridge is None:
-            raise StatsError(f"{test.name}: a raw-value test needs NullModel.bridge or sorted_samples")
-        abs_bridge, grid = self._brownian_bridge()
-        return self._quantile(model.bridge(abs_bridge, grid, data)) * math.sqrt(_h(n_b, m_b))
+        uniforms, normals = self._bootstrap_draws(round(2.0 / _h(n_b, m_b)))
+        bandwidth = 1.06 * float(reference.std()) * reference.size**-0.2  # Silverman's rule
+        ref, cur = (
+            np.sort(reference[(u * reference.size).astype(np.int64)] + bandwidth * z, axis=1)
+            for u, z in zip(uniforms, normals, strict=True)
+        )
+        return self._quantile(model.sorted_samples(ref, cur, data))
 
     def _quantile(self, values: np.ndarray) -> float:
         return upper_quantile(values, self.quantile)
@@ -164,20 +221,17 @@ class NullCalibration:
                 self._bootstrap.popitem(last=False)
         return self._bootstrap[size]
 
-    def _brownian_bridge(self) -> tuple[np.ndarray, np.ndarray]:
-        return brownian_bridges()
-
 
 @cache
 def brownian_bridges() -> tuple[np.ndarray, np.ndarray]:
     """``|B(u)|`` of ``BRIDGE_REPLICATES`` Brownian bridges on :func:`bridge_grid` (fixed seed, drawn on first use
-    and shared by every baseline: 4.5 MB), and the grid."""
+    and shared by every baseline: 1.1 MB of float32), and the grid."""
     grid = bridge_grid()
     rng = np.random.default_rng(_seed("bridge"))
     steps = np.diff(np.concatenate([[0.0], grid, [1.0]]))
     walk = np.cumsum(rng.standard_normal((BRIDGE_REPLICATES, steps.size)) * np.sqrt(steps), axis=1)
     bridge = walk[:, :-1] - grid * walk[:, -1:]
-    absolute = np.abs(bridge)
+    absolute = np.abs(bridge).astype(np.float32)  # half the memory traffic per feature; ample precision
     absolute.flags.writeable = False
     grid.flags.writeable = False
     return absolute, grid
@@ -208,6 +262,8 @@ def _finite_reference(data: SampleInput) -> np.ndarray:
         reference = sort_finite_first(data.ref_values)
     else:
         raise StatsError("a raw-value test's calibration needs the reference sample")
+    if reference.size == 0 or (math.isfinite(reference[0]) and math.isfinite(reference[-1])):
+        return reference
     finite = reference[np.isfinite(reference)]
     return np.asarray(np.clip(reference, finite[0], finite[-1])) if finite.size else finite
 
@@ -222,8 +278,12 @@ def _multinomial_draws(
     if total <= 0:
         raise StatsError("the baseline counts are empty")
     p = counts / total
-    ref = rng.multinomial(n, p, size=COUNT_REPLICATES).astype(float)
-    cur = rng.multinomial(m, p, size=COUNT_REPLICATES).astype(float)
+    if p.size == 2:  # a share: two binomials are the same draw, without the multinomial's per-row loop
+        drawn = [rng.binomial(size, p[1], size=COUNT_REPLICATES).astype(float) for size in (n, m)]
+        ref, cur = (np.column_stack([size - hits, hits]) for size, hits in zip((n, m), drawn, strict=True))
+    else:
+        ref = rng.multinomial(n, p, size=COUNT_REPLICATES).astype(float)
+        cur = rng.multinomial(m, p, size=COUNT_REPLICATES).astype(float)
     if not with_sums or data.ref_sums is None or data.edges is None:
         return Draws(ref), Draws(cur)
     sums = np.asarray(data.ref_sums, dtype=float)

@@ -50,37 +50,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import numpy as np
 
 from mlmon.errors import InvalidInput
 from mlmon.stats.base import FeatureKind, SampleInput, StatResult, StatTest, Threshold
 from mlmon.stats.baseline import Baseline, CategoricalBaseline, FeatureBaseline, NumericBaseline
-from mlmon.stats.binning import OTHER, bin_labels, categorical_counts, numeric_counts
-from mlmon.stats.exact import SortedPair, ks_p_values, sort_finite_first
+from mlmon.stats.binning import OTHER, bin_labels
+from mlmon.stats.calibration import Request
+from mlmon.stats.exact import SortedPair
 from mlmon.stats.selection import Override, choose_tests, use_exact
+from mlmon.stats.window import Current, Observed, absent, batch_p_values, observe
 
 # below this share, values beyond the baseline min/max are the normal tail of a new sample
 OUT_OF_RANGE_FINDING = 0.001
 
 CheckRole = Literal["output", "input", "quality"]
 Path = Literal["exact", "binned"]
-
-
-class BinnedLike(Protocol):
-    """``mlmon.store.base.BinnedCounts`` or :class:`mlmon.stats.binning.Counts` (``sums`` and ``nonfinite`` are
-    read when present)."""
-
-    @property
-    def counts(self) -> np.ndarray: ...
-
-    @property
-    def missing(self) -> int: ...
-
-
-Current = np.ndarray | BinnedLike
 
 
 @dataclass
@@ -112,39 +100,6 @@ class FeatureComparison:
         if self.effect is None or not math.isfinite(self.effect.statistic) or self.effect.threshold <= 0:
             return math.nan
         return self.effect.statistic / self.effect.threshold
-
-
-@dataclass
-class _Observed:
-    counts: np.ndarray
-    missing: int
-    nonfinite: int = 0
-    values: np.ndarray | None = None  # the raw array, when given
-    sums: np.ndarray | None = None  # per-bin sums (numeric)
-    absent: bool = False
-
-
-def _observe(name: str, base: FeatureBaseline, data: Current | None, rows: int) -> _Observed:
-    k = base.shares.size
-    if data is None:
-        return _Observed(np.zeros(k), rows, absent=True)
-    if isinstance(data, np.ndarray):
-        if isinstance(base, NumericBaseline):
-            if data.dtype.kind not in "fiub":
-                raise InvalidInput(name, f"numeric feature needs a numeric array, got dtype {data.dtype}")
-            counted = numeric_counts(data, base.edges)
-        else:
-            counted = categorical_counts(data, base.categories)
-        return _Observed(counted.counts.astype(float), counted.missing, counted.nonfinite, data, counted.sums)
-    counts = np.asarray(data.counts, dtype=float)
-    if counts.shape != (k,):
-        raise InvalidInput(name, f"expected {k} bin counts (baseline bins), got {counts.size}")
-    sums = getattr(data, "sums", None)  # optional field of the store's BinnedCounts
-    if sums is not None:
-        sums = np.asarray(sums, dtype=float)
-        if sums.shape != (k,) or not isinstance(base, NumericBaseline):
-            raise InvalidInput(name, f"per-bin sums must be {k} numbers of a numeric feature, got {sums.size}")
-    return _Observed(counts, int(data.missing), int(getattr(data, "nonfinite", 0)), None, sums)
 
 
 def _two_bins(counts: np.ndarray | None, base: CategoricalBaseline) -> np.ndarray | None:
@@ -212,26 +167,58 @@ def _numeric_findings(
     return findings
 
 
+def _sample_input(
+    base: FeatureBaseline,
+    n_ref: float,
+    *,
+    cur_counts: np.ndarray | None = None,
+    cur_sums: np.ndarray | None = None,
+    pair: SortedPair | None = None,
+    ref_values: np.ndarray | None = None,
+) -> SampleInput:
+    """What the tests see of one feature: the reference as ``shares × n_ref`` (with per-bin sums when the
+    baseline has bin means), the window, and the context of a numeric feature's bins."""
+    numeric = base if isinstance(base, NumericBaseline) else None
+    ref_sums = None if numeric is None or numeric.bin_means is None else base.shares * n_ref * numeric.bin_means
+    return SampleInput(
+        ref_counts=base.shares * n_ref,
+        cur_counts=cur_counts,
+        ref_values=ref_values,
+        edges=numeric.edges if numeric else None,
+        ref_min=numeric.min if numeric else None,
+        ref_max=numeric.max if numeric else None,
+        ref_std=numeric.std if numeric else None,
+        ref_sums=ref_sums,
+        cur_sums=cur_sums if ref_sums is not None else None,
+        presorted=pair,
+    )
+
+
+def _quality_input(base: FeatureBaseline, rows: int) -> tuple[SampleInput, float]:
+    """The reference side of the missing-share check, ``[present, missing]``, and its row count."""
+    ref_present = base.reference_size(rows)
+    ref_rows = ref_present / (1.0 - base.missing_share) if base.missing_share < 1 else float(rows)
+    return SampleInput(ref_counts=np.array([ref_present, ref_rows - ref_present])), ref_rows
+
+
 def _distribution(
     name: str,
     base: FeatureBaseline,
-    obs: _Observed,
+    obs: Observed,
     judge: _Judge,
-    pair: SortedPair | None,
     override: Override | None,
 ) -> FeatureComparison:
+    pair = obs.pair
     exact = pair is not None
     n_ref = float(pair.ref.size) if pair is not None else base.reference_size(judge.baseline.rows)
     n_cur = float(obs.counts.sum())
     summary: dict[str, float | None] = {"ref_missing_share": base.missing_share}
     findings: list[str] = []
-    ref_sums = None
     if isinstance(base, NumericBaseline):
         labels = bin_labels(base.edges)
         summary.update(ref_min=base.min, ref_max=base.max, ref_std=base.std)
         if base.bin_means is not None:
-            ref_sums = base.shares * n_ref * base.bin_means
-            summary["ref_mean"] = float(np.dot(base.shares, base.bin_means))
+            summary["ref_mean"] = float(np.sum(base.shares * base.bin_means))
         if base.std == 0:
             findings.append("constant in the baseline")
     else:
@@ -271,18 +258,7 @@ def _distribution(
         elif obs.sums is not None:
             summary["cur_mean"] = float(obs.sums.sum() / n_cur)
     choice = choose_tests(base.kind, base.role, has_values=exact, alpha=judge.alpha, override=override, feature=name)
-    numeric = base if isinstance(base, NumericBaseline) else None
-    data = SampleInput(
-        ref_counts=base.shares * n_ref,
-        cur_counts=obs.counts,
-        edges=numeric.edges if numeric else None,
-        ref_min=numeric.min if numeric else None,
-        ref_max=numeric.max if numeric else None,
-        ref_std=numeric.std if numeric else None,
-        ref_sums=ref_sums,
-        cur_sums=obs.sums if ref_sums is not None else None,
-        presorted=pair,
-    )
+    data = _sample_input(base, n_ref, cur_counts=obs.counts, cur_sums=obs.sums, pair=pair)
     categories = base if isinstance(base, CategoricalBaseline) else None
     result.alpha = choice.significance_threshold
     result.effect = judge.run(name, choice.effect, data, choice.effect_threshold, categories)
@@ -294,16 +270,12 @@ def _distribution(
     return result
 
 
-def _quality(name: str, base: FeatureBaseline, obs: _Observed, judge: _Judge) -> FeatureComparison:
+def _quality(name: str, base: FeatureBaseline, obs: Observed, judge: _Judge) -> FeatureComparison:
     present = float(obs.counts.sum())
     total = present + obs.missing
     cur_share = obs.missing / total if total else math.nan
-    ref_present = base.reference_size(judge.baseline.rows)
-    ref_rows = ref_present / (1.0 - base.missing_share) if base.missing_share < 1 else float(judge.baseline.rows)
-    data = SampleInput(
-        ref_counts=np.array([ref_present, ref_rows - ref_present]),
-        cur_counts=np.array([present, float(obs.missing)]),
-    )
+    reference, ref_rows = _quality_input(base, judge.baseline.rows)
+    data = replace(reference, cur_counts=np.array([present, float(obs.missing)]))
     choice = choose_tests("missing", "quality", alpha=judge.alpha)
     effect = judge.run(name, choice.effect, data, None) if total > 0 else None
     findings = []
@@ -334,17 +306,38 @@ def _sort_key(result: FeatureComparison) -> tuple[int, int, float, str, str]:
     return (0 if result.role == "output" else 1, int(unknown), 0.0 if unknown else -score, result.feature, result.role)
 
 
-def _exact_pairs(baseline: Baseline, observed: Mapping[str, _Observed], exact_max_rows: int) -> dict[str, SortedPair]:
-    """The window columns that take the exact path, each sorted once; their KS p-values in one batch."""
-    pairs: dict[str, SortedPair] = {}
-    for name, obs in observed.items():
-        base = baseline.features[name]
-        if not isinstance(base, NumericBaseline) or base.values is None or obs.values is None:
-            continue
-        if use_exact(int(base.values.size), int(obs.counts.sum()), exact_max_rows):
-            pairs[name] = SortedPair(base.values, sort_finite_first(obs.values))
-    ks_p_values(list(pairs.values()))
-    return pairs
+def calibrate(
+    baseline: Baseline,
+    rows: int,
+    *,
+    alpha: float = 0.05,
+    exact_max_rows: int = 50_000,
+    overrides: Mapping[str, Override | None] | None = None,
+) -> int:
+    """Calibrate, ahead of the first run, the thresholds a window of ``rows`` rows will need (each feature at
+    ``rows × (1 - missing_share)`` values, the path :func:`compare` would take, numeric counts with per-bin
+    sums); returns how many thresholds were drawn. Optional: :func:`compare` calibrates what it misses."""
+    overrides = overrides or {}
+    drawn = baseline.calibration.draws
+    requests: list[Request] = []
+    for name, base in baseline.features.items():
+        n_cur = rows * (1.0 - base.missing_share)
+        reference = base.values if isinstance(base, NumericBaseline) else None
+        exact = reference is not None and use_exact(int(reference.size), int(n_cur), exact_max_rows)
+        choice = choose_tests(base.kind, base.role, has_values=exact, alpha=alpha, override=overrides.get(name))
+        if choice.effect_threshold is None and n_cur > 0:
+            n_ref = float(reference.size) if exact and reference is not None else base.reference_size(baseline.rows)
+            pair = SortedPair(reference, np.empty(0)) if exact and reference is not None else None
+            data = _sample_input(base, n_ref, pair=pair)
+            data = replace(data, cur_sums=data.ref_sums)  # the window will bring sums too
+            if choice.effect.proportion and isinstance(base, CategoricalBaseline):
+                data = SampleInput(_two_bins(data.ref_counts, base))
+            requests.append((name, choice.effect, data, n_ref, n_cur))
+        if base.missing_share > 0:
+            quality, ref_rows = _quality_input(base, baseline.rows)
+            requests.append((name, choose_tests("missing").effect, quality, ref_rows, float(rows)))
+    baseline.calibration.prime(requests)
+    return baseline.calibration.draws - drawn
 
 
 def compare(
@@ -359,18 +352,18 @@ def compare(
 ) -> list[FeatureComparison]:
     """Every baseline feature against the window; see the module docstring."""
     overrides = overrides or {}
-    observed: dict[str, _Observed] = {}
+    observed: dict[str, Observed] = {}
     for name, base in baseline.features.items():
         if name in current:
-            observed[name] = _observe(name, base, current[name], 0)
+            observed[name] = observe(name, base, current[name], exact_max_rows)
     if rows is None:
         rows = max((int(o.counts.sum()) + o.missing for o in observed.values()), default=0)
-    pairs = _exact_pairs(baseline, observed, exact_max_rows)
+    batch_p_values(observed)
     judge = _Judge(baseline, alpha, calibrate)
     results: list[FeatureComparison] = []
     for name, base in baseline.features.items():
-        obs = observed.get(name) or _observe(name, base, None, rows)
-        results.append(_distribution(name, base, obs, judge, pairs.get(name), overrides.get(name)))
+        obs = observed.get(name) or absent(base, rows)
+        results.append(_distribution(name, base, obs, judge, overrides.get(name)))
         if base.missing_share > 0 or obs.missing > 0:
             results.append(_quality(name, base, obs, judge))
     return sorted(results, key=_sort_key)

@@ -91,25 +91,37 @@ class _Side:
         self.edges = edges
         self.cum_a = np.cumsum(self.p * mean, axis=-1)
 
-    def antiderivative(self, u: np.ndarray) -> np.ndarray:
-        """``A(u) = ∫₀ᵘ Q(s) ds`` at the points ``u`` (rows × points, each in [0, 1])."""
+    def antiderivative(self, u: np.ndarray, before: np.ndarray, own: np.ndarray) -> np.ndarray:
+        """``A(u) = ∫₀ᵘ Q(s) ds`` at the points ``u`` (rows × points, each in [0, 1]). ``before``: how many of this
+        side's cumulative shares come before each point in the merged order, i.e. the bin holding it; ``own``: the
+        point is one of this side's cumulative shares, where ``A`` is the cumulative sum of the bins' means."""
         if self.k == 1:
             return np.asarray(u * self.mean[:, :1])
-        rows = np.arange(u.shape[0])[:, None]
-        # the bin holding u: the first bin whose cumulative share reaches u
-        index = np.minimum((self.cum_p[:, None, :] < u[:, :, None]).sum(axis=-1), self.k - 1)
-        p = self.p[rows, index]
-        start = np.where(index > 0, self.cum_p[rows, np.maximum(index - 1, 0)], 0.0)
-        before = np.where(index > 0, self.cum_a[rows, np.maximum(index - 1, 0)], 0.0)
-        t = np.clip(np.divide(u - start, p, out=np.ones_like(u), where=p > 0), 0.0, 1.0)
-        ratio = self.ratio[rows, index]
-        power = np.divide(1.0, ratio, out=np.full_like(ratio, np.inf), where=ratio > 0)
-        inner = self.lower[index] * t + self.width[index] * ratio * np.power(t, np.minimum(power, 1e300))
-        top_edge, bottom_edge = self.edges[-1], self.edges[0]
-        top = top_edge * t + self.theta_top[:, None] * (special.xlogy(1.0 - t, 1.0 - t) + t)
-        bottom = bottom_edge * t + self.theta_bottom[:, None] * (special.xlogy(t, t) - t)
-        local = np.where(index == self.k - 1, top, np.where(index == 0, bottom, inner))
-        return np.asarray(before + p * local)
+        k = self.k
+        # flat positions (row * k + bin) instead of 2-D fancy indexing: one take per array
+        flat = np.minimum(before, k - 1) + (np.arange(u.shape[0]) * k)[:, None]
+        result = np.empty_like(u)
+        result[own] = self.cum_a.ravel().take(flat[own])
+        other = ~own
+        position, x = flat[other], u[other]
+        i = position % k
+        p = self.p.ravel().take(position)
+        previous = np.maximum(position - 1, 0)
+        start = np.where(i > 0, self.cum_p.ravel().take(previous), 0.0)
+        done = np.where(i > 0, self.cum_a.ravel().take(previous), 0.0)
+        t = np.clip(np.divide(x - start, p, out=np.ones_like(x), where=p > 0), 0.0, 1.0)
+        ratio = self.ratio.ravel().take(position)
+        exponent = np.divide(1.0, ratio, out=np.full_like(ratio, 1e300), where=ratio > 0)
+        local = self.lower.take(i) * t + self.width.take(i) * ratio * np.power(t, exponent)
+        top, bottom = i == k - 1, i == 0
+        if top.any():
+            tt, rows = t[top], position[top] // k
+            local[top] = self.edges[-1] * tt + self.theta_top.take(rows) * (special.xlogy(1.0 - tt, 1.0 - tt) + tt)
+        if bottom.any():
+            tb, rows = t[bottom], position[bottom] // k
+            local[bottom] = self.edges[0] * tb + self.theta_bottom.take(rows) * (special.xlogy(tb, tb) - tb)
+        result[other] = done + p * local
+        return result
 
 
 def means_w1(
@@ -120,10 +132,15 @@ def means_w1(
     edges = np.asarray(edges, dtype=float)
     ref = _Side(_rows(ref_counts), _rows(ref_sums), edges)
     cur = _Side(_rows(cur_counts), _rows(cur_sums), edges)
+    # merge both sides' cumulative shares (stable: on a tie the reference's comes first); the bin of a point on
+    # either side is the number of that side's shares before it, so no search is needed
     points = np.concatenate([ref.cum_p, cur.cum_p], axis=-1)
-    gap = ref.antiderivative(points) - cur.antiderivative(points)
     order = np.argsort(points, axis=-1, kind="stable")
-    gap = np.take_along_axis(gap, order, axis=-1)
+    points = np.take_along_axis(points, order, axis=-1)
+    from_ref = order < ref.k
+    ref_before = np.cumsum(from_ref, axis=-1) - from_ref
+    cur_before = np.arange(points.shape[-1]) - ref_before
+    gap = ref.antiderivative(points, ref_before, from_ref) - cur.antiderivative(points, cur_before, ~from_ref)
     steps = np.abs(np.diff(gap, axis=-1, prepend=0.0))
     return _out(steps.sum(axis=-1), one_row)
 

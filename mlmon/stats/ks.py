@@ -7,15 +7,16 @@
 * ``ks_binned`` — the KS statistic from cumulative bin shares, ``D = max_i |F_ref(e_i) - F_cur(e_i)|`` over the
   bin edges. It equals the exact statistic when no two distinct values share a bin, and is otherwise a lower
   bound (the CDFs are only compared at the edges), so the test is conservative. The p-value is Smirnov's
-  asymptotic one, as ``ks_2samp(method="asymp")`` computes it: ``kstwo.sf(D, round(n·m/(n+m)))``.
+  asymptotic one, as ``ks_2samp(method="asymp")`` computes it: ``kstwo.sf(D, round(n·m/(n+m)))`` (below 10⁻⁶
+  the limiting Kolmogorov one, :func:`mlmon.stats.exact.asymptotic_ks_p`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from mlmon.stats.base import Measurement, SampleInput, StatTest, shares
+from mlmon.stats.exact import asymptotic_ks_p
 from mlmon.stats.power import ks_critical
 
 
@@ -28,8 +29,7 @@ def ks_binned_statistic(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float
 def ks_asymptotic_p(statistic: float, n: float, m: float) -> float:
     if n <= 0 or m <= 0:
         return float("nan")
-    en = n * m / (n + m)
-    return float(np.clip(stats.kstwo.sf(statistic, np.round(en)), 0.0, 1.0))
+    return float(asymptotic_ks_p(np.array([statistic]), np.array([round(n * m / (n + m))], dtype=float))[0])
 
 
 def measure_exact(data: SampleInput, alpha: float) -> Measurement:
