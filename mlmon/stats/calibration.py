@@ -15,13 +15,15 @@ How the no-change samples are drawn (:class:`NullCalibration`):
   With per-bin sums, each bin's sum is drawn around ``count × the bin's reference mean`` with the within-bin
   spread of the histogram model (:func:`mlmon.stats.histogram.model_std`).
 * raw-value tests (Wasserstein on raw values, the exact path): resampling the raw reference sample. Up to an
-  effective size ``2/(1/n_ref + 1/n_cur)`` of 512, 1,000 pairs of smoothed bootstrap samples of that size
-  (same asymptotic null as the actual pair; each resampled value jittered by a Gaussian kernel with Silverman's
-  bandwidth ``1.06·std·N^(-1/5)``, because a plain bootstrap of a small reference — ties, no value beyond its
-  extremes — reads too little noise: 1.7 % instead of 1 % exceedance for a normal feature at 150 rows a side,
-  1.0 % smoothed); above, the bootstrap's large-sample limit
-  ``sqrt(1/n + 1/m)·∫|B(F(x))| dx`` over 1,000 Brownian bridges ``B`` shared by every feature, on a grid that
-  refines into both tails down to 2⁻²⁰ (one matrix product for all features, :meth:`NullCalibration.prime`).
+  effective size ``2/(1/n_ref + 1/n_cur)`` of 2,048, 1,000 pairs of smoothed bootstrap samples of that size
+  (at most 512, the quantile then scaled by ``sqrt(1/n + 1/m)``; same asymptotic null as the actual pair). Each
+  resampled value is jittered by a Gaussian kernel with Silverman's bandwidth ``1.06·std·N^(-1/5)``, because a
+  plain bootstrap of a small reference — ties, no value beyond its extremes — reads too little noise (1.5–1.7 %
+  instead of 1 % exceedance for a normal feature at 150 rows a side; 0.9–1.0 % smoothed). Above 2,048, the
+  bootstrap's large-sample limit ``sqrt(1/n + 1/m)·∫|B(F(x))| dx`` over 1,000 Brownian bridges ``B`` shared by
+  every feature, on a grid that refines into both tails down to 2⁻²⁰ (one matrix product for all features,
+  :meth:`NullCalibration.prime`); it lacks the small-sample skew (1.0–1.4 % exceedance at 1,000 rows a side,
+  where the bootstrap reads 0.7–0.9 %), which fades with size.
 
 Caching: sizes are bucketed by powers of ``2^(1/4)`` (buckets ≈ ±9 % wide). The null is drawn once per
 ``(feature, test, bucket of n_ref, bucket of n_cur)`` at the bucket's centre sizes, then scaled to the actual
@@ -48,7 +50,8 @@ NULL_QUANTILE = 0.99
 COUNT_REPLICATES = 1000
 BOOTSTRAP_REPLICATES = 1000
 BRIDGE_REPLICATES = 1000
-BOOTSTRAP_MAX_SIZE = 512  # effective size up to which raw-value nulls are bootstrapped, not taken in the limit
+BOOTSTRAP_MAX_SIZE = 2048  # effective size up to which raw-value nulls are bootstrapped, not taken in the limit
+BOOTSTRAP_SIZE = 512  # bootstrap samples are at most this large; the quantile is scaled to the effective size
 STEPS_PER_DOUBLING = 4  # size buckets: powers of 2^(1/4)
 
 CacheKey = tuple[str, str, str, int, int]
@@ -195,13 +198,15 @@ class NullCalibration:
         reference = _finite_reference(data)
         if reference.size == 0:
             return 0.0
-        uniforms, normals = self._bootstrap_draws(round(2.0 / _h(n_b, m_b)))
+        size = min(round(2.0 / _h(n_b, m_b)), BOOTSTRAP_SIZE)
+        uniforms, normals = self._bootstrap_draws(size)
         bandwidth = 1.06 * float(reference.std()) * reference.size**-0.2  # Silverman's rule
         ref, cur = (
             np.sort(reference[(u * reference.size).astype(np.int64)] + bandwidth * z, axis=1)
             for u, z in zip(uniforms, normals, strict=True)
         )
-        return self._quantile(model.sorted_samples(ref, cur, data))
+        scaled = (_h(n_b, m_b) * size / 2.0) ** model.scale  # from two samples of `size` to the bucket's sizes
+        return self._quantile(model.sorted_samples(ref, cur, data)) * scaled
 
     def _quantile(self, values: np.ndarray) -> float:
         return upper_quantile(values, self.quantile)

@@ -10,7 +10,11 @@ import pytest
 from scipy import spatial, stats
 
 from mlmon.stats.base import SampleInput, StatsError
+from mlmon.stats.baseline import Baseline, NumericBaseline
+from mlmon.stats.binning import numeric_counts
 from mlmon.stats.chi2 import chi2_homogeneity
+from mlmon.stats.engine import compare
+from mlmon.stats.histogram import means_w1
 from mlmon.stats.jensenshannon import js_distance
 from mlmon.stats.ks import ks_binned_statistic
 from mlmon.stats.l1 import d1
@@ -129,6 +133,24 @@ def test_psi_floors_empty_bins_at_epsilon() -> None:
     assert result.p_value is None and result.effect_passed
 
 
+def test_psi_is_the_symmetric_kl_divergence_of_scipy() -> None:
+    p, q = RNG.integers(1, 100, 12).astype(float), RNG.integers(1, 100, 12).astype(float)
+    expected = stats.entropy(q, p) + stats.entropy(p, q)  # KL(q‖p) + KL(p‖q) = Σ (q - p)·ln(q/p)
+    assert psi(p, q) == pytest.approx(expected, rel=1e-12)
+
+
+def test_vectorised_statistics_equal_one_pair_at_a_time() -> None:
+    """Calibration evaluates rows of resampled counts at once; each row must equal the single-pair value."""
+    ref, cur = RNG.integers(0, 50, (30, 8)).astype(float), RNG.integers(0, 50, (30, 8)).astype(float)
+    for many, one in ((psi(ref, cur), psi), (js_distance(ref, cur), js_distance), (d1(ref, cur), d1)):
+        assert np.asarray(many) == pytest.approx([one(r, c) for r, c in zip(ref, cur, strict=True)], rel=1e-12)
+    sums_ref, sums_cur = ref * RNG.uniform(1, 2, ref.shape), cur * RNG.uniform(1, 2, cur.shape)
+    edges = np.arange(1.0, 2.0, 1 / 7)[:7]
+    rows = means_w1(ref, sums_ref, cur, sums_cur, edges)
+    singles = [means_w1(*args, edges) for args in zip(ref, sums_ref, cur, sums_cur, strict=True)]
+    assert rows == pytest.approx(singles, rel=1e-12)
+
+
 # --- Jensen–Shannon ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("k", [2, 5, 20])
 def test_js_matches_scipy_base2(k: int) -> None:
@@ -197,6 +219,66 @@ def test_wasserstein_binned_is_w1_between_piecewise_uniform_histograms() -> None
     assert binned_distance(ref_counts, cur_counts, edges, 0.0, 7.0) == pytest.approx(expected, rel=1e-3)
 
 
+def _columns(kind: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(len(kind))
+    if kind == "lognormal x1.2":
+        return rng.lognormal(2, 0.7, n), 1.2 * rng.lognormal(2, 0.7, n)
+    if kind == "lognormal +0.25 sd":
+        return rng.lognormal(2, 0.7, n), rng.lognormal(2, 0.7, n) + 0.25 * 8.4
+    if kind == "lognormal sigma 1 vs 1.2":
+        return rng.lognormal(0, 1.0, n), rng.lognormal(0, 1.2, n)
+    if kind == "normal scaled x1.2":
+        return rng.normal(10, 2, n), 10 + 1.2 * (rng.normal(10, 2, n) - 10)
+    if kind == "normal +0.1 sd":
+        return rng.normal(10, 2, n), rng.normal(10.2, 2, n)
+    if kind == "exponential x1000 (beyond the range)":
+        return rng.exponential(3, n), 1000 * rng.exponential(3, n)
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "lognormal x1.2",
+        "lognormal +0.25 sd",
+        "lognormal sigma 1 vs 1.2",
+        "normal scaled x1.2",
+        "normal +0.1 sd",
+        "exponential x1000 (beyond the range)",
+    ],
+)
+def test_binned_wasserstein_with_sums_matches_scipy_within_five_percent(kind: str) -> None:
+    """Golden: counts and per-bin sums on the baseline's 20 equal-mass bins give scipy's raw-value distance
+    within 5 %, heavy tails and the open outer bins included; counts alone are far off."""
+    ref, cur = _columns(kind, 100_000)
+    exact = stats.wasserstein_distance(ref, cur)
+    base = NumericBaseline.from_values(ref)
+    window = numeric_counts(cur, base.edges)
+    assert base.bin_means is not None and window.sums is not None
+    ref_counts = base.shares * ref.size
+    binned = means_w1(ref_counts, ref_counts * base.bin_means, window.counts, window.sums, base.edges)
+    assert binned == pytest.approx(exact, rel=0.05)
+    uniform = binned_distance(ref_counts, window.counts, base.edges, base.min, base.max)
+    assert abs(uniform / exact - 1) > 0.1  # what counts alone read (the path-dependent answer of issue 13)
+    # the same through the engine: the binned path reads what the exact path reads
+    baseline = Baseline(ref.size, {"x": NumericBaseline.from_values(ref, keep_values=True)})
+    on_counts = compare(baseline, {"x": cur}, exact_max_rows=0)[0].effect
+    on_values = compare(baseline, {"x": cur}, exact_max_rows=10**6)[0].effect
+    assert on_counts is not None and on_values is not None
+    assert (on_counts.test, on_values.test) == ("wasserstein_binned", "wasserstein")
+    assert on_counts.statistic == pytest.approx(on_values.statistic, rel=0.05)
+    assert on_values.statistic == pytest.approx(exact / base.std, rel=1e-9)
+
+
+def test_binned_means_follow_the_sums() -> None:
+    """The reported means on the binned path are the sums' means, exactly the raw means."""
+    ref, cur = _columns("lognormal x1.2", 50_000)
+    baseline = Baseline(ref.size, {"x": NumericBaseline.from_values(ref)})
+    check = compare(baseline, {"x": numeric_counts(cur, baseline.features["x"].edges)})[0]  # type: ignore[union-attr]
+    assert check.summary["ref_mean"] == pytest.approx(ref.mean(), rel=1e-9)
+    assert check.summary["cur_mean"] == pytest.approx(cur.mean(), rel=1e-9)
+
+
 def test_wasserstein_binned_needs_edges() -> None:
     with pytest.raises(StatsError, match="edges"):
         REGISTRY["wasserstein_binned"](SampleInput(ref_counts=np.ones(2), cur_counts=np.ones(2)))
@@ -219,6 +301,16 @@ def test_ztest_hand_computed() -> None:
     assert result.p_value == pytest.approx(p)
     assert result.extra["z"] == pytest.approx(z)
     assert result.effect_passed  # 0.2 >= 0.1
+
+
+def test_ztest_squared_is_scipys_two_by_two_contingency_chi_square() -> None:
+    """Two-sample: the pooled z² is chi2_contingency of [not x, x] × [reference, current], same p-value."""
+    for x_ref, n_ref, x_cur, n_cur in ((50, 400, 70, 300), (3, 688, 0, 168), (900, 1000, 4700, 5000)):
+        z, p = two_proportion_z(x_ref, n_ref, x_cur, n_cur)
+        table = np.array([[n_ref - x_ref, x_ref], [n_cur - x_cur, x_cur]], dtype=float)
+        expected = stats.chi2_contingency(table, correction=False)
+        assert z**2 == pytest.approx(expected.statistic, rel=1e-9)
+        assert p == pytest.approx(expected.pvalue, rel=1e-9)
 
 
 def test_ztest_identical_degenerate_and_shape() -> None:
