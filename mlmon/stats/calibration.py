@@ -205,7 +205,7 @@ class NullCalibration:
             np.sort(reference[(u * reference.size).astype(np.int64)] + bandwidth * z, axis=1)
             for u, z in zip(uniforms, normals, strict=True)
         )
-        scaled = (_h(n_b, m_b) * size / 2.0) ** model.scale  # from two samples of `size` to the bucket's sizes
+        scaled = math.pow(_h(n_b, m_b) * size / 2.0, model.scale)  # from two samples of `size` to the bucket's sizes
         return self._quantile(model.sorted_samples(ref, cur, data)) * scaled
 
     def _quantile(self, values: np.ndarray) -> float:
