@@ -58,7 +58,7 @@ import numpy as np
 from mlmon.errors import InvalidInput
 from mlmon.stats.base import FeatureKind, SampleInput, StatResult, StatTest, Threshold
 from mlmon.stats.baseline import Baseline, CategoricalBaseline, FeatureBaseline, NumericBaseline
-from mlmon.stats.binning import OTHER, bin_labels
+from mlmon.stats.binning import OTHER, bin_labels, finite_part
 from mlmon.stats.calibration import Request
 from mlmon.stats.exact import SortedPair
 from mlmon.stats.selection import Override, choose_tests, use_exact
@@ -142,12 +142,18 @@ class _Judge:
         return test.judge(measured, threshold)
 
 
+def _finite(values: np.ndarray, *, ordered: bool) -> np.ndarray:
+    if values.dtype.kind != "f":
+        return values
+    return finite_part(values) if ordered else values[np.isfinite(values)]
+
+
 def _numeric_findings(
     base: NumericBaseline, values: np.ndarray, summary: dict[str, float | None], *, ordered: bool
 ) -> list[str]:
     """Range and constancy findings; ``ordered``: ``values`` are sorted, NaN dropped (the exact path)."""
     findings: list[str] = []
-    finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+    finite = _finite(values, ordered=ordered)
     if finite.size == 0:
         return findings
     if ordered:
@@ -174,7 +180,6 @@ def _sample_input(
     cur_counts: np.ndarray | None = None,
     cur_sums: np.ndarray | None = None,
     pair: SortedPair | None = None,
-    ref_values: np.ndarray | None = None,
 ) -> SampleInput:
     """What the tests see of one feature: the reference as ``shares × n_ref`` (with per-bin sums when the
     baseline has bin means), the window, and the context of a numeric feature's bins."""
@@ -183,7 +188,6 @@ def _sample_input(
     return SampleInput(
         ref_counts=base.shares * n_ref,
         cur_counts=cur_counts,
-        ref_values=ref_values,
         edges=numeric.edges if numeric else None,
         ref_min=numeric.min if numeric else None,
         ref_max=numeric.max if numeric else None,
