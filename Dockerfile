@@ -1,5 +1,5 @@
 # One image for every mlmon Python service; the compose file picks the command:
-#   mlmon train | serve | stats | drift | replay ...
+#   mlmon serve | stats | drift | replay | register ... (the demo: mlmon demo --train-only)
 # Build: docker build -t mlmon:local .
 FROM python:3.11-slim
 
@@ -23,7 +23,7 @@ RUN pip install . \
 RUN groupadd --system --gid 10001 mlmon \
     && useradd --system --uid 10001 --gid mlmon --home-dir /srv/mlmon --shell /usr/sbin/nologin mlmon
 WORKDIR /srv/mlmon
-COPY --chown=mlmon:mlmon specs ./specs
+COPY --chown=mlmon:mlmon mlmon/demo/loan_default.yaml ./specs/loan_default.yaml
 COPY --chown=mlmon:mlmon feature_repo ./feature_repo
 RUN mkdir -p models var feature_repo/data \
     && chown -R mlmon:mlmon /srv/mlmon

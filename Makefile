@@ -6,13 +6,13 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.installed-runtime
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint format bench components install clean
+.PHONY: demo test test-fast lint format bench components install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(PY)
-	$(PIP) install -q -e .
+	$(PIP) install -q -e '.[demo]'
 	touch $@
 
 $(DEVSTAMP): pyproject.toml | $(PY)
@@ -29,6 +29,10 @@ components:
 
 test: lint components
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The quick loop while developing: unit and contract tests (real SQLite and ES-API server), no services.
+test-fast: $(DEVSTAMP)
+	$(PY) -m pytest tests/unit tests/contract -m "not slow" $(PYTEST_ARGS)
 
 lint: $(DEVSTAMP)
 	$(VENV)/bin/ruff check .

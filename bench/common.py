@@ -16,12 +16,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def environment() -> dict[str, Any]:
     import numpy
+    import pandas
     import scipy
 
     return {
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "scipy": scipy.__version__,
+        "pandas": pandas.__version__,
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

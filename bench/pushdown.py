@@ -4,9 +4,10 @@ For windows of 10k → 100k → 1M rows (SQLite) and 10k → 50k → 100k rows (
 whose memory grows ~0.8 GB per 100k documents), time one ``binned_counts`` over every spec feature
 (19 interior equal-mass edges per numeric feature, known categories + ``__other__``) and the bytes it
 brings back, next to the reference: ``read_window`` of the same rows (time, and their size as JSON).
-Bytes of a push-down run = the HTTP response body (Elasticsearch) or the JSON of the returned counts
-(SQLite). The claim under test: those bytes stay flat as the window grows; the time still grows with the
-rows scanned, in the store instead of in Python.
+Bytes of a push-down run = the bytes of the HTTP response on the wire (Elasticsearch, counted by a loopback
+TCP proxy between the store and the server: headers and body) or the JSON of the returned counts (SQLite).
+The claim under test: those bytes stay flat as the window grows; the time still grows with the rows scanned,
+in the store instead of in Python.
 
     python -m bench pushdown            # full run (~2-4 min)
     python -m bench.pushdown --quick    # 10k rows only
@@ -38,6 +39,7 @@ from mlmon.store.base import (
     NumericBins,
     TimeWindow,
 )
+from tests.fixtures.proxy import TcpProxy  # counts the bytes between the store and the server
 
 REPO = Path(__file__).resolve().parents[1]
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -110,10 +112,9 @@ def bin_specs(spec: ModelSpec) -> list[BinSpec]:
 
 
 def _bin_in_python(frame: Any, bins: Sequence[BinSpec]) -> dict[str, np.ndarray]:
-    column = {"prediction.score": "score"}
     out = {}
     for b in bins:
-        values = frame[column.get(b.feature, b.feature)]
+        values = frame[b.feature]  # store fields and frame columns share one vocabulary
         values = values[values.notna()]
         if isinstance(b, NumericBins):
             out[b.feature] = np.bincount(
@@ -127,7 +128,15 @@ def _bin_in_python(frame: Any, bins: Sequence[BinSpec]) -> dict[str, np.ndarray]
 
 
 def _counts_bytes(counts: dict[str, BinnedCounts]) -> int:
-    body = {k: {"counts": v.counts.tolist(), "missing": v.missing, "total": v.total} for k, v in counts.items()}
+    body = {
+        k: {
+            "counts": v.counts.tolist(),
+            "sums": None if v.sums is None else v.sums.tolist(),
+            "missing": v.missing,
+            "total": v.total,
+        }
+        for k, v in counts.items()
+    }
     return len(json.dumps(body).encode())
 
 
@@ -142,23 +151,31 @@ def _load(store: InferenceStore, spec: ModelSpec, have: int, want: int) -> float
 
 
 def measure(
-    store: InferenceStore, backend: str, spec: ModelSpec, sizes: Sequence[int], raw_limit: int
+    store: InferenceStore,
+    backend: str,
+    spec: ModelSpec,
+    sizes: Sequence[int],
+    raw_limit: int,
+    wire: TcpProxy | None = None,
 ) -> list[dict[str, Any]]:
+    """``wire``: the proxy the store talks through; its byte counts are the push-down's bytes."""
     bins = bin_specs(spec)
     rows: list[dict[str, Any]] = []
     have = 0
     for size in sizes:
         load_s = _load(store, spec, have, size)
         have = size
-        getattr(store, "refresh", lambda: None)()
+        store.refresh()
         window = TimeWindow(START, START + timedelta(milliseconds=size * STEP_MS))
         times = []
         for _ in range(REPEATS):
+            if wire is not None:
+                wire.reset_counts()
             t0 = time.perf_counter()
             counts = store.binned_counts(window, bins)
             times.append(time.perf_counter() - t0)
         assert all(c.total == size for c in counts.values()), "window does not hold the loaded rows"
-        pushed = getattr(store, "last_response_bytes", 0) or _counts_bytes(counts)
+        pushed = wire.bytes_down if wire is not None else _counts_bytes(counts)
         row: dict[str, Any] = {
             "backend": backend,
             "rows": size,
@@ -168,12 +185,22 @@ def measure(
             "load_rows_per_s": round((size - (rows[-1]["rows"] if rows else 0)) / load_s),
         }
         if size <= raw_limit:  # the reference: pull the rows and bin them in Python
+            if wire is not None:
+                wire.reset_counts()
             t0 = time.perf_counter()
             frame = store.read_window(window)
             reference = _bin_in_python(frame, bins)
             row["raw_pull_s"] = time.perf_counter() - t0
+            if wire is not None:
+                row["raw_wire_bytes"] = wire.bytes_down
             if any(reference[k].tolist() != counts[k].counts.tolist() for k in reference):
                 raise RuntimeError("push-down counts differ from the counts of the pulled rows")
+            for b in bins:  # and the per-bin sums, to rounding
+                sums = counts[b.feature].sums
+                if isinstance(b, NumericBins) and (
+                    sums is None or abs(sums.sum() - frame[b.feature].sum()) > 1e-6 * (1 + abs(frame[b.feature].sum()))
+                ):
+                    raise RuntimeError(f"push-down sums of {b.feature} differ from the pulled rows")
             row["raw_bytes"] = len(frame.to_json(orient="records", date_format="iso").encode())
             row["bytes_ratio"] = round(row["raw_bytes"] / pushed)
             row["time_ratio"] = round(row["raw_pull_s"] / row["pushdown_s"], 1)
@@ -201,10 +228,11 @@ def run_elasticsearch(spec: ModelSpec, sizes: Sequence[int]) -> tuple[list[dict[
 
     server = OsmemServer.start()
     try:
-        # osmem aggregates slowly (seconds per 10k rows): allow long requests
-        store = ElasticsearchStore(server.url, spec, bulk_chunk=2000, request_timeout=300)
-        rows = measure(store, "es-api (osmem)", spec, sizes, raw_limit=max(sizes))
-        store.close()
+        with TcpProxy(target_port=int(server.url.rsplit(":", 1)[1])) as wire:
+            # osmem aggregates slowly (seconds per 10k rows): allow long requests
+            store = ElasticsearchStore(wire.url, spec, bulk_chunk=2000, request_timeout=300)
+            rows = measure(store, "es-api (osmem)", spec, sizes, raw_limit=max(sizes), wire=wire)
+            store.close()
         return rows, f"Elasticsearch API: osmem-server {server.version} (in-memory OpenSearch API), loopback"
     finally:
         server.close()
@@ -214,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10k rows only")
     args = parser.parse_args(argv if argv is not None else [])
-    spec = load_spec(REPO / "specs" / "loan_default.yaml")
+    spec = load_spec(REPO / "mlmon" / "demo" / "loan_default.yaml")
     sqlite_sizes = [10_000] if args.quick else [10_000, 100_000, 1_000_000]
     es_sizes = [10_000] if args.quick else [10_000, 50_000, 100_000]
     with tempfile.TemporaryDirectory(prefix="mlmon-bench-") as tmp:
@@ -230,9 +258,11 @@ def main(argv: list[str] | None = None) -> None:
             "reference": "read_window of the same rows + numpy binning (time; size of the rows as JSON records)",
             "rows": rows,
             "notes": [
-                f"{len(bin_specs(spec))} binned fields per run (numeric: 20 bins, categorical: known + __other__, "
-                "plus prediction.score); median of 3 runs",
-                "pushdown_bytes: Elasticsearch = HTTP response body (content-length); SQLite = JSON of the counts",
+                f"{len(bin_specs(spec))} binned fields per run (numeric: 20 bins with counts and sums, categorical: "
+                "known + __other__, plus prediction.score); median of 3 runs",
+                "pushdown_bytes: Elasticsearch = HTTP response bytes on the wire (loopback TCP proxy, headers "
+                "included); SQLite = JSON of the counts and per-bin sums; raw_wire_bytes: the same for the rows "
+                "pulled",
                 "pushdown bytes per size: " + "; ".join(f"{b}: {v}" for b, v in flat.items()),
                 "push-down time still grows with the rows scanned: SQLite evaluates each row once per field in one "
                 "statement (binary search over the edges), osmem aggregates in memory",

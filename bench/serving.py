@@ -40,7 +40,7 @@ import numpy as np
 from fastapi import Request  # module level: FastAPI resolves the handler's annotation by name
 
 from bench.common import record
-from mlmon.demo_data import generate_features
+from mlmon.demo.data import generate_features
 from mlmon.spec import ModelSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,7 +59,7 @@ def bare_app(model_dir: Path) -> Any:
     import pandas as pd
     from fastapi import FastAPI
 
-    from mlmon.model.artifact import load_model
+    from mlmon.registry.artifact import load_model
 
     model = load_model(model_dir)
     names = model.spec.feature_names
@@ -416,8 +416,8 @@ def cheap_model_dir(model_dir: Path, workdir: Path) -> Path:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder
 
-    from mlmon.demo_data import default_probability
-    from mlmon.model.artifact import CURRENT_FILE, MODEL_FILE, model_frame, resolve_version_dir
+    from mlmon.demo.data import default_probability
+    from mlmon.registry.artifact import CURRENT_FILE, MODEL_FILE, model_frame, resolve_version_dir
     from mlmon.spec import load_spec
 
     source = resolve_version_dir(model_dir)
@@ -508,7 +508,7 @@ def in_process_overhead(
 
 
 def resolve_model(path: str | None, workdir: Path) -> Path:
-    from mlmon.model.artifact import resolve_version_dir
+    from mlmon.registry.artifact import resolve_version_dir
     from mlmon.spec import load_spec
 
     candidate = Path(path) if path else REPO / "var" / "models" / "loan_default"
@@ -522,7 +522,7 @@ def resolve_model(path: str | None, workdir: Path) -> Path:
     from mlmon.training.train import train
     from tests.fixtures.feast import copy_feature_repo
 
-    spec = load_spec(REPO / "specs" / "loan_default.yaml")
+    spec = load_spec(REPO / "mlmon" / "demo" / "loan_default.yaml")
     repo = copy_feature_repo(workdir / "feature_repo")
     result = train(spec, repo, workdir / "models" / spec.model, rows=4000, seed=7)
     return Path(result.path).parent
@@ -551,7 +551,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.requests, args.rounds, args.latency_requests, args.sustain_s = 100, 2, 100, 6.0
 
-    from mlmon.model.artifact import load_model
+    from mlmon.registry.artifact import load_model
 
     with tempfile.TemporaryDirectory(prefix="mlmon-bench-serving-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)

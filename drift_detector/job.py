@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry
 from drift_detector.baseline_cache import BaselineCache, ServingBaseline
 from drift_detector.collector import DriftCollector
 from drift_detector.report_html import write_html_report
-from drift_detector.run import DriftRun, report_document, to_finding
+from drift_detector.run import DriftRun, to_finding, to_record
 from mlmon.atomic import write_text_atomic
 from mlmon.errors import BackendUnavailable, BaselineNotFound, StoreUnavailable
 from mlmon.jobs import JobHealth, job_parts
@@ -40,11 +40,12 @@ from mlmon.stats.baseline import PREDICTED_CLASS, PREDICTION, Baseline, Categori
 from mlmon.stats.decision import decide
 from mlmon.stats.engine import compare
 from mlmon.store.base import BinnedCounts, BinSpec, CategoryBins, InferenceStore, NumericBins, TimeWindow
+from mlmon.store.fields import DocField
 
 log = logging.getLogger(__name__)
 
-# Store document fields that carry the output, binned like features.
-_STORE_FIELD = {PREDICTION: "prediction.score", PREDICTED_CLASS: "prediction.label"}
+# The store fields (and frame columns) that carry the output, binned like features.
+_STORE_FIELD: dict[str, str] = {PREDICTION: DocField.SCORE, PREDICTED_CLASS: DocField.PREDICTED_LABEL}
 
 
 @dataclass
@@ -81,7 +82,7 @@ class DriftJob:
         try:
             baseline = self.baselines.current()
         except BaselineNotFound:
-            self.health.backend_error("feast")
+            self.health.backend_error("registry")
             raise
         version = baseline.version
         try:
@@ -158,7 +159,7 @@ class DriftJob:
             )
             current: dict[str, Any] = {}
             for name in names:
-                column = {PREDICTION: "score", PREDICTED_CLASS: "prediction_label"}.get(name, name)
+                column = _STORE_FIELD.get(name, name)
                 if column not in frame.columns:
                     continue
                 base = engine.features[name]
@@ -208,7 +209,7 @@ class DriftJob:
     def _publish(self, run: DriftRun, baseline: ServingBaseline) -> None:
         self.collector.update(run)
         try:
-            self.store.write_report("drift", report_document(run))
+            self.store.write_report(to_record(run))
         except StoreUnavailable as exc:
             self.health.backend_error(self.store.backend)
             log.warning("drift report not stored: %s", exc)
@@ -251,7 +252,7 @@ def build_drift_job(
     return DriftJob(
         settings=settings,
         store=parts.store,
-        baselines=BaselineCache(settings.model_path, settings.feast_repo),
+        baselines=BaselineCache(settings.model_dir(parts.spec.model)),
         collector=collector,
         health=parts.health,
         prometheus=parts.prometheus,

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from mlmon.notify.findings import ChartData, Finding
 from mlmon.stats.decision import Decision
 from mlmon.stats.engine import FeatureComparison
-from mlmon.store.base import TimeWindow
+from mlmon.store.base import ReportRecord, TimeWindow
 
 RunStatus = Literal["ok", "insufficient_data"]
 
@@ -137,6 +137,21 @@ def report_document(run: DriftRun) -> dict[str, Any]:
         "notes": list(run.notes),
         "report_path": run.report_path,
     }
+
+
+def to_record(run: DriftRun) -> ReportRecord:
+    """The run as the store keeps it: the report document and its indexed summary."""
+    document = report_document(run)
+    return ReportRecord(
+        kind="drift",
+        timestamp=run.finished_at or run.window.end,
+        body=document,
+        model_version=run.version,
+        status=run.status,
+        summary=document["summary"],
+        drift_detected=document["drift_detected"],
+        findings=document["drifted_features"],
+    )
 
 
 def summary_line(run: DriftRun) -> str:

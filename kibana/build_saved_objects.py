@@ -1,20 +1,23 @@
-"""Writes ``kibana/saved_objects.ndjson`` from the demo model spec.
+"""Writes Kibana saved objects (data views, searches, a dashboard) for a model spec.
 
-Run ``python kibana/build_saved_objects.py`` after changing the spec or this file; a unit test fails when the
-committed NDJSON differs from what this script produces. Shapes follow the Kibana 8.x export format
-(stringified ``searchSourceJSON``/``panelsJSON``, objects linked only through ``references``), which Kibana 9
-imports and migrates. Ids are fixed (``mlmon-*``) so that ``_import?overwrite=true`` is idempotent.
+``python kibana/build_saved_objects.py --spec my_spec.yaml --out my_objects.ndjson`` builds them for your own
+model; without options it rewrites ``kibana/saved_objects.ndjson`` from the demo spec (what the compose stack
+imports), and a unit test fails when that committed file differs from what this script produces. Shapes follow
+the Kibana 8.x export format (stringified ``searchSourceJSON``/``panelsJSON``, objects linked only through
+``references``), which Kibana 9 imports and migrates. Ids are fixed (``mlmon-*``) so that
+``_import?overwrite=true`` is idempotent.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-SPEC = REPO / "specs" / "loan_default.yaml"
+SPEC = REPO / "mlmon" / "demo" / "loan_default.yaml"
 OUTPUT = Path(__file__).resolve().parent / "saved_objects.ndjson"
 
 # Kibana runs every migration newer than these on import; they are the versions of the 8.x export format.
@@ -291,11 +294,14 @@ def render(objects: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    target = Path(argv[1]) if len(argv) > 1 else OUTPUT
-    target.write_text(render(build()), encoding="utf-8")
-    print(f"wrote {target}")
+    parser = argparse.ArgumentParser(description="Kibana saved objects for a model spec")
+    parser.add_argument("--spec", type=Path, default=SPEC, help="model spec YAML (default: the demo's)")
+    parser.add_argument("--out", type=Path, default=OUTPUT, help="NDJSON file to write")
+    args = parser.parse_args(argv)
+    args.out.write_text(render(build(args.spec)), encoding="utf-8")
+    print(f"wrote {args.out}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(main(sys.argv[1:]))

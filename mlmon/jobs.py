@@ -199,21 +199,39 @@ def run_service(
         job.close()
 
 
-def service_main(
-    prog: str, description: str, settings_cls: type[Any], run: Callable[..., int], argv: list[str] | None = None
-) -> int:
-    """``python -m <service>``: parse ``--once``, load settings, run; a user mistake is one line, exit 2."""
-    from mlmon.errors import MlmonError
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a monitoring job's command (`mlmon stats|drift`, `python -m stats_service|drift_detector`)."""
+    parser.add_argument("--once", action="store_true", help="run once, print a summary and exit")
+
+
+def job_command(settings_cls: type[Any], run: Callable[..., int]) -> Callable[[argparse.Namespace], int]:
+    """The handler of a job's command: load settings (a mistake is a ConfigError), set up logging, run."""
     from mlmon.logs import configure_logging
     from mlmon.settings import load_settings
 
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--once", action="store_true", help="run once, print a summary and exit")
-    args = parser.parse_args(argv)
-    try:
+    def handler(args: argparse.Namespace) -> int:
         settings = load_settings(settings_cls)
         configure_logging(settings.log_level)
         return run(settings, once=args.once)
+
+    return handler
+
+
+def service_main(
+    prog: str,
+    description: str,
+    handler: Callable[[argparse.Namespace], int],
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    argv: list[str] | None = None,
+) -> int:
+    """``python -m <service>``: the same options and handler as its `mlmon` subcommand."""
+    from mlmon.errors import MlmonError
+
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return handler(args)
     except MlmonError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -63,10 +63,11 @@ class CommonSettings(BaseSettings):
     store_verify_certs: bool = Field(default=True, description="Verify the store's TLS certificate")
     store_ca_certs: Path | None = Field(default=None, description="CA bundle for the store's TLS certificate")
     store_retention_days: int = Field(default=30, ge=1, description="Daily inference indices kept")
-    model_spec: Path = Field(default=Path("specs/loan_default.yaml"), description="Model spec YAML")
-    model_path: Path = Field(
-        default=Path("var/models/loan_default"),
-        description="Model artifact folder written by `mlmon train` (a version folder or its parent)",
+    model_spec: Path = Field(default=Path("spec.yaml"), description="Model spec YAML")
+    model_path: Path | None = Field(
+        default=None,
+        description="Registered model folder (holds CURRENT and one folder per version; default: "
+        "<var_dir>/models/<model>)",
     )
     feast_repo: Path = Field(default=Path("feature_repo"), description="Feast repository (training baseline)")
     prometheus_url: str | None = Field(default=None, description="Prometheus base URL for PromQL queries")
@@ -74,6 +75,10 @@ class CommonSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level")
     host: str = Field(default="127.0.0.1", description="HTTP listen address")
     port: int = Field(default=8000, ge=0, le=65535, description="HTTP listen port")
+
+    def model_dir(self, model: str) -> Path:
+        """Where the versions of ``model`` are registered."""
+        return self.model_path or self.var_dir / "models" / model
 
     @field_validator("store")
     @classmethod

@@ -1,15 +1,21 @@
-"""The model spec: a YAML file that says what a model takes, what it returns and what people fear.
+"""The model spec: a YAML file that says what mlmon must know about a model.
 
-Example (``specs/loan_default.yaml``)::
+Example::
 
-    model: loan_default
-    prediction: {kind: classification, classes: [no_default, default], positive_class: default}
+    model: bike_rentals
+    entity: {keys: [station_id], timestamp: event_timestamp}   # Feast join keys and event-time column
+    label: {column: rentals, source: entity_df}                # where ground truth comes from
+    feast: {feature_service: bike_rentals_v1}
+    prediction: {kind: regression}
+    serving: {routes: ["/v1/rentals"]}                         # the route(s) whose answers are predictions
     features:
-      - {name: income, type: numeric, unit: EUR/year, range: [0, 2000000]}
-      - {name: channel, type: categorical, categories: [web, mobile, branch, partner]}
-      - {name: postcode, type: categorical, pii: true}
-    segments: [channel]
-    slos: ["precision >= 0.80", "p95_latency_ms <= 200"]
+      - {name: temperature_c, type: numeric, unit: degC, range: [-20, 45]}
+      - {name: weather, type: categorical, categories: [clear, cloudy, rain, snow]}
+      - {name: customer_email, type: categorical, pii: true}
+    segments: [weather]
+    slos: ["mae <= 20", "p95_latency_ms <= 200"]
+
+Every field is documented in the generated spec reference (``python -m mlmon.spec_docs``).
 """
 
 from __future__ import annotations
@@ -24,10 +30,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mlmon.errors import ConfigError
 
 FeatureType = Literal["numeric", "categorical", "boolean"]
+LabelSource = Literal["entity_df", "feature_view"]
 PredictionKind = Literal["classification", "regression"]
 Severity = Literal["warning", "critical"]
 
 FEATURE_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+ROUTE = r"^/[A-Za-z0-9_./{}-]*$"
 MODEL_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"  # lowercase: it becomes part of Elasticsearch index names
 
 # Metrics an SLO may name; evaluated by the statistics service.
@@ -59,20 +67,24 @@ class _Strict(BaseModel):
 class DriftOverride(_Strict):
     """Per-feature choice of drift test and threshold (names from ``mlmon.stats.REGISTRY``)."""
 
-    test: str | None = None
-    threshold: float | None = Field(default=None, gt=0)
+    test: str | None = Field(default=None, description="drift test name, e.g. psi, ks, wasserstein, jensenshannon")
+    threshold: float | None = Field(default=None, gt=0, description="effect threshold (replaces the calibrated one)")
 
 
 class FeatureSpec(_Strict):
-    name: Annotated[str, Field(pattern=FEATURE_NAME)]
-    type: FeatureType
-    unit: str | None = None
+    name: Annotated[str, Field(pattern=FEATURE_NAME)] = Field(description="column name, as the model receives it")
+    type: FeatureType = Field(description="numeric, categorical or boolean")
+    unit: str | None = Field(default=None, description="shown next to values in emails and reports")
     description: str | None = None
-    range: tuple[float, float] | None = None
-    categories: list[str] | None = None
-    pii: bool = False
-    required: bool = False
-    drift: DriftOverride | None = None
+    range: tuple[float, float] | None = Field(
+        default=None, description="numeric: expected [low, high]; outside is served and counted (else: the baseline's)"
+    )
+    categories: list[str] | None = Field(
+        default=None, description="categorical: known values; others are served and counted as __other__"
+    )
+    pii: bool = Field(default=False, description="never stored in clear: keyed hash (or dropped), not profiled")
+    required: bool = Field(default=False, description="a request without it (or null) is refused with 422")
+    drift: DriftOverride | None = Field(default=None, description="per-feature drift test and/or threshold")
 
     @model_validator(mode="after")
     def _check_kind_fields(self) -> FeatureSpec:
@@ -94,35 +106,122 @@ class FeatureSpec(_Strict):
 
 
 class PredictionSpec(_Strict):
-    kind: PredictionKind
-    classes: list[str] | None = None
-    positive_class: str | None = None
-    threshold: float = Field(default=0.5, ge=0, le=1)
+    """What the model returns. Classification with two classes is binary (the score is the probability of
+    ``positive_class``, the label is decided by ``threshold``); with more classes it is multi-class (the label
+    is the most probable class, the score its probability). Regression returns a number (score = value)."""
+
+    kind: PredictionKind = Field(description="classification or regression")
+    classes: list[str] | None = Field(default=None, description="class names (classification; 2 = binary)")
+    positive_class: str | None = Field(
+        default=None, description="binary only: the class whose probability is the score (default: the last)"
+    )
+    threshold: float = Field(default=0.5, ge=0, le=1, description="binary only: score >= threshold → positive")
 
     @model_validator(mode="after")
     def _check_classes(self) -> PredictionSpec:
         if self.kind == "classification":
             if not self.classes or len(self.classes) < 2:
                 raise ValueError("classification needs at least two classes")
+            if len(set(self.classes)) != len(self.classes):
+                raise ValueError("classes must be unique")
             if self.positive_class is not None and self.positive_class not in self.classes:
                 raise ValueError(f"positive_class {self.positive_class!r} is not one of classes")
+            if self.positive_class is not None and len(self.classes) > 2:
+                raise ValueError("positive_class applies to binary classification (two classes) only")
+        elif self.classes or self.positive_class:
+            raise ValueError("classes and positive_class apply to classification only")
         return self
 
     @property
+    def binary(self) -> bool:
+        return self.kind == "classification" and len(self.classes or []) == 2
+
+    @property
+    def multiclass(self) -> bool:
+        return self.kind == "classification" and len(self.classes or []) > 2
+
+    @property
     def positive(self) -> str | None:
-        if self.kind != "classification" or not self.classes:
+        if not self.binary or not self.classes:
             return None
         return self.positive_class or self.classes[-1]
+
+    @property
+    def negative(self) -> str | None:
+        positive = self.positive
+        return next((c for c in self.classes or [] if c != positive), None) if positive else None
+
+
+class EntitySpec(_Strict):
+    """How training rows are identified and timed: the Feast join keys and the event-time column."""
+
+    keys: list[Annotated[str, Field(pattern=FEATURE_NAME)]] = Field(
+        min_length=1, description="Feast join key column(s) of the entity dataframe"
+    )
+    timestamp: Annotated[str, Field(pattern=FEATURE_NAME)] = Field(
+        default="event_timestamp", description="event-time column of the entity dataframe"
+    )
+
+
+class LabelSpec(_Strict):
+    """Where ground truth comes from when a model is registered or trained."""
+
+    column: Annotated[str, Field(pattern=FEATURE_NAME)] = Field(default="label", description="label column")
+    source: LabelSource = Field(
+        default="entity_df",
+        description="entity_df: a column of the training rows file; feature_view: a field of a Feast feature view",
+    )
+    feature_view: str | None = Field(default=None, description="the Feast feature view holding the label")
+
+    @model_validator(mode="after")
+    def _check_source(self) -> LabelSpec:
+        if self.source == "feature_view" and not self.feature_view:
+            raise ValueError("source feature_view needs feature_view: <name of the Feast feature view>")
+        if self.source == "entity_df" and self.feature_view:
+            raise ValueError("feature_view is only used with source: feature_view")
+        return self
+
+
+class FeastSpec(_Strict):
+    feature_service: str | None = Field(
+        default=None, description="Feast feature service of the model's features (default: the repo's only one)"
+    )
+
+
+class FallbackRule(_Strict):
+    """Declared post-processing: when every feature of ``when_all_missing`` is missing, the model is not asked
+    and a default answer is served (response kind ``fallback``)."""
+
+    when_all_missing: list[str] = Field(min_length=1, description="features whose absence makes a fallback")
+    score: float | Literal["baseline_mean"] = Field(
+        default="baseline_mean", description="the score served: a number, or the reference predictions' mean"
+    )
+
+
+class ServingSpec(_Strict):
+    routes: list[Annotated[str, Field(pattern=ROUTE)]] = Field(
+        default_factory=lambda: ["/predict"],
+        min_length=1,
+        description="HTTP route templates whose responses are predictions (traffic, errors, latency)",
+    )
+    fallback: FallbackRule | None = Field(default=None, description="declared fallback rule (optional)")
+    empty_when_missing: list[str] = Field(
+        default_factory=list,
+        description="declared post-processing: no answer (kind empty) when any of these features is missing",
+    )
 
 
 class SLO(_Strict):
     """A stakeholder fear turned into a rule, e.g. ``precision >= 0.95``."""
 
-    metric: str
-    op: Literal[">=", "<=", ">", "<"]
-    threshold: float
-    severity: Severity = "critical"
-    description: str | None = None
+    metric: str = Field(
+        description="accuracy, precision, recall, f1, roc_auc, positive_rate, mae, rmse, mape, "
+        "p95_latency_ms, error_ratio, fallback_share, empty_share or label_coverage"
+    )
+    op: Literal[">=", "<=", ">", "<"] = Field(description="the value must be op threshold to hold")
+    threshold: float = Field(description="the bound")
+    severity: Severity = Field(default="critical", description="warning or critical")
+    description: str | None = Field(default=None, description="what the stakeholder fears, in words")
 
     @field_validator("metric")
     @classmethod
@@ -153,13 +252,17 @@ def _parse_slo(value: Any) -> Any:
 
 
 class ModelSpec(_Strict):
-    model: Annotated[str, Field(pattern=MODEL_NAME)]
-    description: str | None = None
-    prediction: PredictionSpec
-    features: list[FeatureSpec] = Field(min_length=1)
-    segments: list[str] = Field(default_factory=list)
-    slos: list[SLO] = Field(default_factory=list)
-    runbook: str | None = None
+    model: Annotated[str, Field(pattern=MODEL_NAME)] = Field(description="model name (lowercase; index names)")
+    description: str | None = Field(default=None, description="one sentence on what the model predicts")
+    entity: EntitySpec | None = Field(default=None, description="needed by register/train (Feast join keys)")
+    label: LabelSpec = Field(default_factory=LabelSpec, description="where ground truth comes from")
+    feast: FeastSpec = Field(default_factory=FeastSpec, description="the Feast objects of the model")
+    prediction: PredictionSpec = Field(description="what the model returns")
+    serving: ServingSpec = Field(default_factory=ServingSpec, description="routes and declared post-processing")
+    features: list[FeatureSpec] = Field(min_length=1, description="the model's inputs, in the order it takes them")
+    segments: list[str] = Field(default_factory=list, description="categorical features to evaluate per value")
+    slos: list[SLO] = Field(default_factory=list, description="fear signals, e.g. 'precision >= 0.95'")
+    runbook: str | None = Field(default=None, description="first steps for whoever reads the email")
 
     @field_validator("slos", mode="before")
     @classmethod
@@ -179,7 +282,19 @@ class ModelSpec(_Strict):
                 raise ValueError(f"segment {segment!r} is not a feature")
             if feature.type == "numeric" or feature.pii:
                 raise ValueError(f"segment {segment!r} must be a non-PII categorical or boolean feature")
+        serving = self.serving
+        declared = [*serving.empty_when_missing, *(serving.fallback.when_all_missing if serving.fallback else [])]
+        unknown = sorted({name for name in declared if name not in by_name})
+        if unknown:
+            raise ValueError(f"serving rules name features the spec does not have: {', '.join(unknown)}")
+        reserved = {self.label.column, *(self.entity.keys if self.entity else []), *self._timestamp()}
+        clash = sorted(reserved & set(names))
+        if clash:
+            raise ValueError(f"{', '.join(clash)}: entity keys, event timestamp and label cannot be features")
         return self
+
+    def _timestamp(self) -> list[str]:
+        return [self.entity.timestamp] if self.entity else []
 
     def feature(self, name: str) -> FeatureSpec:
         for f in self.features:
@@ -193,7 +308,7 @@ class ModelSpec(_Strict):
 
 
 def _location(loc: tuple[Any, ...], raw: Any) -> str:
-    """Turn a pydantic location into ``features[3] (income).type``."""
+    """Turn a pydantic location into ``features[3] (temperature).type``."""
     parts: list[str] = []
     node = raw
     for item in loc:
@@ -213,7 +328,7 @@ def _location(loc: tuple[Any, ...], raw: Any) -> str:
 
 def parse_spec(raw: Any, source: str = "<spec>") -> ModelSpec:
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: the model spec must be a YAML mapping", hint="see specs/loan_default.yaml")
+        raise ConfigError(f"{source}: the model spec must be a YAML mapping", hint="see docs/spec-reference.md")
     try:
         return ModelSpec.model_validate(raw)
     except ValidationError as exc:
@@ -236,3 +351,25 @@ def load_spec(path: str | Path) -> ModelSpec:
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
     return parse_spec(raw, str(path))
+
+
+def example_row(spec: ModelSpec) -> dict[str, Any]:
+    """A valid row of the spec's features built from the spec alone (OpenAPI examples, model checks)."""
+    example: dict[str, Any] = {}
+    for feature in spec.features:
+        if feature.type == "numeric":
+            low, high = feature.range or (0.0, 1.0)
+            value = low + 0.25 * (high - low)
+            example[feature.name] = round(value) if high - low >= 10 else round(value, 3)
+        elif feature.type == "boolean":
+            example[feature.name] = False
+        elif feature.categories:
+            example[feature.name] = feature.categories[0]
+        else:
+            example[feature.name] = "example"
+    return example
+
+
+def spec_yaml(spec: ModelSpec) -> str:
+    """The spec as YAML (what a registered version keeps)."""
+    return yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False)

@@ -1,17 +1,15 @@
 """From validated rows to responses, metrics and inference events.
 
-Response kinds:
-- ``ok``: the model's score.
-- ``fallback``: the inputs the model's quality depends on are all missing, so the model is not asked and a
-  rule-based default is served instead. Rule (``FallbackRule``): when every one of ``FALLBACK_FEATURES``
-  that the spec declares (for the demo: ``bureau_score`` and ``open_credit_lines``, both filled by the
-  enrichment service) is missing, serve the baseline's mean training score (≈ the positive rate of a
-  calibrated classifier) and its thresholded label.
-- ``empty``: no answer for the client. Either the model returned nothing usable (NaN/inf score, or fewer
-  scores than rows: the non-finite counter goes up), or the post-processing filter removed the answer
-  (``PostFilter``: the demo's affordability check needs ``income``; without it no offer is made). A filtered
-  answer keeps the model's score in the metrics and the inference log — the model worked, the service did not
-  answer — which is the difference between the model prediction and the service response (seed 000).
+Response kinds, with the post-processing the spec declares (``serving`` section), not code keyed on names:
+- ``ok``: the model's answer.
+- ``fallback``: every feature of ``serving.fallback.when_all_missing`` is missing, so the model is not asked
+  and the declared default is served (a number, or the reference predictions' mean; for classification the
+  label of that score, or the most frequent reference class for multi-class).
+- ``empty``: no answer for the client. Either the model returned nothing usable (NaN/inf, or fewer outputs
+  than rows: the non-finite counter goes up), or a feature of ``serving.empty_when_missing`` is missing
+  (post-processing withholds the answer). A withheld answer keeps the model's score in the metrics and the
+  inference log — the model worked, the service did not answer — which is the difference between the model's
+  prediction and the service's response.
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -30,55 +28,53 @@ import pandas as pd
 from mlmon.baseline.profile import BaselineProfile
 from mlmon.inference_log.pii import PiiProtector
 from mlmon.instrument import Instrumentation
+from mlmon.registry.scoring import Scored
 from mlmon.spec import ModelSpec
 from mlmon.store.base import InferenceEvent, ResponseKind
 
-FALLBACK_FEATURES = ("bureau_score", "open_credit_lines")
-POST_FILTER_REQUIRED = ("income",)
-
 
 class ServingModel(Protocol):
-    """What the server needs of ``mlmon.model.artifact.LoadedModel``."""
+    """What the server needs of ``mlmon.registry.serving.LoadedModel``."""
 
-    name: str
-    version: str
-    spec: ModelSpec
-    profile: BaselineProfile
+    @property
+    def name(self) -> str: ...
 
-    def predict_scores(self, rows: pd.DataFrame) -> np.ndarray: ...
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def spec(self) -> ModelSpec: ...
+
+    @property
+    def profile(self) -> BaselineProfile: ...
+
+    def score(self, rows: pd.DataFrame) -> Scored: ...
 
     def label_for(self, score: float) -> str | None: ...
 
 
 @dataclass(frozen=True)
-class FallbackRule:
+class Fallback:
     features: tuple[str, ...]
     score: float
+    label: str | None
 
     def applies(self, row: dict[str, Any]) -> bool:
-        return bool(self.features) and all(row.get(name) is None for name in self.features)
+        return all(row.get(name) is None for name in self.features)
 
     @classmethod
-    def default(cls, spec: ModelSpec, profile: BaselineProfile) -> FallbackRule | None:
-        features = tuple(name for name in FALLBACK_FEATURES if name in spec.feature_names)
-        if not features or not math.isfinite(profile.prediction.mean):
+    def from_spec(cls, model: ServingModel) -> Fallback | None:
+        rule = model.spec.serving.fallback
+        if rule is None:
             return None
-        return cls(features, float(profile.prediction.mean))
-
-
-@dataclass(frozen=True)
-class PostFilter:
-    """Post-processing after the model: an answer needs every one of ``required`` to be present."""
-
-    required: tuple[str, ...]
-
-    def empties(self, row: dict[str, Any]) -> bool:
-        return any(row.get(name) is None for name in self.required)
-
-    @classmethod
-    def default(cls, spec: ModelSpec) -> PostFilter | None:
-        required = tuple(name for name in POST_FILTER_REQUIRED if name in spec.feature_names)
-        return cls(required) if required else None
+        score = model.profile.prediction.mean if rule.score == "baseline_mean" else float(rule.score)
+        if not math.isfinite(score):
+            return None
+        label = model.label_for(score)
+        shares = model.profile.prediction.class_shares
+        if label is None and model.spec.prediction.multiclass and shares:
+            label = max(shares, key=lambda c: shares[c])
+        return cls(tuple(rule.when_all_missing), float(score), label)
 
 
 @dataclass
@@ -88,6 +84,7 @@ class Prediction:
     score: float | None
     kind: ResponseKind
     model_score: float | None = None  # the model's score when post-processing withheld the answer
+    model_label: str | None = None
 
     def to_json(self, model_version: str, regression: bool) -> dict[str, Any]:
         return {
@@ -99,78 +96,80 @@ class Prediction:
         }
 
 
-def _model_view(spec: ModelSpec) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """Row → features as the store keeps them (booleans as "true"/"false", like the model's frame)."""
-    booleans = [f.name for f in spec.features if f.type == "boolean"]
+class Predictor:
+    def __init__(self, model: ServingModel, instrumentation: Instrumentation, pii: PiiProtector) -> None:
+        self.model = model
+        self.instrumentation = instrumentation
+        self.pii = pii
+        spec = model.spec
+        self.fallback = Fallback.from_spec(model)
+        self.empty_when_missing = tuple(spec.serving.empty_when_missing)
+        self.names = spec.feature_names
+        self.regression = spec.prediction.kind == "regression"
+        self._booleans = [f.name for f in spec.features if f.type == "boolean"]
 
-    def view(row: dict[str, Any]) -> dict[str, Any]:
+    def _stored_view(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Features as the store keeps them (booleans as "true"/"false"), PII protected."""
         out = dict(row)
-        for name in booleans:
+        for name in self._booleans:
             value = out.get(name)
             if value is not None:
                 out[name] = "true" if value else "false"
+        return self.pii.protect(out)
+
+    def _withheld(self, row: dict[str, Any]) -> bool:
+        return any(row.get(name) is None for name in self.empty_when_missing)
+
+    def _scored(self, rows: Sequence[dict[str, Any]], indices: list[int]) -> list[Prediction]:
+        frame = pd.DataFrame([rows[i] for i in indices], columns=self.names)
+        scored = self.model.score(frame)
+        scores = np.asarray(scored.scores, dtype=float).ravel()
+        out: list[Prediction] = []
+        for j, i in enumerate(indices):
+            value = float(scores[j]) if j < len(scores) else math.nan
+            label = scored.labels[j] if j < len(scored.labels) else None
+            pid = uuid.uuid4().hex
+            if not math.isfinite(value):
+                out.append(Prediction(pid, None, None, "empty"))
+            elif self._withheld(rows[i]):
+                out.append(Prediction(pid, None, None, "empty", model_score=value, model_label=label))
+            else:
+                out.append(Prediction(pid, label, value, "ok"))
         return out
-
-    return view
-
-
-class Predictor:
-    def __init__(
-        self,
-        model: ServingModel,
-        instrumentation: Instrumentation,
-        pii: PiiProtector,
-        fallback: FallbackRule | None,
-        post_filter: PostFilter | None = None,
-    ) -> None:
-        self.model = model
-        self.inst = instrumentation
-        self.pii = pii
-        self.fallback = fallback
-        self.post_filter = post_filter
-        self.names = model.spec.feature_names
-        self.regression = model.spec.prediction.kind == "regression"
-        self._view = _model_view(model.spec)
 
     def predict(self, rows: Sequence[dict[str, Any]], started: float) -> tuple[list[Prediction], list[InferenceEvent]]:
         """Score rows, record metrics, build one event per row; ``started`` is ``time.perf_counter()``."""
         now = datetime.now(UTC)
-        self.inst.inputs.record(rows)
+        self.instrumentation.inputs.record(rows)
         results: list[Prediction | None] = [None] * len(rows)
         to_score: list[int] = []
+        fallback = self.fallback
         for i, row in enumerate(rows):
-            if self.fallback is not None and self.fallback.applies(row):
-                score = self.fallback.score
-                results[i] = Prediction(uuid.uuid4().hex, self.model.label_for(score), score, "fallback")
+            if fallback is not None and fallback.applies(row):
+                results[i] = Prediction(uuid.uuid4().hex, fallback.label, fallback.score, "fallback")
             else:
                 to_score.append(i)
         if to_score:
-            frame = pd.DataFrame([rows[i] for i in to_score], columns=self.names)
-            scores = np.asarray(self.model.predict_scores(frame), dtype=float).ravel()
-            for j, i in enumerate(to_score):
-                value = float(scores[j]) if j < len(scores) else math.nan
-                if math.isfinite(value) and self.post_filter is not None and self.post_filter.empties(rows[i]):
-                    results[i] = Prediction(uuid.uuid4().hex, None, None, "empty", model_score=value)
-                elif math.isfinite(value):
-                    results[i] = Prediction(uuid.uuid4().hex, self.model.label_for(value), value, "ok")
-                else:
-                    results[i] = Prediction(uuid.uuid4().hex, None, None, "empty")
+            for i, prediction in zip(to_score, self._scored(rows, to_score), strict=True):
+                results[i] = prediction
         latency_ms = (time.perf_counter() - started) * 1000.0
         predictions = [r for r in results if r is not None]
         events = []
+        outputs = self.instrumentation.outputs
         for row, pred in zip(rows, predictions, strict=True):
-            logged_score = pred.model_score if pred.model_score is not None else pred.score
-            self.inst.outputs.record(logged_score, pred.label, pred.kind)
+            score = pred.model_score if pred.model_score is not None else pred.score
+            label = pred.model_label if pred.model_score is not None else pred.label
+            outputs.record(score, label, pred.kind)
             events.append(
                 InferenceEvent(
                     prediction_id=pred.prediction_id,
                     timestamp=now,
                     model_name=self.model.name,
                     model_version=self.model.version,
-                    features=self.pii.protect(self._view(row)),
+                    features=self._stored_view(row),
                     missing=[name for name in self.names if row.get(name) is None],
-                    prediction_label=pred.label,
-                    score=logged_score,
+                    prediction_label=label,
+                    score=score,
                     response_kind=pred.kind,
                     latency_ms=latency_ms,
                 )

@@ -11,8 +11,8 @@
 - only ``application/json`` and ``application/*+json`` bodies are read (415 otherwise).
 - times (``observed_at``) are ISO 8601, naive means UTC, within the range pandas and the stores can hold.
 
-Every refusal is an ``InvalidInput`` naming the field (``instances[3].x``) and the reason; user text in an
-error is cut to ``mlmon.errors.ECHO_LIMIT`` characters.
+Every refusal is an ``InvalidInput`` naming the field (``instances[3].temperature``) and the reason; user text
+in an error is cut to ``mlmon.errors.ECHO_LIMIT`` characters.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from mlmon.instrument.metrics import InferenceLogMetrics, inference_log_metrics
 from mlmon.settings import ModelServerSettings
 from mlmon.spec import ModelSpec
 from mlmon.store.base import InferenceEvent
-from model_server.predictor import FallbackRule, PostFilter, Predictor, ServingModel
+from model_server.predictor import Predictor, ServingModel
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +75,10 @@ class ServerState:
 
     def _load_model(self) -> None:
         if self.model is None:
-            from mlmon.model.artifact import load_model
+            from mlmon.registry.serving import load_model
 
             try:
-                self.model = load_model(self.settings.model_path)
+                self.model = load_model(self.settings.model_dir(self.spec.model))
             except MlmonError as exc:
                 self.model_error = str(exc)
                 log.error("model not loaded: %s", exc)
@@ -93,13 +93,7 @@ class ServerState:
             self.model = None
             return
         self.instrumentation.bind(model.version, model.profile, model.spec.prediction.classes or [])
-        self.predictor = Predictor(
-            model,
-            self.instrumentation,
-            self.pii,
-            FallbackRule.default(model.spec, model.profile),
-            PostFilter.default(model.spec),
-        )
+        self.predictor = Predictor(model, self.instrumentation, self.pii)
         log.info("serving model %s version %s", model.name, model.version)
 
     def _open_store(self) -> Any:

@@ -1,26 +1,9 @@
-"""`python -m stats_service` / `mlmon stats [--once]`."""
-
-from __future__ import annotations
+"""`python -m stats_service` (the same command as `mlmon stats`)."""
 
 import sys
 
-from prometheus_client import CollectorRegistry
-
-from mlmon.jobs import run_service, service_main
-from mlmon.settings import StatsSettings
-
-
-def run(settings: StatsSettings, *, once: bool = False) -> int:
-    from stats_service.job import build_stats_job, summary_line
-
-    registry = CollectorRegistry()
-    job = build_stats_job(settings, registry)
-    return run_service(job, registry, settings.host, settings.port, once=once, summary=summary_line)
-
-
-def main(argv: list[str] | None = None) -> int:
-    return service_main("python -m stats_service", "mlmon statistics service", StatsSettings, run, argv)
-
+from mlmon.jobs import add_job_arguments, service_main
+from stats_service.cli import DESCRIPTION, handler
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(service_main("python -m stats_service", DESCRIPTION, handler, add_job_arguments))

@@ -24,6 +24,7 @@ from sklearn.metrics import (
 )
 
 from mlmon.spec import ModelSpec
+from mlmon.store.fields import LABEL, LABEL_OBSERVED_AT, TIMESTAMP, DocField
 
 EvalStatus = Literal["ok", "immature", "insufficient_labels", "no_traffic"]
 ALL = "all"
@@ -92,7 +93,7 @@ def evaluate(spec: ModelSpec, joined: pd.DataFrame, *, mature: bool, min_labels:
     if joined.empty:
         return [EvalResult("all", ALL, "no_traffic", 0, 0)]
     results: list[EvalResult] = []
-    for version, rows in joined.groupby("model_version", sort=True):
+    for version, rows in joined.groupby(DocField.MODEL_VERSION, sort=True):
         groups: list[tuple[str, pd.DataFrame]] = [(ALL, rows)]
         for segment in spec.segments:
             if segment in rows.columns:
@@ -106,14 +107,14 @@ def evaluate(spec: ModelSpec, joined: pd.DataFrame, *, mature: bool, min_labels:
 def _evaluate_group(
     spec: ModelSpec, version: str, segment: str, rows: pd.DataFrame, *, mature: bool, min_labels: int
 ) -> EvalResult:
-    labelled = rows[rows["label"].notna() & rows["score"].notna()]
-    valid = valid_labels(spec, labelled["label"])
+    labelled = rows[rows[LABEL].notna() & rows[DocField.SCORE].notna()]
+    valid = valid_labels(spec, labelled[LABEL])
     invalid = int((~valid).sum())
     labelled = labelled[valid]
     lag = None
-    if len(labelled) and "label_observed_at" in labelled.columns:
-        observed = pd.to_datetime(labelled["label_observed_at"], utc=True)
-        delta = observed - pd.to_datetime(labelled["timestamp"], utc=True)
+    if len(labelled) and LABEL_OBSERVED_AT in labelled.columns:
+        observed = pd.to_datetime(labelled[LABEL_OBSERVED_AT], utc=True)
+        delta = observed - pd.to_datetime(labelled[TIMESTAMP], utc=True)
         lag = float(delta.dt.total_seconds().median())
     result = EvalResult(version, segment, "ok", len(rows), len(labelled), label_lag_s=lag, invalid_labels=invalid)
     if not mature:
@@ -122,11 +123,11 @@ def _evaluate_group(
     if len(labelled) < min_labels:
         result.status = "insufficient_labels"
         return result
-    scores = labelled["score"].to_numpy(dtype=float)
+    scores = labelled[DocField.SCORE].to_numpy(dtype=float)
     if spec.prediction.kind == "classification":
-        truth = labelled["label"].astype(str).to_numpy()
+        truth = labelled[LABEL].astype(str).to_numpy()
         result.metrics = classification_metrics(truth, scores, str(spec.prediction.positive), spec.prediction.threshold)
     else:
-        truth_values = labelled["label"].to_numpy(dtype=float)
+        truth_values = labelled[LABEL].to_numpy(dtype=float)
         result.metrics = regression_metrics(truth_values, scores)
     return result

@@ -28,15 +28,16 @@ from prometheus_client import CollectorRegistry
 from mlmon.baseline.profile import BaselineProfile
 from mlmon.errors import StoreUnavailable
 from mlmon.jobs import JobHealth, job_parts
-from mlmon.model import artifact
 from mlmon.notify.base import Notifier
 from mlmon.notify.findings import Finding, Incident
 from mlmon.notify.links import grafana_url, kibana_discover_url
 from mlmon.notify.policy import IncidentPolicy
 from mlmon.promql import PrometheusClient
+from mlmon.registry.artifact import read_registered
 from mlmon.settings import StatsSettings, parse_duration
 from mlmon.spec import ModelSpec
-from mlmon.store.base import InferenceStore, RetentionResult, TimeWindow
+from mlmon.store.base import InferenceStore, ReportRecord, RetentionResult, TimeWindow
+from mlmon.store.fields import DocField
 from stats_service.evaluation import ALL, EvalResult, evaluate
 from stats_service.retention import RetentionSchedule
 from stats_service.slo import SLOResult, evaluate_slos
@@ -85,8 +86,7 @@ class StatsJob:
     retention: RetentionSchedule = field(default_factory=RetentionSchedule)
 
     def _serving(self) -> tuple[str, BaselineProfile]:
-        version_dir = artifact.resolve_version_dir(self.settings.model_path)
-        profile = BaselineProfile.load(version_dir / artifact.PROFILE_FILE)
+        profile = read_registered(self.settings.model_dir(self.spec.model)).profile
         return profile.model_version, profile
 
     def close(self) -> None:
@@ -139,7 +139,9 @@ class StatsJob:
             current = self.store.labelled_predictions(window, extra_fields=segments)
             report.current_evaluation = evaluate(self.spec, current, mature=False, min_labels=self.settings.min_labels)
         if self.prometheus is not None:
-            report.traffic = query_traffic(self.prometheus, self.spec.model, name, self.settings.traffic_offsets, now)
+            report.traffic = query_traffic(
+                self.prometheus, self.spec.model, self.spec.serving.routes, name, self.settings.traffic_offsets, now
+            )
         return report
 
     def _label_notes(self, name: str, report: WindowReport) -> list[str]:
@@ -196,7 +198,7 @@ class StatsJob:
         if traffic is not None and traffic.p95_latency_ms is not None:
             measured["p95_latency_ms"] = (traffic.p95_latency_ms, "prometheus")
         else:
-            latency = self.store.numeric_summaries(first.window, ["latency_ms"], [95.0]).get("latency_ms")
+            latency = self.store.numeric_summaries(first.window, [DocField.LATENCY_MS], [95.0]).get(DocField.LATENCY_MS)
             if latency is not None and latency.percentiles.get(95.0) is not None:
                 measured["p95_latency_ms"] = (latency.percentiles[95.0], "store (model latency only)")
         if traffic is not None and traffic.error_ratio is not None:
@@ -235,7 +237,7 @@ class StatsJob:
                             title=f"Prediction volume over {report.name} changed {ratio:+.0%} against {offset} earlier",
                             before=before,
                             after=traffic.volume,
-                            unit="requests",
+                            unit="predictions",
                             effect=abs(ratio),
                         )
                     )
@@ -244,7 +246,7 @@ class StatsJob:
     def _publish(self, run: StatsRun) -> None:
         self.collector.update(run)
         try:
-            self.store.write_report("stats", report_document(run))
+            self.store.write_report(to_record(run))
         except StoreUnavailable as exc:
             self.health.backend_error(self.store.backend)
             log.warning("statistics report not stored: %s", exc)
@@ -341,6 +343,20 @@ def report_document(run: StatsRun) -> dict[str, Any]:
         }
     )
     return document
+
+
+def to_record(run: StatsRun) -> ReportRecord:
+    """The run as the store keeps it: the report document and its indexed summary."""
+    breached = [r.name for r in run.slos if r.breached]
+    return ReportRecord(
+        kind="stats",
+        timestamp=run.at,
+        body=report_document(run),
+        model_version=run.version,
+        status="slo_breached" if breached else "ok",
+        summary=summary_line(run),
+        findings=[f.name for f in run.findings],
+    )
 
 
 def summary_line(run: StatsRun) -> str:

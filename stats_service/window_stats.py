@@ -16,11 +16,10 @@ import numpy as np
 from mlmon.baseline.profile import BaselineProfile, CategoricalProfile, NumericProfile
 from mlmon.spec import ModelSpec
 from mlmon.store.base import BinSpec, CategoryBins, InferenceStore, NumericBins, TimeWindow
+from mlmon.store.fields import DocField
 
 PERCENTILES = (1.0, 5.0, 50.0, 95.0, 99.0)
-SCORE = "prediction.score"
-LABEL = "prediction.label"
-OUTPUT_NAME = "prediction"
+OUTPUT_NAME = "prediction"  # the output score's name in the metrics and reports
 
 
 def _range_bins(name: str, profile: NumericProfile) -> NumericBins | None:
@@ -42,7 +41,7 @@ def window_statistics(
     stats: dict[str, dict[str, float]] = {}
     if rows == 0:
         return stats
-    summaries = store.numeric_summaries(window, [*numeric, SCORE], PERCENTILES)
+    summaries = store.numeric_summaries(window, [*numeric, DocField.SCORE], PERCENTILES)
     bins: list[BinSpec] = []
     for name in numeric:
         feature_profile = profile.features.get(name)
@@ -53,10 +52,10 @@ def window_statistics(
         known = list(cat_profile.categories) if isinstance(cat_profile, CategoricalProfile) else []
         bins.append(CategoryBins(name, known))
     if spec.prediction.kind == "classification" and spec.prediction.classes:
-        bins.append(CategoryBins(LABEL, list(spec.prediction.classes)))
+        bins.append(CategoryBins(DocField.PREDICTED_LABEL, list(spec.prediction.classes)))
     counts = store.binned_counts(window, bins) if bins else {}
 
-    for name in [*numeric, SCORE]:
+    for name in [*numeric, DocField.SCORE]:
         summary = summaries.get(name)
         if summary is None:
             continue
@@ -76,11 +75,11 @@ def window_statistics(
         if binned is not None and binned.counts.sum() > 0:
             present = float(binned.counts.sum())
             entry["out_of_range_share"] = float(binned.counts[0] + binned.counts[-1]) / present
-        stats[OUTPUT_NAME if name == SCORE else name] = entry
-    if SCORE in summaries:
+        stats[OUTPUT_NAME if name == DocField.SCORE else name] = entry
+    if DocField.SCORE in summaries:
         # The store keeps non-finite scores as null: their share is the output's missing share.
         stats[OUTPUT_NAME]["nonfinite_share"] = stats[OUTPUT_NAME]["missing_share"]
-    labels = counts.get(LABEL)
+    labels = counts.get(DocField.PREDICTED_LABEL)
     if labels is not None and OUTPUT_NAME in stats and labels.counts.sum() > 0:
         # Response heuristic (seed 000): how varied the answers are; a collapse to one answer shows here.
         stats[OUTPUT_NAME].update(diversity(labels.counts))

@@ -29,6 +29,7 @@ pytest_plugins = [
     "tests.fixtures.smtp",
     "tests.fixtures.feast",
     "tests.fixtures.proxy",
+    "tests.fixtures.nginx",
 ]
 
 INSTALL_HINTS = {
@@ -36,6 +37,8 @@ INSTALL_HINTS = {
     "promtool": "apt-get install prometheus (or `make components` as root)",
     "prometheus-alertmanager": "apt-get install prometheus-alertmanager (or `make components` as root)",
     "amtool": "apt-get install prometheus-alertmanager (or `make components` as root)",
+    "nginx": "apt-get install nginx (or `make components` as root)",
+    "openssl": "apt-get install openssl (or `make components` as root)",
 }
 
 

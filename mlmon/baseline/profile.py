@@ -16,8 +16,9 @@ Prometheus histogram count into the same bins.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -73,7 +74,7 @@ class BaselineProfile(_Model):
     schema_version: int = SCHEMA_VERSION
     model: str
     model_version: str
-    source: str  # where the rows came from, e.g. "feast:saved_dataset:training_loan_default_3f2a…"
+    source: str  # where the rows came from, e.g. "feast:saved_dataset:training_bike_rentals_3f2a…"
     rows: int
     features: dict[str, NumericProfile | CategoricalProfile]
     prediction: PredictionProfile
@@ -90,7 +91,7 @@ class BaselineProfile(_Model):
     @classmethod
     def load(cls, path: Path) -> BaselineProfile:
         if not path.is_file():
-            raise BaselineNotFound(f"no baseline profile at {path}", hint="run `mlmon train` to create it")
+            raise BaselineNotFound(f"no baseline profile at {path}", hint="run `mlmon register` to create it")
         try:
             return cls.model_validate_json(path.read_text(encoding="utf-8"))
         except ValueError as exc:
@@ -156,17 +157,24 @@ def _categorical_profile(values: pd.Series, feature: FeatureSpec) -> Categorical
     )
 
 
-def _prediction_profile(spec: ModelSpec, scores: np.ndarray, bins: int) -> PredictionProfile:
+def _class_shares(spec: ModelSpec, labels: Sequence[str | None]) -> dict[str, float]:
+    known = [label for label in labels if label is not None]
+    if spec.prediction.kind != "classification" or not known:
+        return {}
+    shares = dict.fromkeys(spec.prediction.classes or [], 0.0)
+    for label in known:
+        shares[label] = shares.get(label, 0.0) + 1.0 / len(known)
+    return shares
+
+
+def _prediction_profile(
+    spec: ModelSpec, scores: np.ndarray, labels: Sequence[str | None], bins: int
+) -> PredictionProfile:
     finite = scores[np.isfinite(scores)]
     if finite.size == 0:
         raise ConfigError("cannot profile predictions: no finite scores")
     edges = equal_mass_edges(finite, bins)
-    class_shares: dict[str, float] = {}
-    if spec.prediction.kind == "classification" and spec.prediction.classes:
-        positive = finite >= spec.prediction.threshold
-        negative_class = next(c for c in spec.prediction.classes if c != spec.prediction.positive)
-        share = float(positive.mean())
-        class_shares = {str(spec.prediction.positive): share, negative_class: 1 - share}
+    class_shares = _class_shares(spec, labels)
     return PredictionProfile(
         kind=spec.prediction.kind,
         count=int(finite.size),
@@ -185,11 +193,13 @@ def build_profile(
     model_version: str,
     features: pd.DataFrame,
     scores: np.ndarray,
+    labels: Sequence[str | None] = (),
     *,
     source: str,
     bins: int = DEFAULT_BINS,
 ) -> BaselineProfile:
-    """Profile every spec feature of ``features`` and the baseline ``scores``; deterministic for the same input."""
+    """Profile every spec feature of ``features`` and the reference ``scores`` (and predicted ``labels`` for
+    classification); deterministic for the same input."""
     missing = [f.name for f in spec.features if f.name not in features.columns]
     if missing:
         raise ConfigError(f"baseline rows lack spec features: {', '.join(missing)}")
@@ -205,12 +215,12 @@ def build_profile(
         source=source,
         rows=len(features),
         features=profiles,
-        prediction=_prediction_profile(spec, np.asarray(scores, dtype=float), bins),
+        prediction=_prediction_profile(spec, np.asarray(scores, dtype=float), labels, bins),
     )
 
 
 def summary_lines(profile: BaselineProfile) -> list[str]:
-    """A short human summary, printed by `mlmon train` and `mlmon demo`."""
+    """A short human summary, printed by `mlmon register`, `mlmon train` and `mlmon demo`."""
     pred = profile.prediction
     shares = ", ".join(f"{k} {v:.1%}" for k, v in pred.class_shares.items())
     lines = [
@@ -233,8 +243,3 @@ def summary_lines(profile: BaselineProfile) -> list[str]:
                 f"{len(feat.categories)} categories, top " + ", ".join(f"{k} {v:.0%}" for k, v in top)
             )
     return lines
-
-
-def profile_digest(profile: BaselineProfile) -> dict[str, Any]:
-    """Small provenance record for reports (no bins)."""
-    return {"model_version": profile.model_version, "rows": profile.rows, "source": profile.source}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from mlmon.inference_log.log import InferenceLog, LogConfig, LogStatus
 from mlmon.inference_log.pii import PiiProtector
-from mlmon.inference_log.shipper import EventSink
+from mlmon.store.protocols import EventSink
 
 
 def backend_of(store_url: str) -> str:

@@ -28,9 +28,10 @@ from mlmon.inference_log.codec import encode
 from mlmon.inference_log.dead_letter import FILE_NAME, DeadLetterFile
 from mlmon.inference_log.local_log import FsyncPolicy, LocalLog
 from mlmon.inference_log.ownership import create_own
-from mlmon.inference_log.shipper import EventSink, Shipper
+from mlmon.inference_log.shipper import Shipper
 from mlmon.instrument.metrics import EVENT_OUTCOMES, InferenceLogMetrics
 from mlmon.store.base import InferenceEvent
+from mlmon.store.protocols import EventSink
 
 if TYPE_CHECKING:
     from mlmon.settings import ModelServerSettings

@@ -1,7 +1,7 @@
 """PII features never reach the store in clear: keyed hash (HMAC-SHA256) or dropped, per settings.
 
-A keyed hash keeps equality (the same postcode gives the same token, so counts and joins still work) while a
-plain SHA-256 of a postcode could be reversed by hashing every postcode. The key comes from
+A keyed hash keeps equality (the same zip code gives the same token, so counts and joins still work) while a
+plain SHA-256 of a zip code could be reversed by hashing every zip code. The key comes from
 ``MLMON_PII_HASH_KEY`` and must stay secret and stable (changing it changes every token).
 """
 

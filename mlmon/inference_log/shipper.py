@@ -36,21 +36,11 @@ from mlmon.inference_log.local_log import LocalLog
 from mlmon.inference_log.ownership import orphans
 from mlmon.inference_log.segments import LogDir, Position
 from mlmon.store.base import InferenceEvent, WriteResult
+from mlmon.store.protocols import EventSink
 
 log = logging.getLogger(__name__)
 
 REASON_LIMIT = 500
-
-
-class EventSink(Protocol):
-    """What the shipper needs of a store (``mlmon.store``'s ``EventSink``)."""
-
-    @property
-    def backend(self) -> str: ...
-
-    def write_events(self, events: Sequence[InferenceEvent]) -> WriteResult: ...
-
-    def ping(self) -> bool: ...
 
 
 class Outcomes(Protocol):

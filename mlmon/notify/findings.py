@@ -54,7 +54,7 @@ class ChartData:
 class Finding:
     """One change found by a job run.
 
-    ``name`` is the feature or metric (``prediction``, ``precision``, ``income``); ``effect`` ranks findings of
+    ``name`` is the feature or metric (``prediction``, ``precision``, ``temperature``); ``effect`` ranks findings of
     the same role (drift score, relative change — bigger means more important).
     """
 

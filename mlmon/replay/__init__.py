@@ -1,1 +1,1 @@
-"""`mlmon replay`: demo traffic with named fault scenarios, sent over HTTP to a model server."""
+"""`mlmon replay`: send rows (a file, or a registered scenario) to a model server, with delayed ground truth."""

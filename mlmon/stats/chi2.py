@@ -1,8 +1,10 @@
-"""Chi-square test of homogeneity on the 2×k table of reference and current counts.
+"""Chi-square test of homogeneity on the 2×k table of reference and current counts: a two-sample test.
 
-Bins empty in both samples are dropped (they carry no information and would divide by zero); the result
-then equals ``scipy.stats.chi2_contingency(table, correction=False)``. With one non-empty bin left
-(``df = 0``) the samples cannot differ: statistic 0, p-value 1.
+The reference row is the baseline sample's own counts (shares × the reference sample's size), never expected
+counts from the baseline shares alone: the baseline is a sample too, and a goodness-of-fit test against its
+shares would treat its noise as truth. Bins empty in both samples are dropped (they carry no information and
+would divide by zero); the result then equals ``scipy.stats.chi2_contingency(table, correction=False)``. With one
+non-empty bin left (``df = 0``) the samples cannot differ: statistic 0, p-value 1.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from mlmon.stats import power
-from mlmon.stats.base import StatTest, TestInput, TestResult, as_count, passed
+from mlmon.stats.base import Measurement, SampleInput, StatTest
+from mlmon.stats.power import chi2_mde
 
 
 def chi2_homogeneity(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, float, int]:
@@ -29,20 +31,10 @@ def chi2_homogeneity(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[fl
     return statistic, float(stats.chi2.sf(statistic, df)), df
 
 
-def run(data: TestInput, threshold: float, alpha: float) -> TestResult:
+def measure(data: SampleInput, alpha: float) -> Measurement:
     ref, cur = data.counts("chi2")
     statistic, p_value, df = chi2_homogeneity(ref, cur)
-    return TestResult(
-        test="chi2",
-        statistic=statistic,
-        p_value=p_value,
-        threshold=threshold,
-        n_ref=as_count(ref.sum()),
-        n_cur=as_count(cur.sum()),
-        mde=power.chi2_mde(df, alpha),
-        effect_passed=passed("p_value", statistic, p_value, threshold),
-        extra={"df": df},
-    )
+    return Measurement(statistic, p_value, float(ref.sum()), float(cur.sum()), chi2_mde(df, alpha), {"df": df})
 
 
 CHI2 = StatTest(
@@ -52,6 +44,6 @@ CHI2 = StatTest(
     feature_kinds=("numeric", "categorical", "boolean"),
     default_threshold=0.05,
     needs="counts",
-    run=run,
-    description="chi-square homogeneity test on the 2×k count table",
+    measure=measure,
+    description="chi-square homogeneity (contingency) test on the 2×k table of both samples' counts",
 )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from mlmon.errors import InsufficientData
-from mlmon.stats.base import TestResult
+from mlmon.stats.base import StatResult
 from mlmon.stats.multiple import bh_adjust
 
 Status = Literal["drift", "pending", "no_drift", "insufficient_data"]
@@ -45,10 +45,10 @@ class Check(Protocol):
     def n_cur(self) -> int: ...
 
     @property
-    def effect(self) -> TestResult | None: ...
+    def effect(self) -> StatResult | None: ...
 
     @property
-    def significance(self) -> TestResult | None: ...
+    def significance(self) -> StatResult | None: ...
 
     @property
     def alpha(self) -> float: ...
@@ -132,7 +132,8 @@ def decide(
         else:
             status = "no_drift"
         reason = (
-            f"{check.effect.test}={check.effect.statistic:.4g} (threshold {check.effect.threshold:g}), "
+            f"{check.effect.test}={check.effect.statistic:.4g} "
+            f"(threshold {check.effect.threshold:.4g}, {check.effect.threshold_source}), "
             f"{check.significance.test} p_adj={p_adj[i]:.3g} (alpha {check.alpha:g}), "
             f"{streak}/{consecutive} windows"
         )

@@ -89,6 +89,7 @@ def l1_mde(df: int, n: float, m: float, alpha: float = 0.05, power: float = DEFA
     return None if value is None else math.sqrt(value)
 
 
+@lru_cache(maxsize=64)
 def _z_sum(alpha: float, power: float) -> float:
     return float(stats.norm.ppf(1.0 - alpha / 2.0) + stats.norm.ppf(power))
 

@@ -1,29 +1,34 @@
 """Which tests judge a feature: one effect size and one significance test.
 
-Default rule (the thresholds are the tests' defaults in the registry):
+Default rule. Effect thresholds are calibrated on the baseline at the window's sizes, never below the
+practical floor shown (:mod:`mlmon.stats.calibration`); significance is the run's alpha after BH:
 
 ==========================  ==================================  =========================================
 what                        effect size (drift needs ≥ thr.)    significance (p, BH-adjusted, < alpha)
 ==========================  ==================================  =========================================
-numeric input               normalised Wasserstein, 0.1         exact KS when the raw baseline sample and
+numeric input               normalised Wasserstein, floor 0.05  exact KS when the raw baseline sample and
                             (raw values when exact KS runs,     the window both have ≤ ``exact_max_rows``
-                            else from the baseline bins)        values, else chi-square on baseline bins
+                            else binned, with per-bin sums)     values, else chi-square on baseline bins
 numeric output (score)      PSI on the baseline's equal-mass    same as numeric input
-                            bins, 0.1
+                            bins, floor 0.05
 categorical / boolean       Jensen–Shannon distance base 2,     chi-square on categories + ``__other__``
-                            0.1
-missing share (quality)     Z-test: |Δ missing share|, 0.1      Z-test p-value
+                            floor 0.05
+missing share (quality)     Z-test: |Δ missing share|, floor    Z-test p-value
+                            0.02
 ==========================  ==================================  =========================================
 
-Why: with large windows every p-value is tiny, so the effect size carries the decision and the p-value
-only guards small windows against noise. KS on raw values is the most powerful test for numbers, but it
-sorts both samples, so above the cap the binned chi-square (which stores and Elasticsearch compute as
-counts) takes over.
+Why: with large windows every p-value is tiny, so the effect size carries the decision; with small windows
+every distance is noisy, so the effect must clear its own no-change distribution (the calibrated threshold)
+and the p-value guards it too. KS on raw values is the most powerful test for numbers, but it sorts the
+window, so above the cap the binned chi-square (which stores and Elasticsearch compute as counts) takes over.
+All significance tests compare two samples: the baseline is a sample too.
 
 Override per feature with ``FeatureSpec.drift`` (``test`` and/or ``threshold``): a distance test replaces
 the effect size, a p-value test replaces the significance test (its threshold is then that feature's
-alpha), a threshold alone applies to the default effect size. A raw-value test asked for where only counts
-exist runs as its binned variant (``ks`` → ``ks_binned``, ``wasserstein`` → ``wasserstein_binned``).
+alpha), a threshold alone applies to the default effect size. An overridden threshold is used as given
+(``threshold_source="override"``); a distance test without one is calibrated like the default. A raw-value
+test asked for where only counts exist runs as its binned variant (``ks`` → ``ks_binned``, ``wasserstein`` →
+``wasserstein_binned``).
 """
 
 from __future__ import annotations
@@ -49,13 +54,14 @@ class Override(Protocol):
 
 
 @dataclass(frozen=True)
-class TestChoice:
-    __test__ = False
+class ChosenTests:
+    """The two tests of one feature. ``effect_threshold`` None: calibrated on the baseline."""
 
     effect: StatTest
-    effect_threshold: float
+    effect_threshold: float | None
     significance: StatTest
     significance_threshold: float  # alpha for this feature
+    significance_overridden: bool = False
 
 
 def _usable(test: StatTest, has_values: bool) -> StatTest:
@@ -74,7 +80,7 @@ def choose_tests(
     alpha: float = 0.05,
     override: Override | None = None,
     feature: str = "feature",
-) -> TestChoice:
+) -> ChosenTests:
     """Tests for one feature. ``has_values``: raw values of both samples are at hand and within the exact
     cap (the caller decides, see :func:`use_exact`)."""
     if kind == "missing":
@@ -87,7 +93,8 @@ def choose_tests(
             effect = get_test("wasserstein") if has_values else get_test("wasserstein_binned")
     else:
         effect, significance = get_test("jensenshannon"), get_test("chi2")
-    effect_threshold, significance_threshold = effect.default_threshold, alpha
+    effect_threshold: float | None = None
+    significance_threshold, significance_overridden = alpha, False
 
     test_name = override.test if override is not None else None
     threshold = override.threshold if override is not None else None
@@ -101,13 +108,14 @@ def choose_tests(
         chosen = _usable(chosen, has_values)
         if chosen.kind == "distance":
             effect = chosen
-            effect_threshold = chosen.default_threshold if threshold is None else threshold
+            effect_threshold = threshold
         else:
             significance = chosen
-            significance_threshold = alpha if threshold is None else threshold
+            if threshold is not None:
+                significance_threshold, significance_overridden = threshold, True
     elif threshold is not None:
         effect_threshold = threshold
-    return TestChoice(effect, effect_threshold, significance, significance_threshold)
+    return ChosenTests(effect, effect_threshold, significance, significance_threshold, significance_overridden)
 
 
 def use_exact(n_ref_values: int | None, n_cur_values: int | None, exact_max_rows: int) -> bool:

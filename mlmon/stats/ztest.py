@@ -1,9 +1,13 @@
-"""Z-test for two proportions (missing share, a predicted class share, a boolean's true share).
+"""Z-test for two proportions (missing share, a predicted class share, a boolean's true share): two-sample.
 
-Input: two bins per sample, ``[not x, x]``; the proportion tested is the share of the second bin.
-The statistic is the effect size ``|p_cur - p_ref|`` (so the threshold reads "10 points of missing share");
-the pooled z score ``z = (p_cur - p_ref) / sqrt(p̄(1-p̄)(1/n + 1/m))`` gives the two-sided p-value and is
-kept in ``extra["z"]``. When both proportions are 0 or both are 1 the samples cannot differ: z = 0, p = 1.
+Input: two bins per sample, ``[not x, x]``; the proportion tested is the share of the second bin. Both
+proportions are estimates (the baseline's too), so the z score uses the pooled variance of both samples:
+``z = (p_cur - p_ref) / sqrt(p̄(1-p̄)(1/n + 1/m))``; ``z²`` equals the 2×2 contingency chi-square
+(``scipy.stats.chi2_contingency(correction=False)``) and the two-sided p-value its p-value. The statistic is the
+effect size ``|p_cur - p_ref|`` (so the threshold reads "points of share"); the z score is kept in
+``extra["z"]``. When both proportions are 0 or both are 1 the samples cannot differ: z = 0, p = 1.
+
+The threshold is calibrated on the baseline at the window's sizes; practical floor 0.02 (two points of share).
 """
 
 from __future__ import annotations
@@ -13,9 +17,8 @@ import math
 import numpy as np
 from scipy import stats
 
-from mlmon.errors import InvalidInput
-from mlmon.stats import power
-from mlmon.stats.base import StatTest, TestInput, TestResult, as_count, passed
+from mlmon.stats.base import Draws, Measurement, NullModel, SampleInput, StatsError, StatTest, shares
+from mlmon.stats.power import proportion_mde
 
 
 def two_proportion_z(x_ref: float, n_ref: float, x_cur: float, n_cur: float) -> tuple[float, float]:
@@ -30,26 +33,27 @@ def two_proportion_z(x_ref: float, n_ref: float, x_cur: float, n_cur: float) -> 
     return z, float(2.0 * stats.norm.sf(abs(z)))
 
 
-def run(data: TestInput, threshold: float, alpha: float) -> TestResult:
+def _null(ref: Draws, cur: Draws, data: SampleInput) -> np.ndarray:
+    return np.asarray(np.abs(shares(cur.counts)[..., -1] - shares(ref.counts)[..., -1]))
+
+
+def _noise_floor(data: SampleInput, n: float, m: float) -> float | None:
+    if data.ref_counts is None or n <= 0 or m <= 0:
+        return None
+    p = float(shares(np.asarray(data.ref_counts, dtype=float))[-1])
+    return math.sqrt(2.0 / math.pi) * math.sqrt(p * (1.0 - p) * (1.0 / n + 1.0 / m))
+
+
+def measure(data: SampleInput, alpha: float) -> Measurement:
     ref, cur = data.counts("ztest")
     if ref.size != 2:
-        raise InvalidInput("ztest", f"needs exactly two bins [not x, x], got {ref.size}")
+        raise StatsError(f"ztest: needs exactly two bins [not x, x], got {ref.size}")
     n, m = float(ref.sum()), float(cur.sum())
     z, p_value = two_proportion_z(float(ref[1]), n, float(cur[1]), m)
     p_ref = float(ref[1] / n) if n > 0 else float("nan")
     p_cur = float(cur[1] / m) if m > 0 else float("nan")
-    statistic = abs(p_cur - p_ref)
-    return TestResult(
-        test="ztest",
-        statistic=statistic,
-        p_value=p_value,
-        threshold=threshold,
-        n_ref=as_count(n),
-        n_cur=as_count(m),
-        mde=power.proportion_mde(p_ref, n, m, alpha) if np.isfinite(p_ref) else None,
-        effect_passed=passed("distance", statistic, p_value, threshold),
-        extra={"z": z, "p_ref": p_ref, "p_cur": p_cur},
-    )
+    mde = proportion_mde(p_ref, n, m, alpha) if np.isfinite(p_ref) else None
+    return Measurement(abs(p_cur - p_ref), p_value, n, m, mde, {"z": z, "p_ref": p_ref, "p_cur": p_cur})
 
 
 ZTEST = StatTest(
@@ -57,8 +61,10 @@ ZTEST = StatTest(
     display_name="Z-test for two proportions",
     kind="distance",
     feature_kinds=("boolean", "missing"),
-    default_threshold=0.1,
+    default_threshold=0.02,
     needs="counts",
-    run=run,
+    measure=measure,
     description="|difference of proportions| with the pooled two-proportion z-test p-value",
+    proportion=True,
+    null=NullModel(counts=_null, noise_floor=_noise_floor),
 )

@@ -3,10 +3,10 @@
 Documents (one per prediction, ``_id``/primary key = ``prediction_id``)::
 
     {"@timestamp": "2026-11-22T10:00:00.123Z", "prediction_id": "…",
-     "model": {"name": "loan_default", "version": "3f2a…"},
-     "features": {"income": 52000.0, "channel": "web", "has_coborrower": "true", "debt_ratio": null},
-     "missing": ["debt_ratio"],
-     "prediction": {"label": "no_default", "score": 0.12},
+     "model": {"name": "churn", "version": "3f2a…"},
+     "features": {"tenure_months": 14.0, "plan": "basic", "has_discount": "true", "last_login_days": null},
+     "missing": ["last_login_days"],
+     "prediction": {"label": "churns", "score": 0.12},
      "response": {"kind": "ok"}, "latency_ms": 1.8}
 
 Booleans are stored as the keywords ``"true"``/``"false"`` so that every backend treats them as categories.
@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
+
+from mlmon.errors import InvalidInput
 
 ResponseKind = Literal["ok", "empty", "fallback"]
 ReportKind = Literal["drift", "stats"]
@@ -50,10 +51,10 @@ class TimeWindow:
     @classmethod
     def last(cls, seconds: float, end: datetime | None = None) -> TimeWindow:
         end = end or datetime.now(UTC)
-        return cls(end - pd.Timedelta(seconds=seconds).to_pytimedelta(), end)
+        return cls(end - timedelta(seconds=seconds), end)
 
     def shift(self, seconds: float) -> TimeWindow:
-        delta = pd.Timedelta(seconds=seconds).to_pytimedelta()
+        delta = timedelta(seconds=seconds)
         return TimeWindow(self.start - delta, self.end - delta)
 
     @property
@@ -66,7 +67,11 @@ FeatureValue = float | str | None
 
 @dataclass(frozen=True)
 class InferenceEvent:
-    """One prediction as the model saw it (after preprocessing, PII already hashed or dropped)."""
+    """One prediction as the model saw it (after preprocessing, PII already hashed or dropped).
+
+    ``timestamp`` is the event time (supplied by the client, or the server's time when it sent none): windows
+    are cut on it. ``received_at`` is the server's clock when the request arrived (None when unknown, e.g.
+    history loaded from a file); the gap between the two shows late or replayed events."""
 
     prediction_id: str
     timestamp: datetime
@@ -78,10 +83,12 @@ class InferenceEvent:
     score: float | None = None
     response_kind: ResponseKind = "ok"
     latency_ms: float = 0.0
+    received_at: datetime | None = None
 
     def to_doc(self) -> dict[str, Any]:
         return {
-            "@timestamp": self.timestamp.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "@timestamp": _iso(self.timestamp),
+            "received_at": None if self.received_at is None else _iso(self.received_at),
             "prediction_id": self.prediction_id,
             "model": {"name": self.model_name, "version": self.model_version},
             "features": dict(self.features),
@@ -96,7 +103,7 @@ class InferenceEvent:
         prediction = doc.get("prediction") or {}
         return cls(
             prediction_id=doc["prediction_id"],
-            timestamp=pd.Timestamp(doc["@timestamp"]).to_pydatetime(),
+            timestamp=datetime.fromisoformat(doc["@timestamp"]),
             model_name=doc["model"]["name"],
             model_version=doc["model"]["version"],
             features=dict(doc.get("features") or {}),
@@ -105,7 +112,13 @@ class InferenceEvent:
             score=prediction.get("score"),
             response_kind=(doc.get("response") or {}).get("kind", "ok"),
             latency_ms=float(doc.get("latency_ms") or 0.0),
+            received_at=datetime.fromisoformat(doc["received_at"]) if doc.get("received_at") else None,
         )
+
+
+def _iso(ts: datetime) -> str:
+    """Millisecond ISO-8601 in UTC with a ``Z``, as Elasticsearch shows dates."""
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -148,12 +161,17 @@ BinSpec = NumericBins | CategoryBins
 
 @dataclass
 class BinnedCounts:
-    """Counts of one feature over a window: ``counts`` per bin, plus rows with no value."""
+    """Counts of one feature over a window: ``counts`` per bin, plus rows with no value.
+
+    For numeric bins the stores also return ``sums``, the sum of the values in each bin (0.0 for an empty
+    bin), so that means and binned Wasserstein distances computed from the bins match the exact values.
+    Category bins have no sums (None)."""
 
     feature: str
     counts: np.ndarray
     missing: int
     total: int  # rows in the window (counts.sum() + missing)
+    sums: np.ndarray | None = None  # float64, one per bin (numeric bins only)
 
 
 @dataclass
@@ -169,6 +187,31 @@ class NumericSummary:
 
 
 @dataclass(frozen=True)
+class ReportRecord:
+    """One monitoring run's report as a store keeps it: a small indexed summary (filters in Kibana and SQL)
+    and the report's JSON body (kept, not indexed). The job that ran builds it; the store never looks inside
+    the body."""
+
+    kind: ReportKind
+    timestamp: datetime  # the run's time; reports are read back newest first
+    body: Mapping[str, Any]
+    model_version: str | None = None
+    status: str | None = None
+    summary: str | None = None
+    drift_detected: bool | None = None
+    findings: Sequence[str] = ()  # names of what the run found (drifted features, breached SLOs, …)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("drift", "stats"):
+            raise InvalidInput("kind", f"{self.kind!r} is not drift or stats")
+        if not isinstance(self.timestamp, datetime) or self.timestamp.tzinfo is None:
+            raise InvalidInput("timestamp", "must be a timezone-aware datetime")
+        if not isinstance(self.body, Mapping):
+            raise InvalidInput("body", f"must be a mapping, got {type(self.body).__name__}")
+        object.__setattr__(self, "findings", tuple(str(f) for f in self.findings))
+
+
+@dataclass(frozen=True)
 class RetentionResult:
     """What ``apply_retention`` removed: the events of the UTC days before ``cutoff`` (and their labels)."""
 
@@ -177,75 +220,43 @@ class RetentionResult:
     indices_deleted: tuple[str, ...] = ()  # Elasticsearch drops whole daily indices
 
 
-class EventWriter(Protocol):
-    def write_events(self, events: Sequence[InferenceEvent]) -> WriteResult:
-        """Store events idempotently by prediction_id; raise StoreUnavailable when unreachable."""
-        ...
+# The Protocols live in ``mlmon.store.protocols`` (split by consumer); re-exported here so that
+# ``from mlmon.store.base import InferenceStore`` keeps working. ``protocols`` imports this module only for
+# type checking, so there is no import cycle.
+from mlmon.store.protocols import (  # noqa: E402
+    EventSink,
+    EventWriter,
+    InferenceStore,
+    LabelSink,
+    Maintenance,
+    ReportReader,
+    ReportSink,
+    WindowReader,
+)
 
-
-class InferenceStore(EventWriter, Protocol):
-    """Everything the services need from a store; each backend module implements it whole.
-
-    ``model_version`` (where accepted) keeps only the rows of that model version (``model.version``);
-    None means every version. The drift detector uses it so that a window spanning a deploy is compared
-    with the serving version's baseline only.
-    """
-
-    @property
-    def backend(self) -> str:
-        """``"sqlite"`` or ``"elasticsearch"``: the ``backend`` label of ``mlmon_backend_errors_total``."""
-        ...
-
-    def ensure_schema(self) -> None: ...
-
-    def ping(self) -> bool: ...
-
-    def close(self) -> None: ...
-
-    def upsert_labels(self, labels: Sequence[LabelRecord]) -> LabelWriteResult: ...
-
-    def count(self, window: TimeWindow, model_version: str | None = None) -> int: ...
-
-    def read_window(
-        self,
-        window: TimeWindow,
-        fields: Sequence[str] | None = None,
-        limit: int | None = None,
-        model_version: str | None = None,
-    ) -> pd.DataFrame:
-        """Rows of a window: columns prediction_id, timestamp, model_version, prediction_label, score,
-        response_kind, latency_ms, plus the requested features (all when ``fields`` is None)."""
-        ...
-
-    def binned_counts(
-        self, window: TimeWindow, bins: Sequence[BinSpec], model_version: str | None = None
-    ) -> dict[str, BinnedCounts]:
-        """Per-feature bin counts computed where the data lives (GROUP BY / aggregations)."""
-        ...
-
-    def numeric_summaries(
-        self,
-        window: TimeWindow,
-        features: Sequence[str],
-        percentiles: Sequence[float],
-        model_version: str | None = None,
-    ) -> dict[str, NumericSummary]: ...
-
-    def response_counts(self, window: TimeWindow) -> dict[str, int]:
-        """Rows per response kind (ok / empty / fallback)."""
-        ...
-
-    def labelled_predictions(self, window: TimeWindow, extra_fields: Sequence[str] = ()) -> pd.DataFrame:
-        """Predictions of the window joined with their labels: prediction_id, timestamp, model_version,
-        prediction_label, score, label, label_observed_at, plus ``extra_fields`` (e.g. segments).
-        Predictions without a label have label NaN/None."""
-        ...
-
-    def write_report(self, kind: ReportKind, report: Mapping[str, Any]) -> None: ...
-
-    def latest_reports(self, kind: ReportKind, limit: int = 10) -> list[dict[str, Any]]: ...
-
-    def apply_retention(self, now: datetime | None = None) -> RetentionResult:
-        """Delete inference events (and their labels) of UTC days older than the configured retention;
-        a no-op when retention is not configured. Raises StoreUnavailable when unreachable."""
-        ...
+__all__ = [
+    "OTHER",
+    "BinSpec",
+    "BinnedCounts",
+    "CategoryBins",
+    "EventSink",
+    "EventWriter",
+    "FeatureValue",
+    "InferenceEvent",
+    "InferenceStore",
+    "LabelRecord",
+    "LabelSink",
+    "LabelWriteResult",
+    "Maintenance",
+    "NumericBins",
+    "NumericSummary",
+    "ReportKind",
+    "ReportReader",
+    "ReportRecord",
+    "ReportSink",
+    "ResponseKind",
+    "RetentionResult",
+    "TimeWindow",
+    "WindowReader",
+    "WriteResult",
+]

@@ -1,11 +1,10 @@
 """Rules both store backends share, so that SQLite and Elasticsearch store and count the same things.
 
-- ``normalize_event``: one validation of an event against the model spec (types, booleans as
-  ``"true"``/``"false"``, NaN → missing, non-finite scores → null). A bad event is rejected with a reason
-  naming the field; it is never half-written.
+- ``accept_events``: every event through ``normalize.normalize_event``; a bad one is rejected with a reason
+  naming the field, never half-written. ``plan_labels``: which labels are written and which ids are unknown.
 - ``resolve_field``: what a name in ``binned_counts``/``numeric_summaries`` refers to. Spec features, plus
-  the document fields ``prediction.score``, ``prediction.label``, ``response.kind``, ``model.version`` and
-  ``latency_ms`` (spec features win on a name clash), so output drift and latency use the same code path.
+  the document fields of ``mlmon.store.fields.DocField`` (spec features win on a name clash), so output drift
+  and latency use the same code path.
 - Times are compared as integer epoch milliseconds (Elasticsearch's ``date`` precision); a window
   ``[start, end)`` becomes ``[ceil_ms(start), ceil_ms(end))``, which is exact for millisecond timestamps.
 - Percentiles use linear interpolation between neighbouring ranks (numpy's default method).
@@ -15,9 +14,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
@@ -25,19 +24,19 @@ import pandas as pd
 
 from mlmon.errors import InvalidInput
 from mlmon.spec import ModelSpec
-from mlmon.store.base import InferenceEvent, TimeWindow
+from mlmon.store.base import InferenceEvent, LabelRecord, LabelWriteResult, TimeWindow, WriteResult
+from mlmon.store.fields import LABEL, LABEL_OBSERVED_AT, RESERVED_COLUMNS, TIMESTAMP, DocField
+from mlmon.store.normalize import RESPONSE_KINDS, normalize_event, text_problem
 
 FieldKind = Literal["numeric", "categorical"]
-RESPONSE_KINDS = ("ok", "empty", "fallback")
-MAX_ID_LENGTH = 512  # Elasticsearch's _id limit (bytes); applied to both backends
 
-# Document fields that can be binned or summarised like features: name -> (kind, SQLite column).
-DOC_FIELDS: dict[str, tuple[FieldKind, str]] = {
-    "prediction.score": ("numeric", "score"),
-    "prediction.label": ("categorical", "prediction_label"),
-    "response.kind": ("categorical", "response_kind"),
-    "model.version": ("categorical", "model_version"),
-    "latency_ms": ("numeric", "latency_ms"),
+# Document fields that can be binned or summarised like features: field -> (kind, SQLite column).
+DOC_FIELDS: dict[DocField, tuple[FieldKind, str]] = {
+    DocField.SCORE: ("numeric", "score"),
+    DocField.PREDICTED_LABEL: ("categorical", "prediction_label"),
+    DocField.RESPONSE_KIND: ("categorical", "response_kind"),
+    DocField.MODEL_VERSION: ("categorical", "model_version"),
+    DocField.LATENCY_MS: ("numeric", "latency_ms"),
 }
 
 
@@ -59,12 +58,27 @@ def resolve_field(spec: ModelSpec, name: str) -> FieldRef:
         feature = spec.feature(name)
     except KeyError:
         if name in DOC_FIELDS:
-            doc_kind, column = DOC_FIELDS[name]
-            return FieldRef(name, doc_kind, column, name)
+            doc_kind, column = DOC_FIELDS[DocField(name)]
+            return FieldRef(str(name), doc_kind, column, str(name))
+        if name == DocField.RECEIVED_AT:
+            raise InvalidInput("feature", f"{name!r} is a time: read_window returns it, bins do not take it") from None
         known = ", ".join([*spec.feature_names, *DOC_FIELDS])
         raise InvalidInput("feature", f"unknown feature {name!r}; known: {known}") from None
     kind: FieldKind = "numeric" if feature.is_numeric else "categorical"
     return FieldRef(name, kind, feature_column(name), f"features.{name}")
+
+
+def frame_refs(spec: ModelSpec, fields: Sequence[str] | None) -> list[FieldRef]:
+    """The spec features a frame read returns as columns (all when ``fields`` is None)."""
+    names = spec.feature_names if fields is None else list(fields)
+    refs = [resolve_field(spec, n) for n in names]
+    bad = [r.name for r in refs if not r.es_path.startswith("features.")]
+    if bad:
+        raise InvalidInput("fields", f"not features: {', '.join(bad)} (they are always returned)")
+    clash = [r.name for r in refs if r.name in RESERVED_COLUMNS]
+    if clash:
+        raise InvalidInput("fields", f"feature {clash[0]!r} has the name of a window column; rename it in the spec")
+    return refs
 
 
 def checked_edges(feature: str, edges: Sequence[float]) -> list[float]:
@@ -82,17 +96,22 @@ def check_kind(ref: FieldRef, wanted: FieldKind, what: str) -> None:
 # --- time -------------------------------------------------------------------------------------------
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
 def to_ms(ts: datetime) -> int:
-    """Epoch milliseconds, truncated (what Elasticsearch keeps of a ``date``)."""
+    """Epoch milliseconds, truncated (what Elasticsearch keeps of a ``date``); exact integer arithmetic for
+    any year a datetime holds (no nanosecond round trip, which overflows outside 1677-2262)."""
     if ts.tzinfo is None:
         raise ValueError("timestamp needs a timezone")
-    return int(pd.Timestamp(ts).as_unit("ns").value // 1_000_000)
+    return int((ts - _EPOCH) // _MS)
 
 
 def ceil_ms(ts: datetime) -> int:
     if ts.tzinfo is None:
         raise ValueError("timestamp needs a timezone")
-    return -(-int(pd.Timestamp(ts).as_unit("ns").value) // 1_000_000)
+    return -int((_EPOCH - ts) // _MS)
 
 
 def window_ms(window: TimeWindow) -> tuple[int, int]:
@@ -107,115 +126,85 @@ def day_of(ms: int) -> date:
     return datetime.fromtimestamp(ms / 1000, UTC).date()
 
 
-def report_timestamp_ms(report: Mapping[str, Any], now: datetime | None = None) -> int:
-    """A report's own time (``@timestamp``/``timestamp``/``generated_at``), else now."""
-    for key in ("@timestamp", "timestamp", "generated_at"):
-        value = report.get(key)
-        if value is None:
-            continue
-        try:
-            stamp = pd.Timestamp(value)
-        except (ValueError, TypeError):
-            continue
-        if stamp is pd.NaT:
-            continue
-        if stamp.tzinfo is None:
-            stamp = stamp.tz_localize(UTC)
-        return to_ms(stamp.to_pydatetime())
-    return to_ms(now or datetime.now(UTC))
+# --- writes -------------------------------------------------------------------------------------------
 
 
-# --- events -------------------------------------------------------------------------------------------
+def accept_events(events: Sequence[InferenceEvent], spec: ModelSpec, result: WriteResult) -> list[InferenceEvent]:
+    """The normalised events a backend writes; the others go to ``result.rejected`` with their reason."""
+    accepted = []
+    for event in events:
+        norm = normalize_event(event, spec)
+        if isinstance(norm, str):
+            result.rejected.append((str(event.prediction_id), norm))
+        else:
+            accepted.append(norm)
+    return accepted
 
 
-def _finite(value: Any) -> float | None:
-    return float(value) if value is not None and math.isfinite(float(value)) else None
+def check_labels(labels: Sequence[LabelRecord]) -> None:
+    """InvalidInput naming the first label that cannot be stored; checked before anything is written."""
+    for i, label in enumerate(labels):
+        where = f"labels[{i}]"
+        if not isinstance(label.prediction_id, str) or not label.prediction_id:
+            raise InvalidInput(f"{where}.prediction_id", "must be a non-empty string")
+        problem = text_problem(label.prediction_id)
+        if problem:
+            raise InvalidInput(f"{where}.prediction_id", problem)
+        value = label.label
+        if isinstance(value, str):
+            problem = text_problem(value)
+            if problem:
+                raise InvalidInput(f"{where}.label", problem)
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite_number(value):
+            raise InvalidInput(f"{where}.label", "must be a class name or a finite number")
+        if not isinstance(label.observed_at, datetime) or label.observed_at.tzinfo is None:
+            raise InvalidInput(f"{where}.observed_at", "must be a timezone-aware datetime")
 
 
-def _norm_feature(ftype: str, name: str, value: Any) -> tuple[Any, str | None]:
-    """(normalised value, rejection reason or None)."""
-    if value is None:
-        return None, None
-    if ftype == "numeric":
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            return None, f"features.{name}: expected a number, got {type(value).__name__}"
-        number = float(value)
-        if math.isnan(number):
-            return None, None  # NaN is how pandas says missing
-        if math.isinf(number):
-            return None, f"features.{name}: non-finite value {number}"
-        return number, None
-    if ftype == "boolean":
-        if isinstance(value, (bool, np.bool_)):
-            return ("true" if value else "false"), None
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower(), None
-        return None, f"features.{name}: expected a boolean, got {value!r}"
-    if not isinstance(value, str):
-        return None, f"features.{name}: expected a string category, got {type(value).__name__}"
-    return value, None
-
-
-def normalize_event(event: InferenceEvent, spec: ModelSpec) -> InferenceEvent | str:
-    """The event as every backend stores it, or the reason it is rejected."""
-    pid = event.prediction_id
-    if not isinstance(pid, str) or not pid or len(pid.encode()) > MAX_ID_LENGTH:
-        return f"prediction_id: must be a non-empty string of at most {MAX_ID_LENGTH} bytes"
-    if not isinstance(event.timestamp, datetime) or event.timestamp.tzinfo is None:
-        return "timestamp: must be a timezone-aware datetime"
-    if event.model_name != spec.model:
-        return f"model.name: {event.model_name!r} is not this store's model {spec.model!r}"
-    if not isinstance(event.model_version, str) or not event.model_version:
-        return "model.version: must be a non-empty string"
-    if event.response_kind not in RESPONSE_KINDS:
-        return f"response.kind: {event.response_kind!r} is not one of {', '.join(RESPONSE_KINDS)}"
-    features: dict[str, Any] = {}
-    by_name = {f.name: f for f in spec.features}
-    for name, value in event.features.items():
-        feature = by_name.get(name)
-        if feature is None:
-            features[name] = value  # kept as given; not part of the spec's statistics
-            continue
-        norm, reason = _norm_feature(feature.type, name, value)
-        if reason:
-            return reason
-        features[name] = norm
+def _finite_number(value: float) -> bool:
     try:
-        score = None if event.score is None else _finite(event.score)  # non-finite → null (counted upstream)
-        latency = _finite(event.latency_ms)
-    except (TypeError, ValueError):
-        return "prediction.score / latency_ms: must be numbers"
-    if latency is None:
-        return "latency_ms: must be a finite number"
-    label = event.prediction_label
-    if label is not None and not isinstance(label, str):
-        label = str(label)
-    missing = sorted(set(event.missing) | {n for n in by_name if n in features and features[n] is None})
-    return replace(event, features=features, missing=missing, score=score, latency_ms=latency, prediction_label=label)
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
-# --- JSON for reports ---------------------------------------------------------------------------------
+def label_value(label: LabelRecord) -> str | float:
+    """Class names stay text, regression targets become floats."""
+    return label.label if isinstance(label.label, str) else float(label.label)
 
 
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON types (numpy → Python, non-finite floats → null, datetimes → ISO), same on both backends."""
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, np.ndarray)):
-        return [to_jsonable(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(float(value)) else None
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
+def plan_labels(
+    labels: Sequence[LabelRecord], known: Mapping[str, int], result: LabelWriteResult
+) -> list[tuple[LabelRecord, int]]:
+    """The labels to write, in order (a later label for an id replaces an earlier one), each with its
+    prediction's epoch ms; ids the store does not hold go to ``result.unknown`` once each."""
+    planned = []
+    for label in labels:
+        at = known.get(label.prediction_id)
+        if at is None:
+            if label.prediction_id not in result.unknown:
+                result.unknown.append(label.prediction_id)
+            continue
+        planned.append((label, at))
+    return planned
+
+
+def retention_cutoff(retention_days: int | None, now: datetime | None = None) -> datetime | None:
+    """Start of the oldest UTC day retention keeps (None: retention not configured)."""
+    if not retention_days:
+        return None
+    today = (now or datetime.now(UTC)).astimezone(UTC).date()
+    return datetime.combine(today - timedelta(days=retention_days), datetime.min.time(), UTC)
+
+
+# --- reads -------------------------------------------------------------------------------------------
+
+
+def response_counts(rows: Iterable[tuple[Any, Any]]) -> dict[str, int]:
+    """(kind, count) pairs → every response kind with its count, zero when absent."""
+    counts = dict.fromkeys(RESPONSE_KINDS, 0)
+    counts.update({str(kind): int(n) for kind, n in rows})
+    return counts
 
 
 # --- percentiles ----------------------------------------------------------------------------------------
@@ -238,23 +227,22 @@ def check_percentiles(percentiles: Sequence[float]) -> None:
 
 
 def typed_frame(frame: pd.DataFrame, refs: Sequence[FieldRef]) -> pd.DataFrame:
-    """Same dtypes from every backend: UTC timestamps (from epoch ms), floats for scores and numeric
-    features (NaN when missing), None for missing categories; labels float when all numeric."""
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"].astype("int64"), unit="ms", utc=True)
-    for col in ("score", "latency_ms"):
+    """Same dtypes from every backend: UTC datetimes of millisecond precision (NaT when missing), floats for
+    scores and numeric features (NaN when missing), None for missing categories; labels float when all
+    numeric. The time columns arrive as epoch milliseconds (ints, or None for an unlabelled row)."""
+    for col in (TIMESTAMP, DocField.RECEIVED_AT, LABEL_OBSERVED_AT):
+        if col in frame:
+            frame[col] = utc_from_ms(frame[col])
+    for col in (DocField.SCORE, DocField.LATENCY_MS):
         if col in frame:
             frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
-    if "prediction_label" in frame:
-        frame["prediction_label"] = _objects(frame["prediction_label"])
-    if "label_observed_at" in frame:
-        # Integer milliseconds with NA for unlabelled rows: float NaN * 1e6 inside pandas has overflowed once.
-        millis = pd.to_numeric(frame["label_observed_at"], errors="coerce").round().astype("Int64")
-        frame["label_observed_at"] = pd.to_datetime(millis, unit="ms", utc=True)
-    if "label" in frame:
-        values = [v for v in frame["label"] if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if DocField.PREDICTED_LABEL in frame:
+        frame[DocField.PREDICTED_LABEL] = _objects(frame[DocField.PREDICTED_LABEL])
+    if LABEL in frame:
+        values = [v for v in frame[LABEL] if v is not None and not (isinstance(v, float) and math.isnan(v))]
         numeric = bool(values) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-        frame["label"] = (
-            pd.to_numeric(frame["label"], errors="coerce").astype("float64") if numeric else _objects(frame["label"])
+        frame[LABEL] = (
+            pd.to_numeric(frame[LABEL], errors="coerce").astype("float64") if numeric else _objects(frame[LABEL])
         )
     for ref in refs:
         if ref.kind == "numeric":
@@ -262,6 +250,20 @@ def typed_frame(frame: pd.DataFrame, refs: Sequence[FieldRef]) -> pd.DataFrame:
         else:
             frame[ref.name] = _objects(frame[ref.name])
     return frame
+
+
+def utc_from_ms(values: pd.Series) -> pd.Series:
+    """Epoch milliseconds with gaps (None, NaN, pd.NA) → ``datetime64[ms, UTC]``, NaT in the gaps.
+
+    Plain numpy, on purpose: ``pd.to_datetime(..., unit="ms")`` over nullable integers goes through a cache
+    of unique values and a ``take`` that raised "'indices' contains values less than allowed" on windows
+    mixing labelled and unlabelled predictions, and its nanosecond result overflows outside 1677-2262.
+    Milliseconds as float64 are exact up to 2**53 ms (about 285,000 years)."""
+    millis = pd.to_numeric(values.astype(object), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    gaps = np.isnan(millis)
+    stamps = np.where(gaps, 0, millis).astype("int64").astype("datetime64[ms]")
+    stamps[gaps] = np.datetime64("NaT", "ms")
+    return pd.Series(stamps, index=values.index, name=values.name).dt.tz_localize(UTC)
 
 
 def _objects(series: pd.Series) -> pd.Series:

@@ -76,14 +76,42 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def _verify(creds: Credentials) -> bool | ssl.SSLContext:
+def _verify(creds: Credentials, where: str) -> bool | ssl.SSLContext:
     if creds.ca_certs:
-        return ssl.create_default_context(cafile=creds.ca_certs)
+        try:
+            return ssl.create_default_context(cafile=creds.ca_certs)
+        except (OSError, ssl.SSLError) as exc:
+            raise StoreUnavailable(
+                f"cannot use the CA bundle {creds.ca_certs} for the inference store at {where}: {exc}",
+                hint="set MLMON_STORE_CA_CERTS to a readable PEM file with the CA that signed the store's certificate",
+            ) from None
     return creds.verify_certs
 
 
+def credential_settings(creds: Credentials) -> str:
+    """The settings that hold the credentials in use (what to fix when they are refused)."""
+    if creds.api_key:
+        return "MLMON_STORE_API_KEY"
+    if creds.username:
+        return "MLMON_STORE_USERNAME and MLMON_STORE_PASSWORD"
+    return "MLMON_STORE_API_KEY, or MLMON_STORE_USERNAME and MLMON_STORE_PASSWORD"
+
+
+def _tls_problem(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind a connection error, if that is what it is."""
+    seen: BaseException | None = exc
+    for _ in range(10):  # bounded walk down the cause chain
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def detect_distribution(url: str, creds: Credentials, timeout: float = 5.0) -> tuple[str, str]:
-    """``("elasticsearch" | "opensearch", version)`` from a plain ``GET /``; StoreUnavailable if it fails."""
+    """``("elasticsearch" | "opensearch", version)`` from a plain ``GET /``; StoreUnavailable if it fails, naming
+    the setting to fix (the URL, the CA bundle, or the credentials in use)."""
     headers = {"Accept": "application/json"}
     auth: tuple[str, str] | None = None
     if creds.api_key:
@@ -91,17 +119,34 @@ def detect_distribution(url: str, creds: Credentials, timeout: float = 5.0) -> t
     elif creds.username:
         auth = (creds.username, creds.password or "")
     where = redact(url)
+    verify = _verify(creds, where)
     try:
-        resp = httpx.get(url.rstrip("/") + "/", headers=headers, auth=auth, verify=_verify(creds), timeout=timeout)
+        resp = httpx.get(url.rstrip("/") + "/", headers=headers, auth=auth, verify=verify, timeout=timeout)
     except (httpx.HTTPError, OSError, ssl.SSLError) as exc:
+        tls = _tls_problem(exc)
+        if isinstance(tls, ssl.SSLCertVerificationError):
+            which = f"MLMON_STORE_CA_CERTS={creds.ca_certs} did not sign it" if creds.ca_certs else "no CA given"
+            raise StoreUnavailable(
+                f"the TLS certificate of the inference store at {where} is not trusted ({which}): "
+                f"{tls.verify_message or tls}",
+                hint="set MLMON_STORE_CA_CERTS to the CA bundle that signed the store's certificate",
+            ) from None
+        if tls is not None:
+            raise StoreUnavailable(
+                f"TLS with the inference store at {where} failed: {tls}",
+                hint="check MLMON_STORE (https:// for a TLS endpoint, http:// otherwise) and MLMON_STORE_CA_CERTS",
+            ) from None
         raise StoreUnavailable(
             f"cannot reach the inference store at {where}: {exc}",
             hint="is Elasticsearch/OpenSearch running? check MLMON_STORE",
         ) from None
     if resp.status_code in (401, 403):
+        what = "refused the credentials" if resp.status_code == 401 else "denied access with these credentials"
+        if not (creds.api_key or creds.username):
+            what = "asks for credentials and none are set"
         raise StoreUnavailable(
-            f"the inference store at {where} refused the credentials ({resp.status_code})",
-            hint="check MLMON_STORE_API_KEY or MLMON_STORE_USERNAME/MLMON_STORE_PASSWORD",
+            f"the inference store at {where} {what} (HTTP {resp.status_code})",
+            hint=f"check {credential_settings(creds)}",
         )
     try:
         info = resp.json()

@@ -16,7 +16,6 @@ Only features of the spec are mapped explicitly; anything else is forced by dyna
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -78,6 +77,7 @@ def inference_mappings(spec: ModelSpec) -> dict[str, Any]:
             "prediction": {"properties": {"label": {"type": "keyword"}, "score": {"type": "double"}}},
             "response": {"properties": {"kind": {"type": "keyword"}}},
             "latency_ms": {"type": "double"},
+            "received_at": {"type": "date"},  # server time of arrival; @timestamp is the event time
         },
     }
 
@@ -115,7 +115,7 @@ def labels_mappings() -> dict[str, Any]:
 
 def reports_mappings() -> dict[str, Any]:
     # Report bodies differ by kind and version; indexing them could hit mapping conflicts, so they are
-    # stored (``enabled: false``). A few stable fields are lifted out and indexed for Kibana filters.
+    # stored (``enabled: false``). The summary fields come from the job's ``ReportRecord``.
     return {
         "dynamic": False,
         "properties": {
@@ -130,19 +130,4 @@ def reports_mappings() -> dict[str, Any]:
             "written_ns": {"type": "long"},
             "report": {"type": "object", "enabled": False},
         },
-    }
-
-
-def report_index_fields(report: Mapping[str, Any]) -> dict[str, Any]:
-    """The indexed summary of a report body (see ``reports_mappings``)."""
-    model = report.get("model")
-    findings = report.get("drifted_features")
-    if findings is None:
-        findings = [f.get("name") for f in report.get("findings") or [] if isinstance(f, Mapping)]
-    return {
-        "model_version": model.get("version") if isinstance(model, Mapping) else None,
-        "status": report.get("status"),
-        "summary": report.get("summary"),
-        "drift_detected": bool(report.get("drift_detected")) if "drift_detected" in report else None,
-        "findings": [str(f) for f in findings if f],
     }

@@ -36,6 +36,7 @@ def make_events(
     n: int = 240, seed: int = 7, start: datetime = MIDNIGHT - timedelta(hours=1), span_s: float = 7200.0
 ) -> list[InferenceEvent]:
     rng = np.random.default_rng(seed)
+    lags = np.random.default_rng(seed + 1)  # its own stream: the other values stay as they were
     events = []
     for i in range(n):
         x: float | None = float(np.round(rng.normal(0.2, 1.0), 3))
@@ -47,10 +48,14 @@ def make_events(
         channel = [*CATEGORIES, "partner", "kiosk", None][int(rng.integers(0, 6))]
         flag = [True, False, None][i % 3]
         score = float(np.round(rng.uniform(), 4))
+        timestamp = start + timedelta(milliseconds=int(rng.uniform(0, span_s * 1000)))
+        # the server's clock: a little after the event time, unknown for some (history loaded from a file)
+        lag_ms = int(lags.integers(0, 90_000))
+        received = None if i % 7 == 0 else timestamp + timedelta(milliseconds=lag_ms)
         events.append(
             InferenceEvent(
                 prediction_id=f"p{i:05d}",
-                timestamp=start + timedelta(milliseconds=int(rng.uniform(0, span_s * 1000))),
+                timestamp=timestamp,
                 model_name=SPEC.model,
                 model_version="v1" if i % 4 else "v2",
                 features={"x": x, "big": big, "channel": channel, "flag": flag},
@@ -59,6 +64,7 @@ def make_events(
                 score=score,
                 response_kind=["ok", "ok", "ok", "empty", "fallback"][i % 5],  # type: ignore[arg-type]
                 latency_ms=float(np.round(rng.gamma(2.0, 3.0), 3)),
+                received_at=received,
             )
         )
     return events
@@ -89,8 +95,3 @@ def both_stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tupl
     yield stores
     for s in stores:
         s.close()
-
-
-def refresh(store: InferenceStore) -> None:
-    """Elasticsearch is near-real-time; osmem is not, but a real cluster would need this."""
-    getattr(store, "refresh", lambda: None)()

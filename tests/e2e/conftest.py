@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from mlmon.model import artifact
-from mlmon.processes import prometheus_binary
-from mlmon.replay.run import ScenarioOutcome
-from mlmon.replay.stack import DemoTimings, EmbeddedStack
+from mlmon.demo.run import ScenarioOutcome
+from mlmon.demo.timings import DemoTimings
+from mlmon.embedded.processes import prometheus_binary
+from mlmon.embedded.stack import EmbeddedStack
+from mlmon.registry import artifact
 from mlmon.settings import CommonSettings, load_settings
 from mlmon.spec import load_spec
 from tests.conftest import require_component
@@ -53,15 +54,15 @@ class TrainedModels:
 
 @pytest.fixture(scope="session")
 def trained_models(tmp_path_factory: pytest.TempPathFactory) -> TrainedModels:
-    from mlmon.training.train import train
+    from mlmon.demo.training import train_demo
 
     require_component("prometheus", prometheus_binary() is not None)
     root = tmp_path_factory.mktemp("e2e-models")
     repo = copy_feature_repo(root / "feature_repo")
     spec = load_spec(SPEC_PATH)
     model_dir = root / "models" / spec.model
-    degraded = train(spec, repo, model_dir, rows=TRAIN_ROWS, variant="degraded", set_current=False)
-    standard = train(spec, repo, model_dir, rows=TRAIN_ROWS, variant="standard")
+    degraded = train_demo(repo, model_dir, rows=TRAIN_ROWS, variant="degraded", activate=False).registered
+    standard = train_demo(repo, model_dir, rows=TRAIN_ROWS, variant="standard").registered
     return TrainedModels(
         repo,
         model_dir,
@@ -85,7 +86,7 @@ def stack(trained_models: TrainedModels, tmp_path: Path) -> Iterator[EmbeddedSta
         var_dir=tmp_path / "var",
     )
     with EmbeddedStack(
-        workdir=tmp_path / "var", settings=settings, model_dir=model_dir, timings=E2E_TIMINGS, say=print
+        workdir=tmp_path / "var", settings=settings, model_dir=model_dir, timings=E2E_TIMINGS.services, say=print
     ) as running:
         yield running
     for child in running.children:

@@ -1,12 +1,11 @@
 """`mlmon demo` as a user runs it: a subprocess, in a temp working folder, with its state under MLMON_VAR_DIR.
 
-``unit-change`` runs with the demo's own timings (what `make demo` shows); ``seasonal`` has to watch its whole
-fault phase, so it runs with the e2e timings through the ``MLMON_DEMO_*`` variables to keep CI short.
+``unit-change`` runs with the demo's own timings (what `make demo` shows); the other scenarios run through the
+same code in tests/e2e/test_scenarios.py with shorter timings.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import signal
@@ -17,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from mlmon.replay.mail import mail_paths, read_mail
-from tests.e2e.conftest import E2E_TIMINGS, TrainedModels
+from mlmon.embedded.mail import mail_paths, read_mail
+from tests.e2e.conftest import TrainedModels
 from tests.fixtures.feast import SPEC_PATH
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -81,20 +80,7 @@ def test_demo_detects_the_unit_change(tmp_path: Path, trained_models: TrainedMod
     report = re.search(r"HTML drift report: (\S+)", output)
     assert report and Path(report.group(1)).is_file(), output
     assert_services_stopped(output)
-    # The demo served a copy: the user's model folder still serves the standard model.
-    assert (tmp_path / "models" / "loan_default" / "CURRENT").read_text().strip() == trained_models.standard
-
-
-def test_demo_seasonal_sends_no_drift_email(tmp_path: Path, trained_models: TrainedModels) -> None:
-    env = {
-        f"MLMON_DEMO_{f.name.upper()}": str(getattr(E2E_TIMINGS, f.name))
-        for f in dataclasses.fields(E2E_TIMINGS)
-        if f.name != "timeout_s"
-    }
-    code, output = run_demo(tmp_path, trained_models, "seasonal", env)
-    assert code == 0, output
-    assert "OK: no drift email for 'seasonal'" in output
-    inbox = tmp_path / "var" / "mail" / "seasonal"
-    drift = [m.subject for m in map(read_mail, mail_paths(inbox)) if m.job == "drift"]
-    assert not drift, output
-    assert_services_stopped(output)
+    # The demo trains and serves from its own working folder.
+    assert (
+        tmp_path / "var" / "demo" / "models" / "loan_default" / "CURRENT"
+    ).read_text().strip() == trained_models.standard

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from mlmon.replay.run import ScenarioOutcome, run_scenario
-from mlmon.replay.stack import EmbeddedStack
+from mlmon.demo.run import ScenarioOutcome, run_scenario
+from mlmon.embedded.stack import EmbeddedStack
 from mlmon.store.base import TimeWindow
 from tests.e2e.conftest import E2E_TIMINGS, TrainedModels, describe
 
@@ -144,9 +144,9 @@ def _auc(stack: EmbeddedStack, version: str) -> tuple[float, int]:
         rows = store.labelled_predictions(TimeWindow(now - timedelta(hours=1), now + timedelta(minutes=1)))
     finally:
         store.close()
-    rows = rows[(rows["model_version"] == version) & rows["label"].notna() & rows["score"].notna()]
+    rows = rows[(rows["model.version"] == version) & rows["label"].notna() & rows["prediction.score"].notna()]
     truth = (rows["label"] == "default").to_numpy()
-    return float(roc_auc_score(truth, rows["score"].to_numpy(dtype=float))), len(rows)
+    return float(roc_auc_score(truth, rows["prediction.score"].to_numpy(dtype=float))), len(rows)
 
 
 def test_bad_retrain_breaches_the_roc_auc_slo(stack: EmbeddedStack, trained_models: TrainedModels) -> None:

@@ -31,8 +31,8 @@ import httpx
 import numpy as np
 import pytest
 
-from mlmon.demo_data import generate_features
-from mlmon.replay.scenarios import get_scenario
+from mlmon.demo.data import generate_features
+from mlmon.demo.scenarios import get_scenario
 from mlmon.spec import load_spec
 from tests.conftest import ManagedProcess, free_port, managed
 from tests.fixtures.prom import (

@@ -21,7 +21,8 @@ from drift_detector.baseline_cache import BaselineCache
 from drift_detector.job import DriftJob, build_drift_job
 from drift_detector.run import DriftRun
 from mlmon.errors import BaselineNotFound
-from mlmon.model.artifact import CURRENT_FILE, METADATA_FILE, LoadedModel, load_model
+from mlmon.registry.artifact import CURRENT_FILE, METADATA_FILE, PROFILE_FILE, REFERENCE_FILE
+from mlmon.registry.serving import LoadedModel, load_model
 from mlmon.settings import DriftSettings
 from mlmon.store.base import InferenceStore
 from mlmon.store.sqlite import SQLiteStore
@@ -58,9 +59,9 @@ def loaded(model_dir: Path) -> LoadedModel:
 
 
 @pytest.fixture(scope="module")
-def baselines(model_dir: Path, feast_repo_dir: Path) -> BaselineCache:
-    """One cache for the module: the Feast read and the baseline scoring happen once (per version)."""
-    return BaselineCache(model_dir, feast_repo_dir)
+def baselines(model_dir: Path) -> BaselineCache:
+    """One cache for the module: the reference rows are read once (per version)."""
+    return BaselineCache(model_dir)
 
 
 def drift_settings(tmp_path: Path, model_dir: Path, feast_repo_dir: Path, **overrides: Any) -> DriftSettings:
@@ -275,32 +276,33 @@ def _copy_trained(trained_model: Any, tmp_path: Path) -> tuple[Path, Path, str]:
     return target / "models" / "loan_default", target / "feature_repo", Path(trained_model.path).name
 
 
-def test_missing_saved_dataset_file_is_baseline_not_found_naming_the_version(trained_model, tmp_path, loaded):  # type: ignore[no-untyped-def]
+def test_missing_reference_rows_are_baseline_not_found_naming_the_version(trained_model, tmp_path, loaded):  # type: ignore[no-untyped-def]
     model_dir, repo, version = _copy_trained(trained_model, tmp_path)
-    saved = list((repo / "data" / "saved").glob(f"*{version}*"))
-    assert saved, "the trained model's saved dataset should be a file in the repo"
-    for path in saved:
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    (model_dir / version / REFERENCE_FILE).unlink()
     settings = drift_settings(tmp_path, model_dir, repo)
     store = SQLiteStore(tmp_path / "inference.db", loaded.spec)
     job, registry = make_job(settings, None, store)
     with pytest.raises(BaselineNotFound) as info:
         job.run_once()
-    assert version in str(info.value) and "mlmon train" in str(info.value)
+    assert version in str(info.value) and "mlmon register" in str(info.value)
     got = samples(generate_latest(registry).decode())
-    assert got[("mlmon_backend_errors_total", frozenset({("model", "loan_default"), ("backend", "feast")}))] == 1
+    assert got[("mlmon_backend_errors_total", frozenset({("model", "loan_default"), ("backend", "registry")}))] == 1
     store.close()
 
 
-def test_new_version_without_saved_dataset_is_baseline_not_found(trained_model, tmp_path, loaded):  # type: ignore[no-untyped-def]
-    model_dir, repo, version = _copy_trained(trained_model, tmp_path)
+def test_new_version_without_reference_rows_is_baseline_not_found(trained_model, tmp_path, loaded):  # type: ignore[no-untyped-def]
+    model_dir, _repo, version = _copy_trained(trained_model, tmp_path)
     new = "0badc0ffee00"
     shutil.copytree(model_dir / version, model_dir / new)
     meta = json.loads((model_dir / new / METADATA_FILE).read_text())
     meta["version"] = new
     (model_dir / new / METADATA_FILE).write_text(json.dumps(meta))
+    profile = json.loads((model_dir / new / PROFILE_FILE).read_text())
+    profile["model_version"] = new
+    (model_dir / new / PROFILE_FILE).write_text(json.dumps(profile))
+    (model_dir / new / REFERENCE_FILE).write_bytes(b"not parquet")
     (model_dir / CURRENT_FILE).write_text(new)
-    cache = BaselineCache(model_dir, repo)
+    cache = BaselineCache(model_dir)
     with pytest.raises(BaselineNotFound) as info:
         cache.current()
     assert new in str(info.value)

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from drift_detector.baseline_cache import BaselineCache
-from mlmon.model.artifact import LoadedModel
+from mlmon.registry.serving import LoadedModel
 from mlmon.store.sqlite import SQLiteStore
 from tests.conftest import free_port
 from tests.integration import test_drift_job as drift_tests

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from drift_detector.baseline_cache import BaselineCache
-from mlmon.model.artifact import LoadedModel
+from mlmon.registry.serving import LoadedModel
 from mlmon.stats.baseline import PREDICTION
 from mlmon.store.base import TimeWindow
 from mlmon.store.sqlite import SQLiteStore

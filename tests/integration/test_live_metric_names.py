@@ -36,8 +36,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from mlmon.demo_data import default_probability, generate_features
-from mlmon.processes import SINGLE_THREAD_ENV
+from mlmon.demo.data import default_probability, generate_features
+from mlmon.embedded.processes import SINGLE_THREAD_ENV
 from mlmon.spec import load_spec
 from tests.conftest import ManagedProcess, free_port, require_binary, wait_http
 from tests.fixtures.prom import PrometheusHandle, repo_rule_files, repo_scrape_jobs, run_prometheus
@@ -54,7 +54,7 @@ from tests.unit.test_stack_files import MLMON_METRICS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "specs" / "loan_default.yaml"
+SPEC_PATH = Path(__file__).resolve().parents[2] / "mlmon" / "demo" / "loan_default.yaml"
 MODEL = "loan_default"
 TOKEN = "live-metrics-feedback-token"
 INTERVAL_S = 1.0  # both jobs
@@ -312,7 +312,7 @@ def services(
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, trained_model_dir: Path) -> Iterator[LiveMetrics]:
-    from mlmon.notify.sink import start_smtp_sink, stop_smtp_sink
+    from mlmon.embedded.smtp_sink import start_smtp_sink, stop_smtp_sink
 
     assert set(SERVICES) <= set(repo_scrape_jobs())
     folder = tmp_path_factory.mktemp("live-metrics")

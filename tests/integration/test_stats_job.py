@@ -16,8 +16,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from sklearn import metrics as skm
 
-from mlmon.demo_data import default_probability
-from mlmon.model.artifact import LoadedModel, load_model
+from mlmon.demo.data import default_probability
+from mlmon.registry.serving import LoadedModel, load_model
 from mlmon.settings import StatsSettings
 from mlmon.store.base import InferenceStore, LabelRecord, TimeWindow
 from mlmon.store.sqlite import SQLiteStore
@@ -130,7 +130,7 @@ def test_same_window_same_statistics_from_sqlite_and_es_api_server(  # type: ign
         for name, store in (("sqlite", sqlite_store), ("es", es)):
             assert store.write_events(traffic.events).stored == 700
             assert store.upsert_labels(traffic.labels(labelled)).written == len(labelled)
-            store.refresh()  # type: ignore[attr-defined]
+            store.refresh()
             job, registry = make_job(stats_settings(tmp_path / name, model_dir), store)
             runs[name] = job.run_once(now)
             promtool_check(generate_latest(registry).decode())
@@ -345,7 +345,8 @@ def test_the_job_applies_retention_hourly_and_survives_a_failing_store(  # type:
     import sqlite3
 
     now = utc_now()
-    store = SQLiteStore(tmp_path / "inference.db", loaded.spec, retention_days=30)
+    # busy_timeout_ms: under the other writer's lock below, fail fast instead of waiting the default 10 s
+    store = SQLiteStore(tmp_path / "inference.db", loaded.spec, retention_days=30, busy_timeout_ms=50)
     store.ensure_schema()
     try:
         recent = Traffic(loaded, 200, seed=45, end=now)
@@ -367,7 +368,6 @@ def test_the_job_applies_retention_hourly_and_survives_a_failing_store(  # type:
         assert store.count(everything) == 260
 
         # An hour later the store is locked by another writer: the run completes, the failure is counted.
-        store._connect().execute("PRAGMA busy_timeout = 50")  # fail fast instead of waiting 10 s
         blocker = sqlite3.connect(store.path, isolation_level=None)
         try:
             blocker.execute("BEGIN IMMEDIATE")

@@ -244,7 +244,7 @@ def test_feedback_endpoint_labels_and_bad_input(tmp_path, model_dir, loaded, ser
     assert result.coverage == pytest.approx(110 / len(window_ids))
     # Other tests' predictions may share the window, unlabelled: metrics come from the labelled rows only.
     # The store keeps the model's score even for answers the affordability filter emptied.
-    logged = reader.read_window(run.windows[0].window, fields=[]).set_index("prediction_id")["score"]
+    logged = reader.read_window(run.windows[0].window, fields=[]).set_index("prediction_id")["prediction.score"]
     model_scores = logged.loc[ids[:110]].to_numpy(dtype=float)
     assert result.metrics == pytest.approx(sklearn_metrics(final[:110], model_scores), rel=1e-9)
     reader.close()

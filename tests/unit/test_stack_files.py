@@ -89,7 +89,7 @@ def metric_labels(series_name: str) -> frozenset[str] | None:
 
 
 PYTHON_SERVICES = {  # compose service -> (mlmon subcommand, settings class name, port or None)
-    "feast-train": ("train", "CommonSettings", None),
+    "feast-train": ("demo", "CommonSettings", None),
     "model-server": ("serve", "ModelServerSettings", 8000),
     "stats-service": ("stats", "StatsSettings", 8001),
     "drift-detector": ("drift", "DriftSettings", 8002),

@@ -23,7 +23,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> 
 def test_help_lists_every_command() -> None:
     out = run_cli("--help")
     assert out.returncode == 0
-    for command in ("demo", "train", "serve", "stats", "drift", "replay", "check-config"):
+    for command in ("demo", "register", "train", "serve", "stats", "drift", "replay", "check-config"):
         assert command in out.stdout
 
 
@@ -32,22 +32,25 @@ def test_check_config_reports_every_problem_and_exits_non_zero(tmp_path: Path) -
         "check-config",
         env={"MLMON_STORE": "mysql://db", "MLMON_WINDOW": "7x", "MLMON_MODEL_SPEC": str(tmp_path / "none.yaml")},
     )
-    assert out.returncode == 1
+    assert out.returncode == 2
     assert "MLMON_STORE: must start with sqlite:/// or http(s)://" in out.stderr
     assert "MLMON_WINDOW: '7x' is not a duration" in out.stderr
+    assert f"MLMON_MODEL_SPEC: model spec not found: {tmp_path / 'none.yaml'}" in out.stderr  # not hidden
     assert "Traceback" not in out.stderr
 
 
 def test_check_config_spec_problems_have_locations(tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
-    spec.write_text((REPO / "specs" / "loan_default.yaml").read_text().replace("type: numeric", "type: number", 1))
+    spec.write_text(
+        (REPO / "mlmon" / "demo" / "loan_default.yaml").read_text().replace("type: numeric", "type: number", 1)
+    )
     out = run_cli("check-config", env={"MLMON_MODEL_SPEC": str(spec), "MLMON_FEEDBACK_TOKEN": "x" * 12})
-    assert out.returncode == 1
+    assert out.returncode == 2
     assert f"{spec}: features[0] (income).type" in out.stderr
 
 
 def test_user_mistake_prints_message_not_traceback(tmp_path: Path) -> None:
-    out = run_cli("train", env={"MLMON_MODEL_SPEC": str(tmp_path / "missing.yaml")})
+    out = run_cli("train", "--rows", "rows.parquet", env={"MLMON_MODEL_SPEC": str(tmp_path / "missing.yaml")})
     assert out.returncode == 2
     assert "error: model spec not found" in out.stderr
     assert "Traceback" not in out.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mlmon.cli import build_parser
 from mlmon.config_docs import BEGIN, END, config_table
-from mlmon.replay.scenarios import SCENARIOS
+from mlmon.demo.scenarios import SCENARIOS
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def base_spec() -> dict:  # type: ignore[type-arg]
-    return yaml.safe_load((REPO / "specs" / "loan_default.yaml").read_text())
+    return yaml.safe_load((REPO / "mlmon" / "demo" / "loan_default.yaml").read_text())
 
 
 def problems(raw: object) -> dict[str, str]:
@@ -22,7 +22,7 @@ def problems(raw: object) -> dict[str, str]:
 
 
 def test_demo_spec_loads() -> None:
-    spec = load_spec(REPO / "specs" / "loan_default.yaml")
+    spec = load_spec(REPO / "mlmon" / "demo" / "loan_default.yaml")
     assert spec.model == "loan_default"
     assert spec.prediction.positive == "default"
     assert spec.feature("postcode").pii
@@ -85,3 +85,28 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
     bad.write_text("- just\n- a list\n")
     with pytest.raises(ConfigError, match="must be a YAML mapping"):
         load_spec(bad)
+
+
+def test_spec_reference_is_in_sync() -> None:
+    from mlmon.spec_docs import spec_reference
+
+    committed = (REPO / "docs" / "spec-reference.md").read_text()
+    assert committed == spec_reference(), "run `python -m mlmon.spec_docs > docs/spec-reference.md`"
+
+
+def test_new_sections_validate_with_located_errors() -> None:
+    raw = base_spec()
+    raw["serving"] = {"routes": ["predict"], "empty_when_missing": ["salary"]}
+    raw["label"] = {"column": "label", "source": "feature_view"}
+    raw["prediction"] = {"kind": "regression", "classes": ["a", "b"]}
+    found = problems(raw)
+    assert any(key.startswith("spec.yaml: serving.routes") for key in found)
+    assert "needs feature_view" in found["spec.yaml: label"]
+    assert "apply to classification only" in found["spec.yaml: prediction"]
+
+
+def test_multiclass_and_binary_properties() -> None:
+    three = parse_spec({**base_spec(), "prediction": {"kind": "classification", "classes": ["a", "b", "c"]}})
+    assert three.prediction.multiclass and not three.prediction.binary and three.prediction.positive is None
+    two = parse_spec(base_spec())
+    assert two.prediction.binary and (two.prediction.positive, two.prediction.negative) == ("default", "no_default")

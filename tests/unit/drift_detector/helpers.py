@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlmon.demo_data import generate_features
+from mlmon.demo.data import generate_features
 from mlmon.spec import ModelSpec
 from mlmon.store.base import InferenceEvent
 
 REPO = Path(__file__).resolve().parents[3]
-SPEC_PATH = REPO / "specs" / "loan_default.yaml"
+SPEC_PATH = REPO / "mlmon" / "demo" / "loan_default.yaml"
 
 
 def utc_now() -> datetime:
@@ -93,7 +93,7 @@ def events_from_frame(
 
 def model_scores(model: Any, frame: pd.DataFrame) -> list[float | None]:
     """The real model's scores, as the model server would log them."""
-    return [float(s) for s in model.predict_scores(frame)]
+    return [float(s) for s in model.score(frame).scores]
 
 
 def unit_change(frame: pd.DataFrame) -> None:

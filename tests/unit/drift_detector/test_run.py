@@ -10,7 +10,15 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from drift_detector.run import DriftRun, check_row, report_document, summary_line, summary_text, to_finding
+from drift_detector.run import (
+    DriftRun,
+    check_row,
+    report_document,
+    summary_line,
+    summary_text,
+    to_finding,
+    to_record,
+)
 from mlmon.stats.baseline import PREDICTED_CLASS, PREDICTION, Baseline, CategoricalBaseline, NumericBaseline
 from mlmon.stats.decision import decide
 from mlmon.stats.engine import compare
@@ -194,3 +202,15 @@ def test_summary_text_lists_every_check_and_the_report() -> None:
         assert any(line.startswith(check.feature) and check.role in line for line in lines), check.key
     assert lines[-1] == "HTML report: /tmp/reports/loan_default/drift-x.html"
     assert not any(math.isnan(c.effect.statistic) for c in run.checks if c.effect)
+
+
+@pytest.mark.parametrize("drift", [True, False])
+def test_to_record_carries_the_indexed_summary(drift: bool) -> None:
+    run = _run(drift=drift)
+    record = to_record(run)
+    doc = report_document(run)
+    assert (record.kind, record.timestamp, record.model_version, record.status) == ("drift", END, "abc123", "ok")
+    assert record.drift_detected is bool(run.drifted) and record.summary == summary_line(run)
+    assert list(record.findings) == doc["drifted_features"] == [c.feature for c, _ in run.drifted]
+    assert ("seconds_since_last_application" in record.findings) is drift
+    assert record.body == doc

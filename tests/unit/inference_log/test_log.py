@@ -125,7 +125,7 @@ def test_events_the_store_refuses_are_dead_lettered_and_never_block_the_rest(
     log = _start(logs, make_log(root, store, registry, bulk_size=100))
     before = tiny_events(5)
     wrong_type = tiny_events(2, start=10, x="not a number")  # the store answers: rejected, with the reason
-    surrogate = tiny_events(1, start=20, store_id="\ud800")  # the store raises on it: bisected out
+    surrogate = tiny_events(1, start=20, store_id="\ud800")  # a string no store can encode
     after = tiny_events(40, start=30)
     for batch in (before, wrong_type, surrogate, after):
         log.append(batch)
@@ -136,11 +136,38 @@ def test_events_the_store_refuses_are_dead_lettered_and_never_block_the_rest(
     by_id = {d["prediction_id"]: d for d in letters}
     assert set(by_id) == {e.prediction_id for e in wrong_type + surrogate}
     assert "expected a number" in by_id[wrong_type[0].prediction_id]["reason"]
-    assert "UnicodeEncodeError" in by_id[surrogate[0].prediction_id]["reason"]
+    assert "surrogate" in by_id[surrogate[0].prediction_id]["reason"]
     assert by_id[surrogate[0].prediction_id]["event"]["features"]["store_id"] == "\ud800"  # the event as logged
     assert outcome(registry, "dead_lettered") == 3 and outcome(registry, "stored") == 45
     status = log.status()
     assert status.ready and status.events["dead_lettered"] == 3 and status.dead_letter_file.endswith(".jsonl")
+
+
+def test_a_batch_that_raises_is_bisected_down_to_the_bad_event(
+    store: SQLiteStore, root: Path, logs: list[InferenceLog]
+) -> None:
+    class Raising(Faulty):
+        """Raises (not StoreUnavailable) on any batch holding a marked event, like a client that cannot
+        serialise it; the rest of the store works."""
+
+        def write_events(self, events):  # type: ignore[no-untyped-def]
+            if any(e.features.get("store_id") == "boom" for e in events):
+                self.calls.append([e.prediction_id for e in events])
+                raise RuntimeError("cannot serialise the request body")
+            return super().write_events(events)
+
+    registry = CollectorRegistry()
+    sink = Raising(store)
+    log = _start(logs, make_log(root, sink, registry, bulk_size=64))
+    before, bad, after = tiny_events(30), tiny_events(1, start=100, store_id="boom"), tiny_events(33, start=200)
+    log.append(before + bad + after)  # one batch of 64 with the bad event in the middle
+    assert log.flush(10)
+    assert sorted(stored_ids(store)) == sorted(e.prediction_id for e in before + after)
+    [letter] = json.loads("[" + ",".join((root / "dead-letter.jsonl").read_text().splitlines()) + "]")
+    assert letter["prediction_id"] == bad[0].prediction_id and "RuntimeError" in letter["reason"]
+    assert len(sink.calls) <= 2 * 7  # halving 64 down to 1: a bounded number of writes
+    assert outcome(registry, "dead_lettered") == 1 and outcome(registry, "stored") == 63
+    assert log.status().store == "ok"
 
 
 def test_an_error_that_is_really_an_outage_dead_letters_nothing(

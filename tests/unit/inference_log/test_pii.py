@@ -4,7 +4,7 @@ from mlmon.inference_log import PiiProtector
 from mlmon.spec import load_spec
 from tests.conftest import REPO
 
-SPEC = load_spec(REPO / "specs" / "loan_default.yaml")
+SPEC = load_spec(REPO / "mlmon" / "demo" / "loan_default.yaml")
 
 
 def test_token_is_hmac_sha256_rfc4231_vector() -> None:

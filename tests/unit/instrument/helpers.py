@@ -6,7 +6,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from mlmon.baseline.profile import BaselineProfile, build_profile
-from mlmon.demo_data import default_probability, generate_features
+from mlmon.demo.data import default_probability, generate_features
 from mlmon.spec import ModelSpec
 
 

@@ -15,7 +15,7 @@ BASE = {"model": "loan_default", "model_version": "v1"}
 
 @pytest.fixture(scope="module")
 def spec() -> ModelSpec:
-    return load_spec(REPO / "specs" / "loan_default.yaml")
+    return load_spec(REPO / "mlmon" / "demo" / "loan_default.yaml")
 
 
 def _app(spec: ModelSpec, registry: CollectorRegistry) -> FastAPI:

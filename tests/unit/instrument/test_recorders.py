@@ -20,7 +20,7 @@ BASE = {"model": "loan_default", "model_version": "v-test"}
 
 @pytest.fixture(scope="module")
 def spec() -> ModelSpec:
-    return load_spec(REPO / "specs" / "loan_default.yaml")
+    return load_spec(REPO / "mlmon" / "demo" / "loan_default.yaml")
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,10 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from mlmon.baseline.profile import build_profile
-from mlmon.demo_data import default_probability, generate_features
-from mlmon.model.artifact import LoadedModel, model_frame
+from mlmon.demo.data import default_probability, generate_features
+from mlmon.registry.artifact import RegisteredModel
+from mlmon.registry.scoring import ModelScorer, model_frame
+from mlmon.registry.serving import LoadedModel
 from mlmon.settings import ModelServerSettings
 from mlmon.spec import ModelSpec, load_spec
 from mlmon.store.sqlite import SQLiteStore
@@ -32,7 +34,7 @@ TOKEN = "s3cret-token"
 
 @pytest.fixture(scope="session")
 def demo_spec_unit() -> ModelSpec:
-    return load_spec(REPO / "specs" / "loan_default.yaml")
+    return load_spec(REPO / "mlmon" / "demo" / "loan_default.yaml")
 
 
 @pytest.fixture(scope="session")
@@ -42,20 +44,13 @@ def small_model(demo_spec_unit: ModelSpec, tmp_path_factory: pytest.TempPathFact
     frame = generate_features(3000, rng)
     labels = np.where(rng.random(len(frame)) < default_probability(frame), "default", "no_default")
     pipeline = build_pipeline(spec)
-    pipeline.set_params(clf__max_iter=30)  # small and quick; the interface is what these tests need
+    pipeline.set_params(model__max_iter=30)  # small and quick; the interface is what these tests need
     pipeline.fit(model_frame(spec, frame), labels)
     positive = list(pipeline.classes_).index("default")
     scores = pipeline.predict_proba(model_frame(spec, frame))[:, positive]
     profile = build_profile(spec, "unit0001", frame, scores, source="unit-test")
-    return LoadedModel(
-        name=spec.model,
-        version="unit0001",
-        spec=spec,
-        profile=profile,
-        pipeline=pipeline,
-        metadata={},
-        path=tmp_path_factory.mktemp("model"),
-    )
+    registered = RegisteredModel(path=tmp_path_factory.mktemp("model"), spec=spec, profile=profile)
+    return LoadedModel(registered, ModelScorer(spec, pipeline))
 
 
 class Server:

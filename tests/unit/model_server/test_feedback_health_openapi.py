@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mlmon.model.artifact import LoadedModel
+from mlmon.registry.serving import LoadedModel
 from model_server.schemas import example_instance
 from tests.conftest import require_binary
 from tests.unit.model_server.conftest import TOKEN, Server

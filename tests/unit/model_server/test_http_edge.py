@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import mlmon.errors as errors
-from mlmon.model.artifact import LoadedModel
+from mlmon.registry.serving import LoadedModel
 from model_server.schemas import example_instance
 from tests.unit.model_server.conftest import TOKEN, LiveServer, Server
 

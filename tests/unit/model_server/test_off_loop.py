@@ -8,17 +8,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-import numpy as np
 import pandas as pd
 
-from mlmon.model.artifact import LoadedModel
+from mlmon.registry.scoring import Scored
+from mlmon.registry.serving import LoadedModel
 from model_server.schemas import example_instance
 from tests.conftest import wait_until
 from tests.unit.model_server.conftest import LiveServer
 
 
 class GatedModel:
-    """The real model, but each ``predict_scores`` call waits for the test to open the gate (bounded)."""
+    """The real model, but each ``score`` call waits for the test to open the gate (bounded)."""
 
     def __init__(self, model: LoadedModel) -> None:
         self._model = model
@@ -29,12 +29,12 @@ class GatedModel:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
 
-    def predict_scores(self, rows: pd.DataFrame) -> np.ndarray:
+    def score(self, rows: pd.DataFrame) -> Scored:
         with self._lock:
             self.entered += 1
         if not self.gate.wait(60):
             raise TimeoutError("gate never opened")
-        return self._model.predict_scores(rows)
+        return self._model.score(rows)
 
 
 def test_health_readiness_and_metrics_answer_while_batches_are_scored(

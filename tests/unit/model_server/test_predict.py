@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlmon.model.artifact import LoadedModel
+from mlmon.registry.scoring import Scored
+from mlmon.registry.serving import LoadedModel
 from mlmon.store.base import OTHER, TimeWindow
 from model_server.schemas import example_instance
 from tests.unit.model_server.conftest import Server
@@ -43,7 +44,7 @@ def test_one_prediction_is_answered_counted_and_logged(
     body = response.json()
     assert set(body) >= {"prediction_id", "prediction", "score", "model_version"}
     assert uuid.UUID(hex=body["prediction_id"]).hex == body["prediction_id"]
-    expected = float(small_model.predict_scores(pd.DataFrame([example]))[0])
+    expected = float(small_model.score(pd.DataFrame([example])).scores[0])
     assert body["score"] == pytest.approx(expected)
     assert body["prediction"] == small_model.label_for(expected)
     assert body["model_version"] == "unit0001" and body["kind"] == "ok"
@@ -51,7 +52,7 @@ def test_one_prediction_is_answered_counted_and_logged(
     rows = _stored(server)
     assert list(rows["prediction_id"]) == [body["prediction_id"]]
     row = rows.iloc[0]
-    assert row["score"] == pytest.approx(expected) and row["response_kind"] == "ok"
+    assert row["prediction.score"] == pytest.approx(expected) and row["response.kind"] == "ok"
     assert row["income"] == example["income"] and row["channel"] == example["channel"]
     assert row["has_coborrower"] == "false"  # booleans stored as keywords
     assert row["latency_ms"] > 0
@@ -186,40 +187,38 @@ def test_fallback_when_enrichment_inputs_are_missing(
     assert both["prediction"] == small_model.label_for(small_model.profile.prediction.mean)
     assert server.sample("mlmon_responses_total", kind="fallback") == 1
     rows = _stored(server).set_index("prediction_id")
-    assert rows.loc[both["prediction_id"], "response_kind"] == "fallback"
+    assert rows.loc[both["prediction_id"], "response.kind"] == "fallback"
 
 
-def test_affordability_filter_empties_the_answer_but_keeps_the_model_score(
+def test_declared_empty_rule_empties_the_answer_but_keeps_the_model_score(
     server: Server, example: dict[str, Any], small_model: LoadedModel
 ) -> None:
     body = server.client.post("/predict", json={**example, "income": None}).json()
     assert body["kind"] == "empty"
     assert body["prediction"] is None and body["score"] is None  # the client gets no offer
-    expected = float(small_model.predict_scores(pd.DataFrame([{**example, "income": None}]))[0])
+    expected = float(small_model.score(pd.DataFrame([{**example, "income": None}])).scores[0])
     assert server.sample("mlmon_responses_total", kind="empty") == 1
     assert server.sample("mlmon_nonfinite_predictions_total") == 0  # the model itself answered
     assert server.sample("mlmon_prediction_count") == 1
     row = _stored(server).set_index("prediction_id").loc[body["prediction_id"]]
-    assert row["response_kind"] == "empty"
-    assert row["score"] == pytest.approx(expected)  # what the model said, for output monitoring
-    assert row["prediction_label"] is None
+    assert row["response.kind"] == "empty"
+    assert row["prediction.score"] == pytest.approx(expected)  # what the model said, for output monitoring
+    assert row["prediction.label"] == small_model.label_for(expected)
 
 
 class _FilteringModel(LoadedModel):
-    """The real model plus a post-processing step that drops scores for high incomes (seed 000's
-    "post-processing filters emptied the response")."""
+    """The real model plus a post-processing step inside it that drops scores for high incomes ("post-processing
+    emptied the response")."""
 
-    def predict_scores(self, rows: pd.DataFrame) -> np.ndarray:
-        scores = super().predict_scores(rows)
-        return np.where(rows["income"].to_numpy(dtype=float) > 1_000_000, np.nan, scores)
+    def score(self, rows: pd.DataFrame) -> Scored:
+        scored = super().score(rows)
+        return Scored(np.where(rows["income"].to_numpy(dtype=float) > 1_000_000, np.nan, scored.scores), scored.labels)
 
 
 def test_empty_response_when_the_model_gives_nothing_usable(
     make_server: Callable[..., Server], small_model: LoadedModel, example: dict[str, Any], tmp_path: Any
 ) -> None:
-    from dataclasses import asdict
-
-    filtering = _FilteringModel(**asdict(small_model))
+    filtering = _FilteringModel(small_model.registered, small_model.scorer)
     server = make_server()
     server.app.state.mlmon.predictor.model = filtering
     body = server.client.post("/predict", json={"instances": [example, {**example, "income": 1_500_000}]}).json()
@@ -229,7 +228,7 @@ def test_empty_response_when_the_model_gives_nothing_usable(
     assert server.sample("mlmon_nonfinite_predictions_total") == 1
     assert server.sample("mlmon_responses_total", kind="empty") == 1
     rows = _stored(server).set_index("prediction_id")
-    assert rows.loc[body["predictions"][1]["prediction_id"], "response_kind"] == "empty"
+    assert rows.loc[body["predictions"][1]["prediction_id"], "response.kind"] == "empty"
 
 
 @pytest.mark.parametrize("mode", ["hash", "drop"])
@@ -265,14 +264,14 @@ def test_model_not_loaded_answers_503(tmp_path: Any) -> None:
         store=f"sqlite:///{tmp_path / 'e.db'}",
         var_dir=tmp_path,
         model_path=tmp_path / "no-model",
-        model_spec=REPO / "specs/loan_default.yaml",
+        model_spec=REPO / "mlmon/demo/loan_default.yaml",
     )
     with TestClient(create_app(settings, registry=CollectorRegistry())) as client:
         response = client.post("/predict", json=example_instance_from_repo())
         assert response.status_code == 503
         assert response.json()["error"] == "model_not_loaded"
         ready = client.get("/readyz")
-        assert ready.status_code == 503 and "no trained model" in ready.json()["model"]
+        assert ready.status_code == 503 and "no registered model" in ready.json()["model"]
         assert client.get("/healthz").status_code == 200
 
 
@@ -280,4 +279,4 @@ def example_instance_from_repo() -> dict[str, Any]:
     from mlmon.spec import load_spec
     from tests.conftest import REPO
 
-    return example_instance(load_spec(REPO / "specs" / "loan_default.yaml"))
+    return example_instance(load_spec(REPO / "mlmon" / "demo" / "loan_default.yaml"))

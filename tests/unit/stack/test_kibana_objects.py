@@ -1,27 +1,28 @@
 """Kibana saved objects: NDJSON structure, references inside the bundle, and every field against the mappings.
 
-Kibana cannot run here. The mappings come from the store's own template functions
-(``mlmon.store.elasticsearch`` or ``mlmon.store.es_mapping``: ``index_template(spec)``, ``labels_mappings()``,
-``reports_mappings()``) when they exist, else from the documented field lists below.
+Kibana cannot run here. The mappings come from the store's own template functions (``mlmon.store.es_mapping``:
+``index_template(spec)``, ``labels_mappings()``, ``reports_mappings()``); the documented inference fields below
+are checked against them too, so the docs, Kibana and the store agree both ways.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import json
 import re
-from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mlmon.notify import links
+from mlmon.store import es_mapping
 from tests.conftest import REPO
 
 KIBANA = REPO / "kibana"
 BUNDLE = KIBANA / "saved_objects.ndjson"
-SPEC = REPO / "specs" / "loan_default.yaml"
+SPEC = REPO / "mlmon" / "demo" / "loan_default.yaml"
 NUMERIC = {"double", "float", "half_float", "scaled_float", "long", "integer", "short", "byte"}
 SORTABLE = NUMERIC | {"date", "date_nanos", "keyword", "boolean"}
 VIEW_INDEX = {  # data view id -> which mapping its pattern gets
@@ -30,9 +31,8 @@ VIEW_INDEX = {  # data view id -> which mapping its pattern gets
     "mlmon-stats": "reports",
     "mlmon-drift-reports": "reports",
 }
-MAPPING_MODULES = ("mlmon.store.elasticsearch", "mlmon.store.es_mapping")
 
-# Documented fields (team brief), used only when the store's mapping functions do not exist.
+# Documented fields of an inference document (README, Kibana): the store must map every one of them.
 DOC_INFERENCE = {
     "@timestamp": "date",
     "prediction_id": "keyword",
@@ -43,17 +43,7 @@ DOC_INFERENCE = {
     "prediction.score": "double",
     "response.kind": "keyword",
     "latency_ms": "double",
-}
-DOC_LABELS = {"prediction_id": "keyword", "label": "keyword", "@timestamp": "date", "observed_at": "date"}
-DOC_REPORTS = {
-    "@timestamp": "date",
-    "model": "keyword",
-    "model.name": "keyword",
-    "model.version": "keyword",
-    "kind": "keyword",
-    "summary": "object",
-    "drift_detected": "boolean",
-    "findings": "object",
+    "received_at": "date",
 }
 
 
@@ -84,36 +74,13 @@ def documented_inference_fields() -> dict[str, str]:
     return fields
 
 
-def _store_function(name: str) -> tuple[str, Callable[..., Any]] | None:
-    for module_name in MAPPING_MODULES:
-        if importlib.util.find_spec(module_name) is None:
-            continue
-        function = getattr(importlib.import_module(module_name), name, None)
-        if function is not None:
-            return f"{module_name}.{name}", function
-    return None
-
-
-def mappings() -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-    """Fields per index kind, and where each came from."""
-    out: dict[str, dict[str, str]] = {}
-    source: dict[str, str] = {}
-    found = _store_function("index_template")
-    if found:
-        source["inference"] = found[0]
-        out["inference"] = flatten(found[1](_spec())["template"]["mappings"]["properties"])
-    else:
-        source["inference"], out["inference"] = "documented field list", documented_inference_fields()
-    for kind, name, documented in (
-        ("labels", "labels_mappings", DOC_LABELS),
-        ("reports", "reports_mappings", DOC_REPORTS),
-    ):
-        found = _store_function(name)
-        if found:
-            source[kind], out[kind] = found[0], flatten(found[1]()["properties"])
-        else:
-            source[kind], out[kind] = "documented field list", dict(documented)
-    return out, source
+def mappings() -> dict[str, dict[str, str]]:
+    """Fields per index kind, from the store's own mappings."""
+    return {
+        "inference": flatten(es_mapping.index_template(_spec())["template"]["mappings"]["properties"]),
+        "labels": flatten(es_mapping.labels_mappings()["properties"]),
+        "reports": flatten(es_mapping.reports_mappings()["properties"]),
+    }
 
 
 def load_bundle() -> list[dict[str, Any]]:
@@ -183,25 +150,19 @@ def test_data_views() -> None:
         "mlmon-drift-reports-*",
     }
     assert set(views) == set(VIEW_INDEX)
-    fields, _ = mappings()
+    fields = mappings()
     for view_id, attrs in views.items():
         assert attrs["timeFieldName"] == "@timestamp"
         assert fields[VIEW_INDEX[view_id]]["@timestamp"] == "date", view_id
 
 
 def test_data_view_patterns_match_the_store_index_names() -> None:
-    found = _store_function("daily_index")
-    if found is None:
-        pytest.skip("the store's index-name functions do not exist")
-    module = importlib.import_module(found[0].rsplit(".", 1)[0])
-    from datetime import date
-
     titles = {o["id"]: o["attributes"]["title"] for o in load_bundle() if o["type"] == "index-pattern"}
     names = {
-        "mlmon-inference": module.daily_index("loan_default", date(2026, 1, 2)),
-        "mlmon-labels": module.labels_index("loan_default"),
-        "mlmon-stats": module.reports_index("loan_default", "stats"),
-        "mlmon-drift-reports": module.reports_index("loan_default", "drift"),
+        "mlmon-inference": es_mapping.daily_index("loan_default", date(2026, 1, 2)),
+        "mlmon-labels": es_mapping.labels_index("loan_default"),
+        "mlmon-stats": es_mapping.reports_index("loan_default", "stats"),
+        "mlmon-drift-reports": es_mapping.reports_index("loan_default", "drift"),
     }
     for view_id, index in names.items():
         pattern = re.escape(titles[view_id]).replace(r"\*", ".*")
@@ -289,14 +250,14 @@ def _view_of(o: dict[str, Any]) -> str:
 
 
 def test_every_field_exists_in_the_index_mapping() -> None:
-    fields, source = mappings()
+    fields = mappings()
     checked = 0
     for o in load_bundle():
         if o["type"] == "dashboard":
             continue
         known = fields[VIEW_INDEX[_view_of(o)]]
         for field, how in _field_uses(o):
-            where = f"{o['id']}: {field} ({how}); mapping from {source[VIEW_INDEX[_view_of(o)]]}"
+            where = f"{o['id']}: {field} ({how}); mapping of the {VIEW_INDEX[_view_of(o)]} indices"
             assert field in known, f"{where} is not in the index mapping"
             kind = known[field]
             assert kind != "object", f"{where} is an object, not a field"
@@ -331,20 +292,14 @@ def test_searches_cover_the_documented_questions() -> None:
 
 def test_store_mapping_has_the_documented_fields() -> None:
     """The contract both ways: what Kibana and the docs rely on is what the store maps."""
-    found = _store_function("index_template")
-    if found is None:
-        pytest.skip("no index_template(spec) in mlmon.store yet: the documented field list is used")
-    actual = flatten(found[1](_spec())["template"]["mappings"]["properties"])
+    actual = mappings()["inference"]
     for field, kind in documented_inference_fields().items():
-        assert field in actual, f"{found[0]} does not map {field}"
+        assert field in actual, f"es_mapping.index_template does not map {field}"
         same = {kind, actual[field]} <= NUMERIC or actual[field] == kind
         assert same, f"{field}: mapped as {actual[field]}, documented as {kind}"
 
 
 def test_notification_links_point_at_this_bundle() -> None:
-    if importlib.util.find_spec("mlmon.notify.links") is None:
-        pytest.skip("mlmon.notify.links does not exist")
-    links = importlib.import_module("mlmon.notify.links")
     views = {o["id"] for o in load_bundle() if o["type"] == "index-pattern"}
     assert links.KIBANA_INDEX_PATTERN in views
     dashboards = {json.loads(p.read_text())["uid"] for p in (REPO / "grafana" / "dashboards").glob("*.json")}
@@ -356,3 +311,17 @@ def test_the_field_check_can_fail() -> None:
         kql_fields('features.age > 3 and (model.version : "x"')
     assert kql_fields('missing : * or response.kind : ("a:b" or "c")') == [("missing", ":"), ("response.kind", ":")]
     assert Path(BUNDLE).is_file()
+
+
+def test_objects_are_built_for_any_spec(tmp_path: Path) -> None:
+    """A team's own spec gets its own searches: built from its features, not the demo's."""
+    module = importlib.util.module_from_spec(
+        importlib.util.spec_from_file_location("build_saved_objects", KIBANA / "build_saved_objects.py")  # type: ignore[arg-type]
+    )
+    spec = importlib.util.spec_from_file_location("build_saved_objects", KIBANA / "build_saved_objects.py")
+    assert spec is not None and spec.loader is not None
+    spec.loader.exec_module(module)
+    out = tmp_path / "objects.ndjson"
+    assert module.main(["--spec", str(REPO / "examples" / "bike_rentals" / "spec.yaml"), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "features.temperature_c" in text and "features.income" not in text

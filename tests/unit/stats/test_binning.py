@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from mlmon.errors import InvalidInput
-from mlmon.stats import binning
 from mlmon.stats.binning import (
     OTHER,
     bin_labels,
@@ -96,16 +95,40 @@ def test_equal_mass_edges_and_labels() -> None:
     assert OTHER == "__other__"
 
 
-@pytest.mark.parametrize("max_distinct", [10_000, 2])  # the Counter tally, then the comparison passes
-def test_object_array_paths_agree(monkeypatch: pytest.MonkeyPatch, max_distinct: int) -> None:
-    monkeypatch.setattr(binning, "_TALLY_MAX_DISTINCT", max_distinct)
-    monkeypatch.setattr(binning, "_TALLY_CHUNK", 7)
+def test_object_arrays_are_counted_by_code() -> None:
+    """Mixed objects: only str values match a category; None and NaN are missing; numpy strings are strings."""
     values = np.array(["a", "b", None, float("nan"), "c", 3, 2.5, "a", np.str_("b"), "zz", None] * 5, dtype=object)
     counts = categorical_counts(values, ["a", "b", "q"])
     assert counts.counts.tolist() == [10, 10, 0, 20]  # "c", 3, 2.5 and "zz" are __other__
     assert counts.missing == 15
     unhashable = categorical_counts(np.array([[1], "a", None], dtype=object), ["a"])
     assert unhashable.counts.tolist() == [1, 1] and unhashable.missing == 1
+
+
+def test_categorical_counts_match_a_plain_tally() -> None:
+    rng = np.random.default_rng(8)
+    names = np.array(["web", "app", "tv", "kiosk", None], dtype=object)
+    values = names[rng.integers(0, 5, 20_000)]
+    counts = categorical_counts(values, ["app", "web", "fax"])
+    tally = {name: int(np.sum(values == name)) for name in ("app", "web", "tv", "kiosk")}
+    assert counts.counts.tolist() == [tally["app"], tally["web"], 0, tally["tv"] + tally["kiosk"]]
+    assert counts.missing == int(np.sum(values == None))  # noqa: E711
+
+
+def test_numeric_sums_per_bin_with_infinities_at_the_finite_extremes() -> None:
+    values = np.array([0.5, 1.0, 1.5, np.nan, 2.0, 7.0, np.inf, -np.inf])
+    counts = numeric_counts(values, [1.0, 2.0])
+    assert counts.counts.tolist() == [2, 2, 3]
+    assert counts.sums is not None
+    # -inf counts as the smallest finite value (0.5), +inf as the largest (7.0)
+    assert counts.sums.tolist() == pytest.approx([0.5 + 0.5, 1.0 + 1.5, 2.0 + 7.0 + 7.0])
+    many = numeric_counts(values, np.linspace(-1, 8, 60))  # the binary-search path sums the same way
+    assert many.sums is not None and many.sums.sum() == pytest.approx(counts.sums.sum())
+
+
+def test_edges_of_a_presorted_sample_equal_numpy_quantiles() -> None:
+    values = np.sort(np.random.default_rng(4).lognormal(size=10_001))
+    assert equal_mass_edges(values, 20, presorted=True).tolist() == equal_mass_edges(values, 20).tolist()
 
 
 def test_many_numeric_edges_use_binary_search_with_the_same_convention() -> None:

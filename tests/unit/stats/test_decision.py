@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mlmon.errors import InsufficientData
-from mlmon.stats.base import TestResult
+from mlmon.stats.base import StatResult
 from mlmon.stats.baseline import Baseline, CategoricalBaseline, NumericBaseline
 from mlmon.stats.binning import Counts, categorical_counts, numeric_counts
 from mlmon.stats.decision import Decision, check_window_rows, decide
@@ -89,8 +89,8 @@ def test_too_few_rows_is_insufficient_data_and_keeps_the_streak(base: Baseline) 
 
 
 def _check(feature: str, statistic: float, p_value: float) -> FeatureComparison:
-    effect = TestResult("psi", statistic, None, 0.1, 10_000, 10_000, 0.01, statistic >= 0.1)
-    significance = TestResult("chi2", 50.0, p_value, 0.05, 10_000, 10_000, 30.0, p_value < 0.05)
+    effect = StatResult("psi", statistic, None, 0.1, 10_000, 10_000, 0.01, statistic >= 0.1)
+    significance = StatResult("chi2", 50.0, p_value, 0.05, 10_000, 10_000, 30.0, p_value < 0.05)
     return FeatureComparison(feature, "input", "numeric", 10_000, 10_000, effect, significance, alpha=0.05)
 
 

@@ -49,6 +49,7 @@ def test_other_bin_name_matches_the_store_contract() -> None:
 
 
 def test_counts_and_arrays_give_the_same_numbers() -> None:
+    """Counts with per-bin sums (what a store pushes down) give exactly what the engine computes from arrays."""
     base = _baseline()
     window = {
         "income": RNG.lognormal(10.1, 0.4, 80_000),
@@ -57,9 +58,9 @@ def test_counts_and_arrays_give_the_same_numbers() -> None:
     }
     from_arrays = _by_key(compare(base, window, exact_max_rows=0))
     binned = {
-        "income": BinnedCounts("income", *_nc(window["income"], _numeric(base, "income").edges)),
-        "channel": BinnedCounts("channel", *_cc(window["channel"], ["web", "app"])),
-        "score": BinnedCounts("score", *_nc(window["score"], _numeric(base, "score").edges)),
+        "income": numeric_counts(window["income"], _numeric(base, "income").edges),
+        "channel": categorical_counts(window["channel"], ["web", "app"]),
+        "score": numeric_counts(window["score"], _numeric(base, "score").edges),
     }
     from_counts = _by_key(compare(base, binned))
     assert from_arrays.keys() == from_counts.keys()
@@ -67,9 +68,23 @@ def test_counts_and_arrays_give_the_same_numbers() -> None:
         b = from_counts[key]
         for x, y in ((a.effect, b.effect), (a.significance, b.significance)):
             assert x is not None and y is not None
-            assert (x.test, x.n_ref, x.n_cur) == (y.test, y.n_ref, y.n_cur)
+            assert (x.test, x.n_ref, x.n_cur, x.threshold_source) == (y.test, y.n_ref, y.n_cur, y.threshold_source)
             assert x.statistic == pytest.approx(y.statistic, rel=1e-12)
+            assert x.threshold == pytest.approx(y.threshold, rel=1e-12)
             assert x.p_value == (None if y.p_value is None else pytest.approx(y.p_value, rel=1e-9))
+    assert from_counts["input:income"].summary["cur_mean"] == pytest.approx(np.nanmean(window["income"]))
+    assert from_counts["input:income"].summary["ref_mean"] == pytest.approx(np.nanmean(_numeric(base, "income").values))
+
+
+def test_store_counts_without_sums_use_the_uniform_histogram() -> None:
+    base = _baseline()
+    income = RNG.lognormal(10.1, 0.4, 80_000)
+    store = BinnedCounts("income", *_nc(income, _numeric(base, "income").edges))
+    result = _by_key(compare(base, {"income": store}))["input:income"]
+    assert result.effect is not None and result.effect.test == "wasserstein_binned"
+    assert result.effect.extra["sums"] == 0.0 and "cur_mean" not in result.summary
+    with_sums = _by_key(compare(base, {"income": numeric_counts(income, _numeric(base, "income").edges)}))
+    assert with_sums["input:income"].effect.extra["sums"] == 1.0  # type: ignore[union-attr]
 
 
 def _nc(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, int, int]:

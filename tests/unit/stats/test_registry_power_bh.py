@@ -9,8 +9,10 @@ import pytest
 from scipy import stats
 
 from mlmon.errors import ConfigError
-from mlmon.stats import REGISTRY, TestInput, get_test, power
+from mlmon.stats import power
+from mlmon.stats.base import SampleInput
 from mlmon.stats.multiple import bh_adjust, bh_reject
+from mlmon.stats.registry import REGISTRY, get_test
 
 
 def test_registry_names_every_test() -> None:
@@ -41,7 +43,7 @@ def test_unknown_test_lists_the_available_names() -> None:
 
 
 def test_distance_tests_report_mde_in_their_unit() -> None:
-    data = TestInput(ref_counts=np.full(10, 1000.0), cur_counts=np.full(10, 500.0))
+    data = SampleInput(ref_counts=np.full(10, 1000.0), cur_counts=np.full(10, 500.0))
     for name in ("chi2", "psi", "jensenshannon", "l1"):
         result = REGISTRY[name](data)
         assert result.mde is not None and result.mde > 0, name
@@ -121,5 +123,5 @@ def test_psi_mde_is_detected_about_eighty_percent_of_the_time() -> None:
     hits = 0
     for _ in range(400):
         ref, cur = rng.multinomial(n, base), rng.multinomial(n, shifted)
-        hits += REGISTRY["chi2"](TestInput(ref_counts=ref, cur_counts=cur)).p_value < 0.05  # type: ignore[operator]
+        hits += REGISTRY["chi2"](SampleInput(ref_counts=ref, cur_counts=cur)).p_value < 0.05  # type: ignore[operator]
     assert 0.72 <= hits / 400 <= 0.88

@@ -11,7 +11,7 @@ from mlmon.spec import SLO
 from mlmon.store.base import TimeWindow
 from stats_service.collector import StatsCollector
 from stats_service.evaluation import EvalResult
-from stats_service.job import StatsRun, WindowReport, report_document, summary_line
+from stats_service.job import StatsRun, WindowReport, report_document, summary_line, to_record
 from stats_service.slo import SLOResult
 from stats_service.traffic import TrafficResult
 from tests.unit.drift_detector.test_collector import promtool_check, samples
@@ -111,3 +111,15 @@ def test_report_document_is_strict_json() -> None:
     assert [s["breached"] for s in doc["slos"]] == [True, True, False]
     assert doc["summary"] == summary_line(run)
     assert "SLO breached: precision >= 0.7; fallback_share <= 0.05" in doc["summary"]
+
+
+def test_to_record_carries_the_indexed_summary() -> None:
+    from mlmon.notify.findings import Finding
+
+    run = _run()
+    run.findings = [Finding(role="slo", name="precision", severity="critical", title="SLO breached: precision")]
+    record = to_record(run)
+    assert (record.kind, record.timestamp, record.model_version) == ("stats", run.at, run.version)
+    assert record.status == "slo_breached" and record.summary == summary_line(run)
+    assert record.findings == ("precision",) and record.drift_detected is None
+    assert record.body == report_document(run)

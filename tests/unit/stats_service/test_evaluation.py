@@ -35,9 +35,9 @@ def joined_classification(n: int, seed: int, labelled_share: float = 0.7) -> pd.
         {
             "prediction_id": [f"p{i}" for i in range(n)],
             "timestamp": pd.to_datetime(ts, utc=True),
-            "model_version": np.where(rng.random(n) < 0.25, "v2", "v1"),
-            "prediction_label": np.where(scores >= 0.5, "default", "no_default"),
-            "score": scores,
+            "model.version": np.where(rng.random(n) < 0.25, "v2", "v1"),
+            "prediction.label": np.where(scores >= 0.5, "default", "no_default"),
+            "prediction.score": scores,
             "label": [
                 ("default" if t else "no_default") if h else None for t, h in zip(truth_default, has_label, strict=True)
             ],
@@ -53,7 +53,7 @@ def joined_classification(n: int, seed: int, labelled_share: float = 0.7) -> pd.
 def sklearn_classification(part: pd.DataFrame) -> dict[str, float]:
     part = part[part["label"].notna()]
     truth = part["label"].to_numpy(dtype=object)
-    predicted = np.where(part["score"].to_numpy() >= 0.5, "default", "no_default")
+    predicted = np.where(part["prediction.score"].to_numpy() >= 0.5, "default", "no_default")
     y = (truth == "default").astype(int)
     return {
         "accuracy": skm.accuracy_score(truth, predicted),
@@ -61,7 +61,7 @@ def sklearn_classification(part: pd.DataFrame) -> dict[str, float]:
         "recall": skm.recall_score(truth, predicted, pos_label="default", zero_division=0),
         "f1": skm.f1_score(truth, predicted, pos_label="default", zero_division=0),
         "positive_rate": float(np.mean(predicted == "default")),
-        "roc_auc": skm.roc_auc_score(y, part["score"].to_numpy()),
+        "roc_auc": skm.roc_auc_score(y, part["prediction.score"].to_numpy()),
     }
 
 
@@ -73,7 +73,7 @@ def test_classification_metrics_equal_sklearn_overall_per_version_and_per_segmen
     joined = joined_classification(1500, seed=3)
     results = by_key(evaluate(spec, joined, mature=True, min_labels=20))
     expected_keys = set()
-    for version, rows in joined.groupby("model_version"):
+    for version, rows in joined.groupby("model.version"):
         expected_keys.add((version, ALL))
         for channel in [*CHANNELS, "__missing__"]:
             part = rows[rows["channel"].fillna("__missing__") == channel]
@@ -83,7 +83,7 @@ def test_classification_metrics_equal_sklearn_overall_per_version_and_per_segmen
 
     checked = 0
     for (version, segment), result in results.items():
-        rows = joined[joined["model_version"] == version]
+        rows = joined[joined["model.version"] == version]
         if segment != ALL:
             value = segment.split("=", 1)[1]
             rows = rows[rows["channel"].fillna("__missing__") == value]
@@ -108,8 +108,8 @@ def test_classification_metrics_equal_sklearn_overall_per_version_and_per_segmen
 def test_the_two_versions_get_different_numbers(spec: ModelSpec) -> None:
     joined = joined_classification(1200, seed=4)
     # Version v2 is a broken model: its scores are noise.
-    v2 = joined["model_version"] == "v2"
-    joined.loc[v2, "score"] = np.random.default_rng(0).random(int(v2.sum()))
+    v2 = joined["model.version"] == "v2"
+    joined.loc[v2, "prediction.score"] = np.random.default_rng(0).random(int(v2.sum()))
     results = by_key(evaluate(spec, joined, mature=True, min_labels=20))
     assert results[("v1", ALL)].metrics["roc_auc"] > 0.75
     assert results[("v2", ALL)].metrics["roc_auc"] < 0.65
@@ -122,14 +122,14 @@ def test_immature_window_has_no_metrics_not_zeros(spec: ModelSpec) -> None:
     assert results and all(r.status == "immature" for r in results)
     assert all(r.metrics == {} for r in results)
     overall = by_key(results)[("v1", ALL)]
-    v1 = joined[joined["model_version"] == "v1"]
+    v1 = joined[joined["model.version"] == "v1"]
     assert overall.labelled == int(v1["label"].notna().sum()) > 0
     assert overall.coverage == pytest.approx(v1["label"].notna().mean())
 
 
 def test_too_few_labels_is_insufficient_labels(spec: ModelSpec) -> None:
     joined = joined_classification(300, seed=6, labelled_share=0.05)
-    joined["model_version"] = "v1"
+    joined["model.version"] = "v1"
     overall = by_key(evaluate(spec, joined, mature=True, min_labels=30))[("v1", ALL)]
     assert overall.labelled < 30
     assert overall.status == "insufficient_labels"
@@ -158,17 +158,17 @@ def test_no_traffic(spec: ModelSpec) -> None:
 
 def test_single_class_labels_leave_roc_auc_out(spec: ModelSpec) -> None:
     joined = joined_classification(300, seed=8, labelled_share=1.0)
-    joined["model_version"] = "v1"
+    joined["model.version"] = "v1"
     joined["label"] = "no_default"
     overall = by_key(evaluate(spec, joined, mature=True, min_labels=10))[("v1", ALL)]
     assert "roc_auc" not in overall.metrics
     assert overall.metrics["precision"] == 0.0  # every predicted default is a false positive
-    assert overall.metrics["accuracy"] == pytest.approx(float(np.mean(joined["score"] < 0.5)))
+    assert overall.metrics["accuracy"] == pytest.approx(float(np.mean(joined["prediction.score"] < 0.5)))
 
 
 def test_wrong_type_labels_are_counted_and_excluded(spec: ModelSpec) -> None:
     joined = joined_classification(600, seed=9, labelled_share=1.0)
-    joined["model_version"] = "v1"
+    joined["model.version"] = "v1"
     joined["label"] = joined["label"].astype(object)
     bad = joined.index[:50]
     joined.loc[bad[:25], "label"] = 1.0  # a number for a classifier
@@ -202,9 +202,9 @@ def test_regression_metrics_equal_sklearn() -> None:
         {
             "prediction_id": [f"h{i}" for i in range(n)],
             "timestamp": pd.to_datetime([T0] * n, utc=True),
-            "model_version": "r1",
-            "prediction_label": None,
-            "score": predicted,
+            "model.version": "r1",
+            "prediction.label": None,
+            "prediction.score": predicted,
             "label": labels,
             "label_observed_at": pd.to_datetime([T0 + timedelta(hours=1)] * n, utc=True),
             "city": rng.choice(["paris", "lyon"], size=n),
@@ -217,7 +217,7 @@ def test_regression_metrics_equal_sklearn() -> None:
     ]:
         ok = rows["label"].map(lambda v: isinstance(v, float)) & rows["label"].notna()
         y = rows.loc[ok, "label"].to_numpy(dtype=float)
-        p = rows.loc[ok, "score"].to_numpy(dtype=float)
+        p = rows.loc[ok, "prediction.score"].to_numpy(dtype=float)
         nz = y != 0
         expected = {
             "mae": skm.mean_absolute_error(y, p),

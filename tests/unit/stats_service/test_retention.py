@@ -63,14 +63,15 @@ def test_runs_on_the_first_call_then_at_most_once_per_interval(store: SQLiteStor
     assert health.backend_errors == {}
 
 
-def test_a_locked_store_is_counted_not_raised_and_retried_an_hour_later(store: SQLiteStore) -> None:
+def test_a_locked_store_is_counted_not_raised_and_retried_an_hour_later(tmp_path: Path) -> None:
+    # fail fast on the lock instead of waiting the default 10 s
+    store = SQLiteStore(tmp_path / "locked.db", SPEC, retention_days=30, busy_timeout_ms=50)
     _write_old(store, "old")
     registry = CollectorRegistry()
     health = JobHealth(job="stats", model=SPEC.model, interval_s=60)
     registry.register(JobHealthCollector(health))
     schedule = RetentionSchedule()
     # Another process holds the write lock (a long write); reads go on in WAL mode, the DELETE cannot.
-    store._connect().execute("PRAGMA busy_timeout = 50")  # fail fast instead of waiting 10 s
     blocker = sqlite3.connect(store.path, isolation_level=None)
     try:
         blocker.execute("BEGIN IMMEDIATE")
@@ -85,6 +86,7 @@ def test_a_locked_store_is_counted_not_raised_and_retried_an_hour_later(store: S
     assert schedule.run(store, health, NOW + timedelta(minutes=5)) == (None, None)  # not hammered
     result, note = schedule.run(store, health, NOW + timedelta(hours=1, minutes=1))
     assert note is None and result is not None and result.events_deleted == 20
+    store.close()
 
 
 def test_a_clock_that_went_back_does_not_stall_it() -> None:

@@ -102,7 +102,7 @@ def test_numeric_statistics_equal_numpy(filled, spec: ModelSpec, profile: Baseli
 
     output = _expected_numeric(scores, None, None)
     output["nonfinite_share"] = output["missing_share"]
-    labels = store.read_window(window, fields=[])["prediction_label"].dropna().value_counts().to_numpy(dtype=float)
+    labels = store.read_window(window, fields=[])["prediction.label"].dropna().value_counts().to_numpy(dtype=float)
     shares = labels / labels.sum()
     output["label_entropy_bits"] = float(-(shares * np.log2(shares)).sum())
     output["label_gini"] = float(1 - (shares**2).sum())
@@ -137,7 +137,7 @@ def test_response_shares(filled) -> None:  # type: ignore[no-untyped-def]
     store, _frame, _scores, window = filled
     shares = response_shares(store.response_counts(window))
     events = store.read_window(window, fields=[])
-    expected = events["response_kind"].value_counts(normalize=True)
+    expected = events["response.kind"].value_counts(normalize=True)
     for kind in ("ok", "empty", "fallback"):
         assert shares[f"{kind}_share"] == pytest.approx(expected.get(kind, 0.0))
     assert response_shares({"ok": 0, "empty": 0, "fallback": 0}) == {}

@@ -6,10 +6,10 @@ import json
 
 from mlmon.spec import load_spec
 from mlmon.store import es_mapping
-from mlmon.store.elasticsearch import index_template
+from mlmon.store.es_mapping import index_template
 from tests.conftest import REPO
 
-SPEC = load_spec(REPO / "specs" / "loan_default.yaml")
+SPEC = load_spec(REPO / "mlmon" / "demo" / "loan_default.yaml")
 
 
 def test_index_template_maps_every_feature_explicitly() -> None:

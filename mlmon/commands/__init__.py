@@ -1,0 +1,1 @@
+"""The core's `mlmon` subcommands (registered through the ``mlmon.commands`` entry-point group)."""

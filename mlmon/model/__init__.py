@@ -1,1 +1,0 @@
-"""Model artifacts: writing and loading trained models."""
