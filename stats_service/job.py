@@ -192,7 +192,7 @@ class StatsJob:
             else:
                 run.notes.append(
                     f"{key} not judged: {first.rows} responses in the last {first.name}, "
-                    f"fewer than min_rows={self.settings.min_rows}"
+                    f"fewer than MLMON_MIN_ROWS={self.settings.min_rows} (lengthen MLMON_WINDOWS or lower it)"
                 )
         traffic = first.traffic
         if traffic is not None and traffic.p95_latency_ms is not None:
