@@ -204,7 +204,7 @@ def test_too_few_rows_is_reported_and_exported_without_a_decision(  # type: igno
     run = job.run_once(now)
     assert run.status == "insufficient_data" and run.rows == 50
     assert run.checks == [] and run.decisions == []
-    assert any("min_rows=200" in n for n in run.notes)
+    assert any("MLMON_MIN_ROWS=200" in n and "MLMON_WINDOW" in n for n in run.notes)
     text = generate_latest(registry).decode()
     promtool_check(text)
     got = samples(text)
