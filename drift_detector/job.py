@@ -101,7 +101,11 @@ class DriftJob:
             )
         if rows < self.settings.min_rows:
             run.status = "insufficient_data"
-            run.notes.append(f"{rows} rows in the window, fewer than min_rows={self.settings.min_rows}: no decision")
+            run.notes.append(
+                f"{rows} rows of version {version} in the last {self.settings.window}, fewer than "
+                f"MLMON_MIN_ROWS={self.settings.min_rows}: no decision (lengthen MLMON_WINDOW, or lower "
+                "MLMON_MIN_ROWS: thresholds are calibrated to the window's size)"
+            )
         else:
             current = self._current(baseline, window, rows, run)
             overrides = {f.name: f.drift for f in baseline.spec.features if f.drift is not None}

@@ -103,6 +103,7 @@ def check_row(check: FeatureComparison, decision: Decision | None) -> dict[str, 
         "method": effect.test if effect else None,
         "statistic": effect.statistic if effect else None,
         "threshold": effect.threshold if effect else None,
+        "threshold_source": effect.threshold_source if effect else None,
         "mde": effect.mde if effect else None,
         "significance_test": sig.test if sig else None,
         "p_value": sig.p_value if sig else None,
@@ -170,14 +171,19 @@ def summary_text(run: DriftRun) -> str:
         f"rows of version {run.version} only"
     )
     lines = [summary_line(run), window]
-    lines.append(f"{'feature':<32} {'role':<8} {'method':<14} {'stat':>8} {'thr':>6} {'p_adj':>9} status")
-    for check in run.checks:
+    lines.append(
+        f"{'feature':<28} {'role':<8} {'method':<13} {'stat':>8} {'thr':>7} {'(from)':<10} {'p_adj':>9} "
+        f"{'n_ref':>7} {'n_cur':>7} status"
+    )
+    for check in run.checks:  # outputs first, then the largest effects
         decision = run.decision_for(check)
         effect = check.effect
         lines.append(
-            f"{check.feature:<32} {check.role:<8} {(effect.test if effect else '-'):<14} "
-            f"{_fmt(effect.statistic if effect else None, 3):>8} {_fmt(effect.threshold if effect else None, 3):>6} "
-            f"{_fmt(decision.p_adjusted if decision else None, 3):>9} {decision.status if decision else '-'}"
+            f"{check.feature:<28} {check.role:<8} {(effect.test if effect else '-'):<13} "
+            f"{_fmt(effect.statistic if effect else None, 3):>8} {_fmt(effect.threshold if effect else None, 3):>7} "
+            f"{(effect.threshold_source if effect else '-'):<10} "
+            f"{_fmt(decision.p_adjusted if decision else None, 3):>9} {check.n_ref:>7} {check.n_cur:>7} "
+            f"{decision.status if decision else '-'}"
         )
     if run.prometheus_check is not None and run.prometheus_check.effect is not None:
         e = run.prometheus_check.effect

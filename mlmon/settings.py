@@ -192,7 +192,7 @@ class StatsSettings(CommonSettings, EmailSettings):
     )
     label_delay_s: float = Field(default=3600, ge=0, description="Labels of a window are mature after this")
     min_labels: int = Field(default=30, ge=1, description="Fewest joined labels for evaluation metrics")
-    min_rows: int = Field(default=200, ge=1, description="Fewest responses before share SLOs are judged")
+    min_rows: int = Field(default=100, ge=1, description="Fewest responses before share SLOs are judged")
 
     @field_validator("windows", "traffic_offsets", mode="before")
     @classmethod
@@ -212,7 +212,12 @@ class DriftSettings(CommonSettings, EmailSettings):
     port: int = Field(default=8002, ge=0, le=65535, description="Metrics listener port")
     interval_s: float = Field(default=300, gt=0, description="Seconds between runs")
     window: str = Field(default="1h", description="Current window length")
-    min_rows: int = Field(default=200, ge=1, description="Fewer rows give InsufficientData")
+    min_rows: int = Field(
+        default=100,
+        ge=1,
+        description="Fewest rows of the window (and of the reference) for a drift decision; thresholds are "
+        "calibrated to the sizes, so small windows are judged fairly",
+    )
     alpha: float = Field(default=0.05, gt=0, lt=1, description="False discovery rate (Benjamini–Hochberg)")
     consecutive: int = Field(default=2, ge=1, description="Windows in a row before drift is decided")
     exact_ks_max_rows: int = Field(default=50_000, ge=0, description="Exact KS on raw values up to this size")

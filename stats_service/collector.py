@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from mlmon.jobs import LatestRun
-from stats_service.job import StatsRun
+from stats_service.run import StatsRun
 
 
 class StatsCollector(LatestRun[StatsRun]):

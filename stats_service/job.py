@@ -16,12 +16,10 @@ The service also applies the store's retention (old daily indices / rows), at mo
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -36,40 +34,17 @@ from mlmon.promql import PrometheusClient
 from mlmon.registry.artifact import read_registered
 from mlmon.settings import StatsSettings, parse_duration
 from mlmon.spec import ModelSpec
-from mlmon.store.base import InferenceStore, ReportRecord, RetentionResult, TimeWindow
+from mlmon.store.base import InferenceStore, TimeWindow
 from mlmon.store.fields import DocField
-from stats_service.evaluation import ALL, EvalResult, evaluate
+from stats_service.collector import StatsCollector
+from stats_service.evaluation import ALL, evaluate
 from stats_service.retention import RetentionSchedule
-from stats_service.slo import SLOResult, evaluate_slos
-from stats_service.traffic import TrafficResult, query_traffic
+from stats_service.run import StatsRun, WindowReport, to_record
+from stats_service.slo import evaluate_slos
+from stats_service.traffic import query_traffic
 from stats_service.window_stats import response_shares, window_statistics
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class WindowReport:
-    name: str  # "1h"
-    window: TimeWindow
-    rows: int
-    features: dict[str, dict[str, float]] = field(default_factory=dict)
-    responses: dict[str, float] = field(default_factory=dict)
-    eval_window: TimeWindow | None = None
-    evaluation: list[EvalResult] = field(default_factory=list)
-    current_evaluation: list[EvalResult] = field(default_factory=list)  # immature, coverage only
-    traffic: TrafficResult | None = None
-
-
-@dataclass
-class StatsRun:
-    model: str
-    version: str
-    at: datetime
-    windows: list[WindowReport] = field(default_factory=list)
-    slos: list[SLOResult] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    retention: RetentionResult | None = None  # None: not due in this run, or it failed (see notes)
 
 
 @dataclass
@@ -78,7 +53,7 @@ class StatsJob:
     spec: ModelSpec
     store: InferenceStore
     health: JobHealth
-    collector: Any
+    collector: StatsCollector
     prometheus: PrometheusClient | None = None
     notifier: Notifier | None = None
     policy: IncidentPolicy | None = None
@@ -192,7 +167,7 @@ class StatsJob:
             else:
                 run.notes.append(
                     f"{key} not judged: {first.rows} responses in the last {first.name}, "
-                    f"fewer than min_rows={self.settings.min_rows}"
+                    f"fewer than MLMON_MIN_ROWS={self.settings.min_rows} (lengthen MLMON_WINDOWS or lower it)"
                 )
         traffic = first.traffic
         if traffic is not None and traffic.p95_latency_ms is not None:
@@ -270,108 +245,10 @@ class StatsJob:
         self.policy.process(incident, self.notifier)
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
-
-
-def report_document(run: StatsRun) -> dict[str, Any]:
-    windows = []
-    for report in run.windows:
-        windows.append(
-            {
-                "name": report.name,
-                "start": report.window.start.isoformat(),
-                "end": report.window.end.isoformat(),
-                "rows": report.rows,
-                "features": report.features,
-                "responses": report.responses,
-                "evaluation_window": (
-                    {"start": report.eval_window.start.isoformat(), "end": report.eval_window.end.isoformat()}
-                    if report.eval_window
-                    else None
-                ),
-                "evaluation": [vars(r) | {"coverage": r.coverage} for r in report.evaluation],
-                "current_window_labels": [
-                    {
-                        "model_version": r.model_version,
-                        "segment": r.segment,
-                        "status": r.status,
-                        "predictions": r.predictions,
-                        "labelled": r.labelled,
-                        "coverage": r.coverage,
-                    }
-                    for r in report.current_evaluation
-                ],
-                "traffic": vars(report.traffic) if report.traffic else None,
-            }
-        )
-    document: dict[str, Any] = _clean(
-        {
-            "@timestamp": run.at.isoformat(),
-            "kind": "stats",
-            "model": {"name": run.model, "version": run.version},
-            "summary": summary_line(run),
-            "windows": windows,
-            "slos": [
-                {
-                    "slo": r.name,
-                    "metric": r.slo.metric,
-                    "value": r.value,
-                    "breached": r.breached,
-                    "severity": r.slo.severity,
-                    "source": r.source,
-                }
-                for r in run.slos
-            ],
-            "findings": [
-                {"role": f.role, "name": f.name, "severity": f.severity, "title": f.title} for f in run.findings
-            ],
-            "notes": run.notes,
-            "retention": None
-            if run.retention is None
-            else {
-                "cutoff": run.retention.cutoff.isoformat() if run.retention.cutoff else None,
-                "events_deleted": run.retention.events_deleted,
-                "indices_deleted": list(run.retention.indices_deleted),
-            },
-        }
-    )
-    return document
-
-
-def to_record(run: StatsRun) -> ReportRecord:
-    """The run as the store keeps it: the report document and its indexed summary."""
-    breached = [r.name for r in run.slos if r.breached]
-    return ReportRecord(
-        kind="stats",
-        timestamp=run.at,
-        body=report_document(run),
-        model_version=run.version,
-        status="slo_breached" if breached else "ok",
-        summary=summary_line(run),
-        findings=[f.name for f in run.findings],
-    )
-
-
-def summary_line(run: StatsRun) -> str:
-    rows = ", ".join(f"{w.name}: {w.rows} predictions" for w in run.windows)
-    breached = [r.name for r in run.slos if r.breached]
-    state = f"SLO breached: {'; '.join(breached)}" if breached else "all measured SLOs hold"
-    return f"{run.model} {run.version}: {rows}; {state}; {len(run.findings)} finding(s)"
-
-
 def build_stats_job(
     settings: StatsSettings, registry: CollectorRegistry, *, store: InferenceStore | None = None
 ) -> StatsJob:
     """Wire a job from settings: store, Prometheus client, email notifier and policy."""
-    from stats_service.collector import StatsCollector
-
     collector = StatsCollector()
     parts = job_parts("stats", settings, registry, collector, store=store)
     return StatsJob(

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from stats_service.evaluation import ALL
-from stats_service.job import StatsRun, summary_line
+from stats_service.run import StatsRun, summary_line
 
 
 def _fmt(value: float | None) -> str:

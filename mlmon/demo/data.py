@@ -159,11 +159,15 @@ def generate(n: int = 20_000, *, seed: int = 7, start: datetime = DEFAULT_START,
     return DemoData(applications=applications, labels=labels)
 
 
+# The demo's data seed. Its newest 20% (the reference rows `mlmon train` registers) is within 2 standard errors
+# of the generator's shares for every category and fill rate: a reference that is itself an unusual sample
+# makes ordinary traffic look different from it, which calibrated drift thresholds rightly report.
+DEMO_SEED = 5
 APPLICATIONS_FILE = "data/loan_applications.parquet"  # the Feast FileSource of feature_repo/features.py
 LABELS_FILE = "data/loan_labels.parquet"  # the entity rows: application_id, event_timestamp, label
 
 
-def ensure_demo_data(repo: Path, *, rows: int = 20_000, seed: int = 7) -> bool:
+def ensure_demo_data(repo: Path, *, rows: int = 20_000, seed: int = DEMO_SEED) -> bool:
     """Write the demo's parquet files into the demo Feast repo when it has none; True when it wrote them."""
     apps, labels = repo / APPLICATIONS_FILE, repo / LABELS_FILE
     if apps.is_file() and labels.is_file():

@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from mlmon.demo.data import LABELS_FILE, ensure_demo_data
+from mlmon.demo.data import DEMO_SEED, LABELS_FILE, ensure_demo_data
 from mlmon.spec import ModelSpec, load_spec
 from mlmon.training.train import RowsTransform, TrainResult, train
 
@@ -43,7 +43,7 @@ def train_demo(
     *,
     variant: Variant = "standard",
     rows: int = 20_000,
-    seed: int = 7,
+    seed: int = DEMO_SEED,
     activate: bool = True,
     spec: ModelSpec | None = None,
 ) -> TrainResult:

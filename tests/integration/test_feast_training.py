@@ -12,7 +12,7 @@ import pytest
 
 from mlmon.baseline import feast_repo
 from mlmon.baseline.profile import BaselineProfile, NumericProfile
-from mlmon.demo.data import APPLICATIONS_FILE, LABELS_FILE, ensure_demo_data
+from mlmon.demo.data import APPLICATIONS_FILE, DEMO_SEED, LABELS_FILE, ensure_demo_data
 from mlmon.demo.training import train_demo
 from mlmon.errors import BaselineNotFound, ConfigError
 from mlmon.registry.register import RegisterResult
@@ -85,7 +85,7 @@ def test_trained_artifact_metrics_and_profile(trained_model: RegisterResult) -> 
 
 def test_train_is_idempotent(trained_model: RegisterResult) -> None:
     repo = Path(trained_model.path).parents[2] / "feature_repo"
-    again = train_demo(repo, trained_model.path.parent, rows=TRAIN_ROWS, seed=7).registered
+    again = train_demo(repo, trained_model.path.parent, rows=TRAIN_ROWS, seed=DEMO_SEED).registered
     assert again.version == trained_model.version and again.reused
     assert again.metrics == trained_model.metrics
     first = json.loads((trained_model.path / "baseline_profile.json").read_text())

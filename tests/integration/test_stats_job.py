@@ -21,7 +21,8 @@ from mlmon.registry.serving import LoadedModel, load_model
 from mlmon.settings import StatsSettings
 from mlmon.store.base import InferenceStore, LabelRecord, TimeWindow
 from mlmon.store.sqlite import SQLiteStore
-from stats_service.job import StatsJob, StatsRun, build_stats_job, report_document
+from stats_service.job import StatsJob, build_stats_job
+from stats_service.run import StatsRun, report_document
 from tests.unit.drift_detector.helpers import SPEC_PATH, events_from_frame, feature_rows, model_scores, utc_now
 from tests.unit.drift_detector.test_collector import promtool_check, samples
 

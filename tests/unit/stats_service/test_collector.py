@@ -11,7 +11,7 @@ from mlmon.spec import SLO
 from mlmon.store.base import TimeWindow
 from stats_service.collector import StatsCollector
 from stats_service.evaluation import EvalResult
-from stats_service.job import StatsRun, WindowReport, report_document, summary_line, to_record
+from stats_service.run import StatsRun, WindowReport, report_document, summary_line, to_record
 from stats_service.slo import SLOResult
 from stats_service.traffic import TrafficResult
 from tests.unit.drift_detector.test_collector import promtool_check, samples
