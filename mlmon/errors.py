@@ -1,4 +1,4 @@
-"""One error hierarchy for mlmon, mapped to HTTP once at the edge (``model_server.errors``).
+"""One error hierarchy for mlmon, mapped to HTTP once at the edge (``mlmon.http.errors``).
 
 MlmonError
 ├── ConfigError             settings, spec file, feature repo or data file is wrong (user mistake)

@@ -16,13 +16,13 @@ from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CollectorRegistry
 
 import mlmon
+from mlmon.http.errors import install_error_handlers
+from mlmon.http.feedback import feedback_router
+from mlmon.http.limits import BodyLimitMiddleware
 from mlmon.instrument import instrument
 from mlmon.settings import ModelServerSettings
 from mlmon.spec import load_spec
-from model_server.errors import install_error_handlers
-from model_server.limits import BodyLimitMiddleware
 from model_server.predictor import ServingModel
-from model_server.routers.feedback import feedback_router
 from model_server.routers.health import router as health_router
 from model_server.routers.predict import predict_router
 from model_server.schemas import RequestParser
@@ -58,10 +58,11 @@ def create_app(
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
     instrumentation = instrument(app, registry=registry, spec=spec)  # outermost: counts every response
-    app.state.mlmon = ServerState(settings, spec, registry, instrumentation, model=model, store=store)
+    state = ServerState(settings, spec, registry, instrumentation, model=model, store=store)
+    app.state.mlmon = state
     install_error_handlers(app)
     parser = RequestParser(spec, settings.unknown_fields, settings.max_batch_size)
     app.include_router(predict_router(spec, parser))
-    app.include_router(feedback_router(spec))
+    app.include_router(feedback_router(spec, lambda: settings.feedback_token, state.require_store))
     app.include_router(health_router)
     return app

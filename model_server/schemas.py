@@ -5,11 +5,8 @@
 - ``required: true`` features must be present and not null; the others may be absent or null (missing).
 - unknown fields: refused (422) or ignored, per ``MLMON_UNKNOWN_FIELDS``.
 - ``/predict`` takes one object, or ``{"instances": [...]}`` with 1..``max_batch_size`` objects.
-- JSON itself is held to more than Python's parser asks: a duplicate key, a string that is not valid Unicode
-  (a lone surrogate escape such as ``"\\ud800"``), an integer past Python's int-string limit (4300 digits) and
-  ``NaN``/``Infinity`` are refused, naming the key or the field.
-- only ``application/json`` and ``application/*+json`` bodies are read (415 otherwise).
-- times (``observed_at``) are ISO 8601, naive means UTC, within the range pandas and the stores can hold.
+- JSON itself is parsed strictly by ``mlmon.http.json_body`` (duplicate keys, lone surrogates, huge integers,
+  ``NaN``/``Infinity`` and non-JSON content types are refused, naming the key or the field).
 
 Every refusal is an ``InvalidInput`` naming the field (``instances[3].temperature``) and the reason; user text
 in an error is cut to ``mlmon.errors.ECHO_LIMIT`` characters.
@@ -17,20 +14,14 @@ in an error is cut to ``mlmon.errors.ECHO_LIMIT`` characters.
 
 from __future__ import annotations
 
-import json
-import math
-import re
-import sys
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, WithJsonSchema, create_model
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, create_model
 
-from mlmon.errors import InvalidInput, UnsupportedMediaType, echo
-from mlmon.spec import FeatureSpec, ModelSpec
+from mlmon.errors import InvalidInput
+from mlmon.http.json_body import FiniteFloat, json_type, parse_json
+from mlmon.spec import FeatureSpec, ModelSpec, example_row
 
-FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 BATCH_KEY = "instances"
 _PY_TYPES: dict[str, Any] = {"numeric": FiniteFloat, "categorical": StrictStr, "boolean": StrictBool}
 
@@ -68,19 +59,7 @@ def _camel(name: str) -> str:
 
 def example_instance(spec: ModelSpec) -> dict[str, Any]:
     """A valid request body built from the spec alone (used in the OpenAPI schema and tested)."""
-    example: dict[str, Any] = {}
-    for feature in spec.features:
-        if feature.type == "numeric":
-            low, high = feature.range or (0.0, 1.0)
-            value = low + 0.25 * (high - low)
-            example[feature.name] = round(value) if high - low >= 10 else round(value, 3)
-        elif feature.type == "boolean":
-            example[feature.name] = False
-        elif feature.categories:
-            example[feature.name] = feature.categories[0]
-        else:
-            example[feature.name] = "example"
-    return example
+    return example_row(spec)
 
 
 class RequestParser:
@@ -99,14 +78,14 @@ class RequestParser:
         """Rows and whether the request was a batch."""
         data = parse_json(body)
         if not isinstance(data, dict):
-            raise InvalidInput("body", f"must be a JSON object, not {_json_type(data)}")
+            raise InvalidInput("body", f"must be a JSON object, not {json_type(data)}")
         if BATCH_KEY in data and not self._batch_key_is_feature:
             instances = data[BATCH_KEY]
             extra = sorted(set(data) - {BATCH_KEY})
             if extra and self.reject_unknown:
                 raise InvalidInput(extra[0], f"unexpected field next to {BATCH_KEY!r}")
             if not isinstance(instances, list):
-                raise InvalidInput(BATCH_KEY, f"must be a list of objects, not {_json_type(instances)}")
+                raise InvalidInput(BATCH_KEY, f"must be a list of objects, not {json_type(instances)}")
             if not instances:
                 raise InvalidInput(BATCH_KEY, "must hold at least one instance")
             if len(instances) > self.max_batch_size:
@@ -116,7 +95,7 @@ class RequestParser:
 
     def validate(self, item: Any, prefix: str) -> dict[str, Any]:
         if not isinstance(item, dict):
-            raise InvalidInput(prefix or "body", f"must be a JSON object, not {_json_type(item)}")
+            raise InvalidInput(prefix or "body", f"must be a JSON object, not {json_type(item)}")
         try:
             values = self.model.model_validate(item).__dict__
         except ValidationError as exc:
@@ -141,137 +120,6 @@ class RequestParser:
 
 
 # Python's json turns "\ud800" into a str that cannot be encoded; raw UTF-8 cannot carry one (not UTF-8).
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-# pandas (and so both stores) hold nanosecond timestamps: 1677-09-21 .. 2262-04-11.
-MIN_TIME = datetime(1677, 9, 22, tzinfo=UTC)
-_DATE_Z = re.compile(r"^\d{4}-\d{2}-\d{2}Z$")
-MAX_TIME = datetime(2262, 4, 11, tzinfo=UTC)
-
-
-def check_content_type(content_type: str | None) -> None:
-    """Only JSON bodies are read: ``application/json`` or ``application/<x>+json`` (415 otherwise), so that
-    a cross-site form post (``text/plain``, ``application/x-www-form-urlencoded``) is never a prediction."""
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
-        return
-    shown = repr(echo(media)) if media else "missing"
-    raise UnsupportedMediaType("content-type", f"{shown} is not JSON; send Content-Type: application/json")
-
-
-def parse_json(body: bytes) -> Any:
-    if not body:
-        raise InvalidInput("body", "empty request body; send a JSON object")
-    try:
-        data = json.loads(body, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
-    except InvalidInput:
-        raise
-    except UnicodeDecodeError:
-        raise InvalidInput("body", "not UTF-8 encoded JSON") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidInput("body", f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise InvalidInput("body", "JSON nested too deeply") from None
-    except ValueError as exc:  # Python's int-string conversion limit
-        raise _oversized_integer(body) or InvalidInput("body", echo(str(exc))) from None
-    if _SURROGATE_ESCAPE.search(body):
-        _check_unicode(data)
-    return data
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise InvalidInput(key, "duplicate key in a JSON object")
-            seen.add(key)
-    return out
-
-
-def _reject_constant(token: str) -> float:
-    # NaN / Infinity are not JSON; Python's parser accepts them, we do not (the field is unknown here).
-    raise InvalidInput("body", f"{token} is not a valid JSON number")
-
-
-def _walk(value: Any, path: str = "") -> Iterator[tuple[str, Any, bool]]:
-    """Every value in a parsed JSON document with its path (``instances[3].x``); keys too (flag True)."""
-    stack: list[tuple[str, Any]] = [(path, value)]
-    while stack:
-        where, item = stack.pop()
-        yield where, item, False
-        if isinstance(item, dict):
-            for key, child in reversed(item.items()):
-                at = f"{where}.{key}" if where else key
-                yield at, key, True
-                stack.append((at, child))
-        elif isinstance(item, list):
-            stack.extend((f"{where}[{i}]", child) for i, child in reversed(list(enumerate(item))))
-
-
-def _check_unicode(data: Any) -> None:
-    for where, value, is_key in _walk(data):
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                what = "key" if is_key else "string"
-                raise InvalidInput(where or "body", f"{what} is not valid Unicode (a lone surrogate)") from None
-
-
-class _HugeInt:
-    def __init__(self, digits: int) -> None:
-        self.digits = digits
-
-
-def _oversized_integer(body: bytes) -> InvalidInput | None:
-    """Parse again, marking integers past the int-string limit, to name the field that holds one."""
-    limit = sys.get_int_max_str_digits() or 4300
-
-    def parse_int(text: str) -> Any:
-        digits = len(text.lstrip("-"))
-        return _HugeInt(digits) if digits > limit else 0
-
-    try:
-        data = json.loads(body, parse_int=parse_int, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
-    except (ValueError, RecursionError):
-        return None
-    for where, value, _ in _walk(data):
-        if isinstance(value, _HugeInt):
-            return InvalidInput(where or "body", f"integer of {value.digits} digits is too large (limit {limit})")
-    return None
-
-
-def parse_time(raw: str, field: str) -> datetime:
-    """An ISO 8601 time (``Z`` or an offset; naive means UTC) → aware UTC datetime, within MIN_TIME..MAX_TIME."""
-    text = raw[:-1] + "T00:00:00+00:00" if _DATE_Z.match(raw) else raw  # "2026-01-15Z": a UTC date
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(field, f"{echo(raw)!r} is not an ISO 8601 time like 2026-01-15T10:00:00Z") from None
-    try:
-        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    except OverflowError:
-        when = datetime.min.replace(tzinfo=UTC)  # an offset pushed it before year 1
-    if not MIN_TIME <= when <= MAX_TIME:
-        raise InvalidInput(
-            field, f"{echo(raw)!r} is outside the supported range {MIN_TIME:%Y-%m-%d} .. {MAX_TIME:%Y-%m-%d} (UTC)"
-        )
-    return when
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number" if math.isfinite(float(value)) else "a non-finite number"
-    return "null" if value is None else type(value).__name__
-
-
 def predict_request_schema(spec: ModelSpec, model: type[BaseModel], max_batch_size: int) -> dict[str, Any]:
     """OpenAPI request body for ``/predict``: one instance or a batch, with a valid example of each."""
     instance_schema = model.model_json_schema()
@@ -309,19 +157,6 @@ def predict_request_schema(spec: ModelSpec, model: type[BaseModel], max_batch_si
     }
 
 
-class FeedbackItem(BaseModel):
-    """Ground truth for one prediction (``observed_at`` defaults to now; naive times are UTC)."""
-
-    model_config = ConfigDict(extra="forbid")
-    prediction_id: Annotated[StrictStr, Field(min_length=1, max_length=128)]
-    label: StrictStr | FiniteFloat
-    observed_at: Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})] | None = Field(
-        default=None,
-        description="ISO 8601 time the outcome was observed (naive: UTC), 1677-09-22 .. 2262-04-11",
-        examples=["2026-01-15T10:00:00Z"],
-    )
-
-
 class PredictionOut(BaseModel):
     prediction_id: str = Field(description="Quote it in POST /feedback")
     prediction: str | float | None = Field(description="Class label (classification) or value (regression)")
@@ -332,22 +167,3 @@ class PredictionOut(BaseModel):
 
 class BatchPredictionOut(BaseModel):
     predictions: list[PredictionOut]
-
-
-class FeedbackOut(BaseModel):
-    written: int = Field(description="Labels stored")
-    replaced: int = Field(description="Of those, labels that replaced an earlier one (last wins)")
-    unknown: int = Field(description="Labels for prediction ids the store does not hold (not written)")
-    unknown_ids: list[str] = Field(description="Up to 100 of the unknown prediction ids")
-
-
-class ErrorOut(BaseModel):
-    error: str
-    message: str
-    field: str | None = None
-    reason: str | None = None
-
-
-def feedback_example(spec: ModelSpec) -> dict[str, Any]:
-    label: str | float = spec.prediction.positive or 1.0
-    return {"prediction_id": "6f1c2d3e4b5a69788796a5b4c3d2e1f0", "label": label, "observed_at": "2026-01-15T10:00:00Z"}

@@ -14,14 +14,14 @@ import time
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from mlmon.http.feedback import ErrorOut
+from mlmon.http.json_body import check_content_type
 from mlmon.spec import ModelSpec
 from model_server.predictor import Predictor
 from model_server.schemas import (
     BatchPredictionOut,
-    ErrorOut,
     PredictionOut,
     RequestParser,
-    check_content_type,
     predict_request_schema,
 )
 from model_server.state import ServerState

@@ -1,4 +1,5 @@
-"""``POST /feedback``: ground truth by ``prediction_id``, protected by ``Authorization: Bearer <token>``.
+"""``POST /feedback``: ground truth by ``prediction_id``, protected by ``Authorization: Bearer <token>``; the
+same router for the reference model server and for a team's own app (``mlmon.instrument.monitor``).
 
 The token is checked before the body is read: a wrong or missing token gets 401 and nothing is written; then
 the content type (415 unless JSON).
@@ -9,29 +10,54 @@ Classification labels are class names; for a two-class model ``1``/``0`` also me
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictStr, ValidationError, WithJsonSchema
 
 from mlmon.errors import FeedbackDisabled, InvalidInput, Unauthorized, echo
+from mlmon.http.json_body import FiniteFloat, check_content_type, parse_json, parse_time
 from mlmon.spec import ModelSpec
 from mlmon.store.base import LabelRecord
-from model_server.schemas import (
-    ErrorOut,
-    FeedbackItem,
-    FeedbackOut,
-    check_content_type,
-    feedback_example,
-    parse_json,
-    parse_time,
-)
-from model_server.state import ServerState
+from mlmon.store.protocols import LabelSink
 
 MAX_FEEDBACK_ITEMS = 10_000
+
+
+class FeedbackItem(BaseModel):
+    """Ground truth for one prediction (``observed_at`` defaults to now; naive times are UTC)."""
+
+    model_config = ConfigDict(extra="forbid")
+    prediction_id: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+    label: StrictStr | FiniteFloat
+    observed_at: Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})] | None = Field(
+        default=None,
+        description="ISO 8601 time the outcome was observed (naive: UTC), 1677-09-22 .. 2262-04-11",
+        examples=["2026-01-15T10:00:00Z"],
+    )
+
+
+class FeedbackOut(BaseModel):
+    written: int = Field(description="Labels stored")
+    replaced: int = Field(description="Of those, labels that replaced an earlier one (last wins)")
+    unknown: int = Field(description="Labels for prediction ids the store does not hold (not written)")
+    unknown_ids: list[str] = Field(description="Up to 100 of the unknown prediction ids")
+
+
+class ErrorOut(BaseModel):
+    error: str
+    message: str
+    field: str | None = None
+    reason: str | None = None
+
+
+def feedback_example(spec: ModelSpec) -> dict[str, Any]:
+    label: str | float = spec.prediction.positive or 1.0
+    return {"prediction_id": "6f1c2d3e4b5a69788796a5b4c3d2e1f0", "label": label, "observed_at": "2026-01-15T10:00:00Z"}
 
 
 def _label_value(spec: ModelSpec, raw: str | float, field: str) -> str | float:
@@ -84,7 +110,11 @@ def parse_feedback(spec: ModelSpec, body: bytes) -> list[LabelRecord]:
     return records
 
 
-def feedback_router(spec: ModelSpec) -> APIRouter:
+def feedback_router(
+    spec: ModelSpec, token: Callable[[], SecretStr | None], labels: Callable[[], LabelSink]
+) -> APIRouter:
+    """``POST /feedback``; ``token()`` is the bearer token (None: feedback disabled), ``labels()`` the store the
+    labels go to (it may raise StoreUnavailable)."""
     router = APIRouter(tags=["feedback"])
     bearer = HTTPBearer(auto_error=False, description="MLMON_FEEDBACK_TOKEN")
     example = feedback_example(spec)
@@ -120,17 +150,16 @@ def feedback_router(spec: ModelSpec) -> APIRouter:
     async def feedback(
         request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
     ) -> FeedbackOut:
-        state: ServerState = request.app.state.mlmon
-        token = state.settings.feedback_token
-        if token is None:
+        secret = token()
+        if secret is None:
             raise FeedbackDisabled("feedback is disabled", hint="set MLMON_FEEDBACK_TOKEN to enable it")
-        expected = token.get_secret_value().encode()
+        expected = secret.get_secret_value().encode()
         given = credentials.credentials.encode() if credentials is not None else b""
         if not hmac.compare_digest(given, expected):
             raise Unauthorized("missing or wrong bearer token for /feedback")
         check_content_type(request.headers.get("content-type"))
         body = await request.body()
-        store = state.require_store()
+        store = labels()
         result = await run_in_threadpool(lambda: store.upsert_labels(parse_feedback(spec, body)))
         return FeedbackOut(
             written=result.written,

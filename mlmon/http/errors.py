@@ -56,7 +56,13 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": "internal_error", "message": "internal server error"}, status_code=500)
 
 
+def install_mlmon_error_handler(app: FastAPI) -> None:
+    """Only mlmon's own errors (what ``/feedback`` and ``Monitor.record`` raise), for a team's own app."""
+    app.add_exception_handler(MlmonError, _mlmon_error)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    """The reference server: mlmon errors, request validation and anything unexpected, in one shape."""
     app.add_exception_handler(MlmonError, _mlmon_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)

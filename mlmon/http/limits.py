@@ -5,7 +5,7 @@
 - 408 when the whole body has not arrived within ``MLMON_BODY_TIMEOUT_S`` of the request's start (a client
   that sends its headers and then trickles or stalls the body holds a connection for that long at most).
 
-Both answers use the shared error shape (``model_server.errors.error_body``) and close the connection, since
+Both answers use the shared error shape (``mlmon.http.errors.error_body``) and close the connection, since
 the rest of the body is never read. No handler sees a byte of a refused body.
 """
 
@@ -17,7 +17,7 @@ import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlmon.errors import FieldError, PayloadTooLarge, RequestTimeout
-from model_server.errors import error_body
+from mlmon.http.errors import error_body
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
