@@ -131,6 +131,12 @@ class ModelServerSettings(CommonSettings):
     log_close_timeout_s: float = Field(
         default=10.0, ge=0, description="Shutdown: time to ship the local log before leaving the rest on disk"
     )
+    event_time_max_past_s: float = Field(
+        default=86400, ge=0, description="A client's event_time may be at most this long before the server's clock"
+    )
+    event_time_max_future_s: float = Field(
+        default=300, ge=0, description="A client's event_time may be at most this long after the server's clock"
+    )
     bulk_size: int = Field(default=500, ge=1, description="Events per bulk write to the store")
     flush_interval_s: float = Field(default=0.5, gt=0, description="Longest wait before a bulk write")
     replay_interval_s: float = Field(default=2.0, gt=0, description="How often a store outage is re-checked")

@@ -20,6 +20,7 @@ from mlmon.http.errors import install_error_handlers
 from mlmon.http.feedback import feedback_router
 from mlmon.http.limits import BodyLimitMiddleware
 from mlmon.instrument import instrument
+from mlmon.instrument.event_time import EventTimePolicy
 from mlmon.settings import ModelServerSettings
 from mlmon.spec import load_spec
 from model_server.predictor import ServingModel
@@ -61,7 +62,8 @@ def create_app(
     state = ServerState(settings, spec, registry, instrumentation, model=model, store=store)
     app.state.mlmon = state
     install_error_handlers(app)
-    parser = RequestParser(spec, settings.unknown_fields, settings.max_batch_size)
+    event_time = EventTimePolicy(settings.event_time_max_past_s, settings.event_time_max_future_s)
+    parser = RequestParser(spec, settings.unknown_fields, settings.max_batch_size, event_time)
     app.include_router(predict_router(spec, parser))
     app.include_router(feedback_router(spec, lambda: settings.feedback_token, state.require_store))
     app.include_router(health_router)

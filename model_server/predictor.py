@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
@@ -128,8 +129,14 @@ class Predictor:
                 out.append(Prediction(pid, label, value, "ok"))
         return out
 
-    def predict(self, rows: Sequence[dict[str, Any]], started: float) -> tuple[list[Prediction], list[InferenceEvent]]:
-        """Score rows, record metrics, build one event per row; ``started`` is ``time.perf_counter()``."""
+    def predict(
+        self,
+        rows: Sequence[dict[str, Any]],
+        started: float,
+        event_times: Sequence[datetime | None] | None = None,
+    ) -> tuple[list[Prediction], list[InferenceEvent]]:
+        """Score rows, record metrics, build one event per row; ``started`` is ``time.perf_counter()``;
+        ``event_times`` are the clients' (checked) event times, None for the server's time."""
         self.instrumentation.inputs.record(rows)
         results: list[Prediction | None] = [None] * len(rows)
         to_score: list[int] = []
@@ -152,4 +159,4 @@ class Predictor:
         for score, label, kind in zip(scores, labels, kinds, strict=True):
             outputs.record(score, label, kind)
         ids = [p.prediction_id for p in predictions]
-        return predictions, self.events.events(rows, labels, scores, kinds, latency_ms, ids)
+        return predictions, self.events.events(rows, labels, scores, kinds, latency_ms, ids, event_times)

@@ -5,6 +5,8 @@
 - ``required: true`` features must be present and not null; the others may be absent or null (missing).
 - unknown fields: refused (422) or ignored, per ``MLMON_UNKNOWN_FIELDS``.
 - ``/predict`` takes one object, or ``{"instances": [...]}`` with 1..``max_batch_size`` objects.
+- each instance may carry ``event_time`` (``mlmon.instrument.event_time``: ISO 8601 with an offset, within the
+  configured skew from the server's clock), unless a spec feature has that name.
 - JSON itself is parsed strictly by ``mlmon.http.json_body`` (duplicate keys, lone surrogates, huge integers,
   ``NaN``/``Infinity`` and non-JSON content types are refused, naming the key or the field).
 
@@ -14,15 +16,19 @@ in an error is cut to ``mlmon.errors.ECHO_LIMIT`` characters.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, create_model
 
 from mlmon.errors import InvalidInput
 from mlmon.http.json_body import FiniteFloat, json_type, parse_json
+from mlmon.instrument.event_time import DESCRIPTION as EVENT_TIME_DESCRIPTION
+from mlmon.instrument.event_time import EVENT_TIME, EventTimePolicy
 from mlmon.spec import FeatureSpec, ModelSpec, example_row
 
 BATCH_KEY = "instances"
+_DateTimeText = Annotated[StrictStr, Field(json_schema_extra={"format": "date-time"})]  # parsed after validation
 _PY_TYPES: dict[str, Any] = {"numeric": FiniteFloat, "categorical": StrictStr, "boolean": StrictBool}
 
 
@@ -36,6 +42,8 @@ def instance_model(spec: ModelSpec, unknown_fields: Literal["reject", "ignore"])
             fields[feature.name] = (kind, Field(..., description=description))
         else:
             fields[feature.name] = (kind | None, Field(None, description=description))
+    if EVENT_TIME not in fields:
+        fields[EVENT_TIME] = (_DateTimeText | None, Field(None, description=EVENT_TIME_DESCRIPTION))
     config = ConfigDict(extra="forbid" if unknown_fields == "reject" else "ignore")
     return create_model(f"{_camel(spec.model)}Instance", __config__=config, **fields)
 
@@ -62,10 +70,22 @@ def example_instance(spec: ModelSpec) -> dict[str, Any]:
     return example_row(spec)
 
 
+class ParsedRequest(NamedTuple):
+    rows: list[dict[str, Any]]
+    batch: bool
+    event_times: list[datetime | None] | None  # per row (None: the server's time); None when no row has one
+
+
 class RequestParser:
     """Turns a raw ``/predict`` body into validated rows ``{feature: value or None}`` in spec order."""
 
-    def __init__(self, spec: ModelSpec, unknown_fields: Literal["reject", "ignore"], max_batch_size: int) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        unknown_fields: Literal["reject", "ignore"],
+        max_batch_size: int,
+        event_time: EventTimePolicy | None = None,
+    ) -> None:
         self.spec = spec
         self.model = instance_model(spec, unknown_fields)
         self.max_batch_size = max_batch_size
@@ -73,9 +93,11 @@ class RequestParser:
         self.names = spec.feature_names
         self._required = {f.name for f in spec.features if f.required}
         self._batch_key_is_feature = BATCH_KEY in self.names
+        self.event_time = event_time or EventTimePolicy()
+        self._times = EVENT_TIME not in self.names  # a feature of that name wins: no client event time then
 
-    def parse(self, body: bytes) -> tuple[list[dict[str, Any]], bool]:
-        """Rows and whether the request was a batch."""
+    def parse(self, body: bytes) -> ParsedRequest:
+        """Rows, whether the request was a batch, and the instances' event times."""
         data = parse_json(body)
         if not isinstance(data, dict):
             raise InvalidInput("body", f"must be a JSON object, not {json_type(data)}")
@@ -90,8 +112,19 @@ class RequestParser:
                 raise InvalidInput(BATCH_KEY, "must hold at least one instance")
             if len(instances) > self.max_batch_size:
                 raise InvalidInput(BATCH_KEY, f"batch of {len(instances)} exceeds max_batch_size {self.max_batch_size}")
-            return [self.validate(item, f"{BATCH_KEY}[{i}]") for i, item in enumerate(instances)], True
-        return [self.validate(data, "")], False
+            return self._parsed([(item, f"{BATCH_KEY}[{i}]") for i, item in enumerate(instances)], True)
+        return self._parsed([(data, "")], False)
+
+    def _parsed(self, items: list[tuple[Any, str]], batch: bool) -> ParsedRequest:
+        rows = [self.validate(item, prefix) for item, prefix in items]
+        if not self._times or not any(EVENT_TIME in item for item, _ in items):
+            return ParsedRequest(rows, batch, None)
+        now = datetime.now(UTC)
+        times = [
+            None if item.get(EVENT_TIME) is None else self.event_time.parse(item[EVENT_TIME], _at(prefix), now)
+            for item, prefix in items
+        ]
+        return ParsedRequest(rows, batch, times)
 
     def validate(self, item: Any, prefix: str) -> dict[str, Any]:
         if not isinstance(item, dict):
@@ -117,6 +150,10 @@ class RequestParser:
         if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 1024:
             return "number too large: not a finite float"
         return str(err["msg"])
+
+
+def _at(prefix: str) -> str:
+    return f"{prefix}.{EVENT_TIME}" if prefix else EVENT_TIME
 
 
 # Python's json turns "\ud800" into a str that cannot be encoded; raw UTF-8 cannot carry one (not UTF-8).

@@ -38,13 +38,18 @@ class EventBuilder:
         score: float | None,
         kind: ResponseKind,
         latency_ms: float,
-        received_at: datetime,
+        received_at: datetime | None,
         prediction_id: str | None = None,
         event_time: datetime | None = None,
     ) -> InferenceEvent:
+        """One event; its time is ``event_time`` (the client's), else ``received_at`` (the server's, None for
+        history loaded from a file, which must then have an event time)."""
+        timestamp = event_time or received_at
+        if timestamp is None:
+            raise ValueError("an event needs an event time or a received_at time")
         return InferenceEvent(
             prediction_id=prediction_id or uuid.uuid4().hex,
-            timestamp=event_time or received_at,
+            timestamp=timestamp,
             model_name=self.spec.model,
             model_version=self.model_version,
             features=self.stored_features(row),
@@ -64,6 +69,7 @@ class EventBuilder:
         kinds: Sequence[ResponseKind],
         latency_ms: float,
         ids: Sequence[str] | None = None,
+        event_times: Sequence[datetime | None] | None = None,
     ) -> list[InferenceEvent]:
         now = datetime.now(UTC)
         return [
@@ -75,6 +81,7 @@ class EventBuilder:
                 latency_ms=latency_ms,
                 received_at=now,
                 prediction_id=ids[i] if ids is not None else None,
+                event_time=event_times[i] if event_times is not None else None,
             )
             for i, row in enumerate(rows)
         ]

@@ -28,6 +28,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
@@ -38,6 +39,7 @@ from mlmon.errors import ConfigError, InferenceLogUnavailable, ModelNotLoaded, S
 from mlmon.http.errors import install_mlmon_error_handler
 from mlmon.http.feedback import feedback_router
 from mlmon.inference_log import InferenceLog, LogConfig, LogStatus, PiiProtector
+from mlmon.instrument.event_time import EventTimePolicy
 from mlmon.instrument.events import EventBuilder
 from mlmon.instrument.metrics import inference_log_metrics
 from mlmon.instrument.middleware import REQUEST_STARTED
@@ -70,6 +72,7 @@ class Monitor:
         self.registry = registry
         self.pii = PiiProtector(spec, settings.pii_mode, settings.pii_hash_key)
         self.events = EventBuilder(spec, registered.version, self.pii)
+        self.event_time = EventTimePolicy(settings.event_time_max_past_s, settings.event_time_max_future_s)
         self.store: InferenceStore | None = store
         self._owns_store = store is None
         self.log: InferenceLog | None = None
@@ -133,15 +136,21 @@ class Monitor:
         *,
         scores: Sequence[float | None] | None = None,
         kinds: Sequence[ResponseKind] | None = None,
+        event_times: Sequence[datetime | str | None] | None = None,
     ) -> list[str]:
         """Count the inputs and outputs of one request and log its events durably; returns the prediction ids.
 
         ``rows`` are the features the model saw (spec names); ``predictions`` the answers: numbers for a
         regression, class names for a classifier (then ``scores`` are the probabilities of the predicted —
         for a binary model the positive — class). A missing or non-finite answer is an ``empty`` response;
-        ``kinds`` marks ``fallback``/``empty`` answers the app's own post-processing produced."""
+        ``kinds`` marks ``fallback``/``empty`` answers the app's own post-processing produced.
+        ``event_times`` (aware datetimes or ISO 8601 strings, None for the server's time) are when the predicted
+        events happened: windows are cut on them. One outside the skew of ``MLMON_EVENT_TIME_MAX_PAST_S`` /
+        ``MLMON_EVENT_TIME_MAX_FUTURE_S`` raises ``InvalidInput`` naming ``event_times[i]`` (a 422 with the
+        installed error handler) before anything is counted or logged."""
         if len(predictions) != len(rows) or (scores is not None and len(scores) != len(rows)):
             raise ValueError("rows, predictions (and scores) must have the same length")
+        times = self.event_time.parse_all(event_times, len(rows), "event_times", datetime.now(UTC))
         if self.log is None:
             raise InferenceLogUnavailable(self.log_error or "the inference log is not started (has the app started?)")
         started = REQUEST_STARTED.get()
@@ -160,7 +169,7 @@ class Monitor:
         outputs = self.instrumentation.outputs
         for score, label, kind in zip(values, labels, kinds_out, strict=True):
             outputs.record(score, label, kind)
-        events = self.events.events(rows, labels, values, kinds_out, latency_ms)
+        events = self.events.events(rows, labels, values, kinds_out, latency_ms, event_times=times)
         self.log.append(events)
         return [e.prediction_id for e in events]
 

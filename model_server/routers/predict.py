@@ -32,8 +32,8 @@ def predict_router(spec: ModelSpec, parser: RequestParser) -> APIRouter:
     regression = spec.prediction.kind == "regression"
 
     def handle(state: ServerState, predictor: Predictor, body: bytes, started: float) -> bytes:
-        rows, batch = parser.parse(body)
-        predictions, events = predictor.predict(rows, started)
+        rows, batch, event_times = parser.parse(body)
+        predictions, events = predictor.predict(rows, started, event_times)
         state.log_events(events)
         version = predictor.model.version
         items = [p.to_json(version, regression) for p in predictions]
@@ -47,6 +47,8 @@ def predict_router(spec: ModelSpec, parser: RequestParser) -> APIRouter:
             'Send one object, or `{"instances": [...]}` for a batch. Values outside the expected range and '
             "unseen categories are served (and counted); type errors, missing required features, NaN/Infinity, "
             "duplicate keys, invalid Unicode and unknown fields are refused with 422 naming the field. "
+            "Each instance may carry `event_time` (ISO 8601 with an offset): the event time windows are cut on, "
+            "within a bounded skew from the server's clock (else 422 naming the field). "
             "A 200 answer means the prediction's event is in the server's local inference log."
         ),
         openapi_extra={"requestBody": predict_request_schema(spec, parser.model, parser.max_batch_size)},

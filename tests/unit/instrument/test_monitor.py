@@ -4,6 +4,7 @@ one call gives metrics, a durable inference log into a real SQLite store, and ``
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +125,32 @@ def test_without_a_registered_version_the_call_says_what_to_do(tmp_path: Path) -
     with pytest.raises(ConfigError, match="no registered version of tiny") as info:
         monitor(FastAPI(), settings=settings)
     assert "mlmon register" in str(info.value)
+
+
+def test_record_takes_event_times_within_the_skew(tiny: TinyModel, tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    app = FastAPI()
+    mon = monitor(app, settings=settings_for(tiny, tmp_path), registry=registry)
+
+    @app.post("/v1/score")
+    def score(body: dict[str, Any]) -> dict[str, Any]:
+        [prediction_id] = mon.record([{"x": 1.0}], ["yes"], scores=[0.7], event_times=[body.get("at")])
+        return {"prediction_id": prediction_id}
+
+    earlier = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
+    with TestClient(app) as client:
+        dated = client.post("/v1/score", json={"at": earlier.isoformat()}).json()["prediction_id"]
+        undated = client.post("/v1/score", json={"at": None}).json()["prediction_id"]
+        refused = client.post("/v1/score", json={"at": (earlier - timedelta(days=3)).isoformat()})
+        assert refused.status_code == 422 and refused.json()["field"] == "event_times[0]"
+        assert "MLMON_EVENT_TIME_MAX_PAST_S" in refused.json()["reason"]
+        assert mon.log is not None and mon.log.flush(10)
+    labels = {"model": "tiny", "model_version": "tiny0001", "kind": "ok"}
+    assert registry.get_sample_value("mlmon_responses_total", labels) == 2  # the refused one was not counted
+    store = SQLiteStore(tmp_path / "events.db", mon.spec)
+    frame = store.read_window(TimeWindow.last(5 * 3600)).set_index("prediction_id")
+    store.close()
+    assert sorted(frame.index) == sorted([dated, undated])
+    assert frame.loc[dated, "timestamp"] == earlier
+    assert frame.loc[dated, DocField.RECEIVED_AT] > earlier + timedelta(hours=1)
+    assert frame.loc[undated, "timestamp"] == frame.loc[undated, DocField.RECEIVED_AT]
