@@ -55,7 +55,7 @@ def test_prometheus_output_check_beside_the_store_and_degraded_without_it(  # ty
             predictions = server.predict(client, instances(loaded.spec, feature_rows(N, 31)))
         assert len(predictions) == N and all(p["model_version"] == loaded.version for p in predictions)
         wait_until(lambda: _prom_count(prom, loaded.version) == N, 20, "all predictions scraped")
-        time.sleep(1.5)  # one more scrape: the last sample of the window is after the traffic
+        prom.wait_scraped_after(time.time())  # the last sample of the window is after the traffic
 
         reader = SQLiteStore(server.store_url.removeprefix("sqlite:///"), loaded.spec)
         wait_until(lambda: reader.count(TimeWindow.last(600)) == N, 20, "events written by the model server")
