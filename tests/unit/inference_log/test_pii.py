@@ -40,6 +40,6 @@ def test_drop_mode_removes_the_field_and_needs_no_key() -> None:
 
 @pytest.mark.parametrize("key", [None, "change-me", "change-me-pii-hash-key", "short"])
 def test_a_missing_or_placeholder_key_is_refused_naming_the_setting(key: str | None) -> None:
-    with pytest.raises(ConfigError, match="^MLMON_PII_HASH_KEY: ") as info:
+    with pytest.raises(ConfigError, match=r"^MLMON_PII_HASH_KEY: ") as info:
         PiiProtector(SPEC, "hash", key)
     assert "MLMON_PII_MODE=drop" in str(info.value)
