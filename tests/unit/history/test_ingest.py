@@ -65,7 +65,7 @@ def history(n: int = 40, seed: int = 3) -> pd.DataFrame:
 def load(path: Path, spec: ModelSpec, store: HistorySink, *, version: str = "v1", **overrides: str) -> IngestSummary:
     columns = IngestColumns.for_spec(spec, overrides)
     source = sources.from_file(path, spec, columns, chunk_rows=16)
-    builder = EventBuilder(spec, version, PiiProtector(spec, "hash", "unit-key"))
+    builder = EventBuilder(spec, version, PiiProtector(spec, "hash", "unit-test-pii-key-0123"))
     converter = RowConverter(spec, builder, columns.present(source.columns), version)
     return ingest(source, converter, store, now=datetime(2026, 1, 1, tzinfo=UTC))
 
@@ -198,7 +198,7 @@ def test_the_command_loads_a_file_and_prints_the_summary(tmp_path: Path) -> None
         "MLMON_MODEL_SPEC": str(spec_path),
         "MLMON_STORE": f"sqlite:///{tmp_path / 'cli.db'}",
         "MLMON_VAR_DIR": str(tmp_path / "var"),
-        "MLMON_PII_HASH_KEY": "cli-key",
+        "MLMON_PII_HASH_KEY": "cli-test-pii-key-0123",
         "MLMON_STORE_RETENTION_DAYS": "3650",
     }
     out = run_cli("ingest", str(path), "--model-version", "v7", env=env)
