@@ -13,7 +13,11 @@ from mlmon.settings import DriftSettings
 DESCRIPTION = "the drift detector: outputs first, then every input, against the registered baseline"
 
 
-def run(settings: DriftSettings, *, once: bool = False) -> int:
+def run(settings: DriftSettings, *, once: bool = False, start: str | None = None, end: str | None = None) -> int:
+    if start is not None or end is not None:
+        from drift_detector.backtest import run_range
+
+        return run_range(settings, start, end)
     from drift_detector.job import build_drift_job
     from drift_detector.run import summary_text
 

@@ -202,6 +202,13 @@ def run_service(
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of a monitoring job's command (`mlmon stats|drift`, `python -m stats_service|drift_detector`)."""
     parser.add_argument("--once", action="store_true", help="run once, print a summary and exit")
+    parser.add_argument(
+        "--start",
+        metavar="TIME",
+        help="with --end: one run over the past range [start, end) by event time (ISO 8601, e.g. 2025-03-01; "
+        "UTC without an offset), print its summary and exit; nothing is stored, no incident, no email",
+    )
+    parser.add_argument("--end", metavar="TIME", help="end of the --start range (exclusive)")
 
 
 def job_command(settings_cls: type[Any], run: Callable[..., int]) -> Callable[[argparse.Namespace], int]:
@@ -212,6 +219,8 @@ def job_command(settings_cls: type[Any], run: Callable[..., int]) -> Callable[[a
     def handler(args: argparse.Namespace) -> int:
         settings = load_settings(settings_cls)
         configure_logging(settings.log_level)
+        if args.start is not None or args.end is not None:
+            return run(settings, once=True, start=args.start, end=args.end)
         return run(settings, once=args.once)
 
     return handler

@@ -13,7 +13,11 @@ from mlmon.settings import StatsSettings
 DESCRIPTION = "the statistics service: window statistics, traffic, evaluation with delayed labels, SLOs"
 
 
-def run(settings: StatsSettings, *, once: bool = False) -> int:
+def run(settings: StatsSettings, *, once: bool = False, start: str | None = None, end: str | None = None) -> int:
+    if start is not None or end is not None:
+        from stats_service.backtest import run_range
+
+        return run_range(settings, start, end)
     from stats_service.job import build_stats_job
     from stats_service.summary import summary_text
 
