@@ -122,8 +122,9 @@ def run_range(settings: DriftSettings, start: str | None, end: str | None) -> in
     from drift_detector.run import summary_text
     from mlmon.history.oneoff import NOTE, range_setup
 
-    with range_setup(settings, start, end, reports_dir=settings.reports_path) as (span, setup):
+    # One window: persistence over consecutive windows does not apply, the range is judged on its own.
+    with range_setup(settings, start, end, reports_dir=settings.reports_path, consecutive=1) as (span, setup):
         run = DriftWindows(setup).run(span)
     print(summary_text(run))
-    print(f"note: {NOTE}; streaks start afresh (MLMON_CONSECUTIVE applies within the range only)")
+    print(f"note: {NOTE}; the range is one window, decided on its own (MLMON_CONSECUTIVE does not apply)")
     return 0

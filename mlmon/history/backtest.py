@@ -77,8 +77,7 @@ def _track(spans: list[IncidentSpan], record: WindowRecord, previous: OpenIncide
         )
     else:
         span = spans[-1]
-        span.windows += 1
-        span.headline = current.headline or span.headline
+        span.windows += 1  # the headline stays the one it opened with
         if current.severity == "critical":
             span.severity = "critical"
 

@@ -51,6 +51,7 @@ class PolicyReplay:
             for job in ("stats", "drift")
         }
         self._open: dict[str, OpenIncident] = {}
+        self._model_id: str | None = None
 
     @property
     def emails(self) -> int:
@@ -83,8 +84,13 @@ class PolicyReplay:
         )
 
     def open_incident(self) -> OpenIncident | None:
-        """The model's open incident after the last window (the most severe of the services' incidents)."""
+        """The model's open incident after the last window: open while a service's is, named after the first
+        one that opened it, headed by the most severe."""
         if not self._open:
+            self._model_id = None
             return None
         ranked = sorted(self._open.values(), key=lambda o: (o.severity != "critical", o.id))
-        return ranked[0]
+        if self._model_id is None:
+            self._model_id = ranked[0].id
+        head = ranked[0]
+        return OpenIncident(self._model_id, head.kind, head.headline, head.severity)

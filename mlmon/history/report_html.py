@@ -156,13 +156,19 @@ def timeline_svg(run: dict[str, Any]) -> str:
 def _axis(timeline: list[dict[str, Any]], y: float) -> str:
     n = len(timeline)
     ticks = sorted({0, n // 2, n - 1}) if n else []
-    return "".join(_tag("text", _esc(timeline[i]["start"][:10]), x=f"{_x(i, n):.1f}", y=f"{y:.0f}") for i in ticks)
+    anchors = {0: "start", n - 1: "end"}
+    return "".join(
+        _tag("text", _esc(timeline[i]["start"][:10]), x=f"{_x(i + (i == n - 1), n):.1f}", y=f"{y:.0f}",
+             text_anchor=anchors.get(i, "middle"))
+        for i in ticks
+    )  # fmt: skip
 
 
 def _colour(ratio: float | None) -> str:
     if ratio is None:
         return "#f4f4f4"
-    share = max(0.0, min(ratio, 2.0)) / 2.0  # 0 → white, the threshold → mid red, twice it → dark red
+    # below the threshold faint (noise stays quiet), past it a clear step, darkest at five times it
+    share = 0.35 * max(ratio, 0.0) ** 2 if ratio < 1 else 0.55 + 0.45 * min((ratio - 1) / 4, 1.0)
     red = 255 - round(75 * share)
     other = 255 - round(235 * share)
     return f"#{red:02x}{other:02x}{other:02x}"
@@ -193,7 +199,7 @@ def heatmap_svg(run: dict[str, Any]) -> str:
     features = sorted({f for entry in timeline for f in entry["causes"]})
     height = 20 + CELL_H * max(len(features), 1) + 18
     slot = (WIDTH - LABEL_W) / max(n, 1)
-    legend = "white: unchanged · red: at the threshold and beyond · outlined: decided drift"
+    legend = "faint: below the threshold · red: at it and beyond (darker: further) · outlined: decided drift"
     parts = [_tag("text", legend, x=LABEL_W, y=12)]
     for k, feature in enumerate(features):
         top = 18 + k * CELL_H
