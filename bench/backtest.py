@@ -211,7 +211,7 @@ def backtest_time(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="30 windows, a 100k-row ingest")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv if argv is not None else [])
     days, ingest_rows = (30, 100_000) if args.quick else (365, 200_000)
     pool = _example("make_data").simulate(60_000, 7).drop(columns=["created"])
     pool = pool[pool["event_timestamp"] < pd.Timestamp("2025-03-01", tz="UTC")].drop(columns=["event_timestamp"])
@@ -267,4 +267,4 @@ def _es_rate(spec: ModelSpec, path: Path) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

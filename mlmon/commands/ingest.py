@@ -18,7 +18,7 @@ reason; the others load. Loading the same rows again stores each prediction once
 prediction_id column, else from a hash of the row's content and time); labels are upserted.
 
 Column defaults come from the spec (entity.timestamp, label.column, entity.keys) and the names prediction, score,
-prediction_id, model_version, label_observed_at, response_kind; rename any with the options below.
+prediction_id, model_version, label_observed_at, response_kind, latency_ms; rename any with the options below.
 """
 
 
@@ -48,6 +48,7 @@ def add_ingest(sub: Subparsers) -> None:
         ("label", "ground truth (default: label.column of the spec)"),
         ("label-time", "when the label was known (default: label_observed_at; absent: the event time)"),
         ("kind", "response kind ok/empty/fallback (default: response_kind)"),
+        ("latency", "the model's latency in ms (default: latency_ms; absent: 0, unknown)"),
     ):
         columns.add_argument(f"--{role}-column", metavar="NAME", help=what)
     parser.add_argument("--model-version", help="version of rows without one (default: the registered version)")
@@ -85,6 +86,7 @@ def _ingest(args: argparse.Namespace) -> int:
         "label": args.label_column,
         "label_time": args.label_time_column,
         "response_kind": args.kind_column,
+        "latency_ms": args.latency_column,
     }
     columns = IngestColumns.for_spec(spec, overrides)
     if args.saved_dataset is not None:

@@ -11,6 +11,7 @@
     label_time      ``label_observed_at``                     no: when the label was known (default: event time)
     response_kind   ``response_kind``                         no: ok / empty / fallback (default: ok, empty when
                                                               the row has no prediction)
+    latency_ms      ``latency_ms``                            no: the model's latency (default 0: unknown)
     entity keys     entity.keys                               no: part of the derived prediction id
 
 Spec features are columns named like the features; a feature absent from the file is missing in every row.
@@ -24,7 +25,17 @@ from dataclasses import dataclass, fields, replace
 from mlmon.errors import ConfigError
 from mlmon.spec import ModelSpec
 
-ROLES = ("timestamp", "prediction", "score", "prediction_id", "model_version", "label", "label_time", "response_kind")
+ROLES = (
+    "timestamp",
+    "prediction",
+    "score",
+    "prediction_id",
+    "model_version",
+    "label",
+    "label_time",
+    "response_kind",
+    "latency_ms",
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,7 @@ class IngestColumns:
     label: str = "label"
     label_time: str = "label_observed_at"
     response_kind: str = "response_kind"
+    latency_ms: str = "latency_ms"
     entity_keys: tuple[str, ...] = ()
 
     @classmethod
@@ -94,6 +106,7 @@ class PresentColumns:
     label: str | None
     label_time: str | None
     response_kind: str | None
+    latency_ms: str | None
 
     def describe(self) -> str:
         parts = [f"{role} <- {name}" for role, name in vars(self).items() if isinstance(name, str)]

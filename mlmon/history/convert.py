@@ -71,6 +71,7 @@ class RowConverter:
         kinds = values.texts(chunk[cols.response_kind], "response_kind", problems) if cols.response_kind else None
         versions = values.texts(chunk[cols.model_version], "model_version", problems) if cols.model_version else None
         ids = values.texts(chunk[cols.prediction_id], "prediction_id", problems) if cols.prediction_id else None
+        latencies = values.numbers(chunk[cols.latency_ms], "latency_ms", problems) if cols.latency_ms else None
         keys = [values.texts(chunk[k], k, problems) for k in cols.entity_keys]
         truths = self._truths(chunk, problems) if cols.label else None
         known = (
@@ -105,7 +106,7 @@ class RowConverter:
                 label=labels[i],
                 score=scores[i],
                 kind=response,
-                latency_ms=0.0,
+                latency_ms=(latencies[i] if latencies is not None else None) or 0.0,
                 received_at=None,
                 prediction_id=pid,
                 event_time=at,

@@ -69,7 +69,8 @@ class IngestSummary:
             f"  labels written {self.labels_written:,} ({self.labels_replaced:,} replaced an earlier one)",
         ]
         if self.first_time is not None and self.last_time is not None:
-            out.append(f"  event times {self.first_time.isoformat()} .. {self.last_time.isoformat()}")
+            first, last = self.first_time.isoformat("T", "seconds"), self.last_time.isoformat("T", "seconds")
+            out.append(f"  event times {first} .. {last}")
         if self.versions:
             out.append("  model versions: " + ", ".join(f"{v} ({n:,})" for v, n in self.versions.most_common()))
         for reason, group in sorted(self.rejected.items(), key=lambda kv: -kv[1].count):

@@ -257,3 +257,39 @@ def test_a_bad_range_is_one_clear_error(
         bike, monkeypatch, "backtest", "--start", "2025-04-01", "--end", "2025-04-02", "--window", "2d"
     )
     assert code == 2 and "--window 2d is longer than the range (1d)" in err
+
+
+def test_ingest_joins_the_features_from_feast_or_reads_a_saved_dataset(
+    bike: Bike, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An entity dataframe of predictions (keys, event time, prediction, label) gets its features from the
+    spec's feature service as of each event time; a saved dataset without predictions is one clear error."""
+    traffic = pd.read_parquet(bike.root / "traffic.parquet").head(300)
+    entities = traffic[["station_id", "event_timestamp", "rentals"]].copy()
+    entities["prediction"] = 5.0
+    path = tmp_path / "entities.parquet"
+    entities.to_parquet(path)
+    monkeypatch.setenv("MLMON_STORE", f"sqlite:///{tmp_path / 'joined.db'}")
+    env = {**bike.env}
+    env.pop("MLMON_STORE")
+    bike_here = Bike(bike.root, bike.history, env)
+    code, out, err = mlmon(bike_here, monkeypatch, "ingest", str(path), "--features-from-feast", "--quiet")
+    assert code == 0, err
+    assert "joined with Feast feature service 'bike_rentals_v1'" in out
+    assert "loaded 300, already present 0, rejected 0" in out and "labels written 300" in out
+    from mlmon.store.base import TimeWindow
+    from mlmon.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "joined.db", load_spec(bike.root / "spec.yaml"))
+    try:
+        window = TimeWindow(pd.Timestamp("2025-03-01", tz="UTC"), pd.Timestamp("2025-04-01", tz="UTC"))
+        rows = store.read_window(window, fields=["temperature_c", "weather"])
+    finally:
+        store.close()
+    joined = rows.sort_values("timestamp")["temperature_c"].to_numpy()
+    expected = traffic.sort_values("event_timestamp")["temperature_c"].to_numpy()
+    assert np.allclose(np.sort(joined), np.sort(expected), equal_nan=True)  # the features Feast had
+    registered = next((bike.root / "models").glob("*/metadata.json"))
+    saved = json.loads(registered.read_text())["feast"]["saved_dataset"]
+    code, _, err = mlmon(bike_here, monkeypatch, "ingest", "--saved-dataset", saved)
+    assert code == 2 and "no prediction column: neither 'prediction' nor 'score'" in err

@@ -23,7 +23,18 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> 
 def test_help_lists_every_command() -> None:
     out = run_cli("--help")
     assert out.returncode == 0
-    for command in ("demo", "register", "train", "serve", "stats", "drift", "replay", "check-config"):
+    for command in (
+        "demo",
+        "register",
+        "train",
+        "serve",
+        "stats",
+        "drift",
+        "replay",
+        "check-config",
+        "ingest",
+        "backtest",
+    ):
         assert command in out.stdout
 
 

@@ -172,6 +172,7 @@ def test_classification_from_scores_only_and_versions_per_row(tmp_path: Path) ->
             "score": [0.1, 0.7, None, 0.5, 0.2, 0.9],
             "model_version": ["a", "a", "a", "b", None, "b"],
             "label": ["0", "1", "1", "leaves", "stays", "1"],
+            "latency_ms": [3.5, None, 1.0, 2.0, 2.5, 4.0],
         }
     )
     path = tmp_path / "churn.csv"
@@ -185,6 +186,7 @@ def test_classification_from_scores_only_and_versions_per_row(tmp_path: Path) ->
     assert summary.loaded == 6 and dict(summary.versions) == {"a": 3, "b": 2, "fallback-version": 1}
     assert rows[DocField.PREDICTED_LABEL].tolist() == ["stays", "leaves", None, "leaves", "stays", "leaves"]
     assert rows[DocField.RESPONSE_KIND].tolist() == ["ok", "ok", "empty", "ok", "ok", "ok"]
+    assert rows[DocField.LATENCY_MS].tolist() == [3.5, 0.0, 1.0, 2.0, 2.5, 4.0]  # absent: 0 (unknown)
     # 0/1 name the negative/positive class of a binary model, as in the registered reference rows
     assert rows[LABEL].tolist() == ["stays", "leaves", "leaves", "leaves", "stays", "leaves"]
 
