@@ -29,7 +29,8 @@ DRY = {"prometheus_url": None, "smtp_host": None}
 
 def drift_settings(setup: WindowJobSetup, window_s: float) -> DriftSettings:
     overrides: dict[str, Any] = {"reports_dir": setup.workdir / "reports", **setup.overrides}
-    overrides.update(DRY, window=duration_name(window_s), var_dir=setup.workdir)
+    # One run per window: the service's interval is the window (what the incident policy's parts live by).
+    overrides.update(DRY, window=duration_name(window_s), var_dir=setup.workdir, interval_s=window_s)
     settings = load_settings(DriftSettings, **overrides)
     if setup.model_version is not None:
         spec = load_spec(settings.model_spec)

@@ -28,7 +28,8 @@ DRY = {"prometheus_url": None, "smtp_host": None}
 
 
 def stats_settings(setup: WindowJobSetup, window_s: float) -> StatsSettings:
-    overrides: dict[str, Any] = {**setup.overrides, **DRY, "windows": [duration_name(window_s)]}
+    # One run per window: the service's interval is the window (what the incident policy's parts live by).
+    overrides: dict[str, Any] = {**setup.overrides, **DRY, "windows": [duration_name(window_s)], "interval_s": window_s}
     overrides["var_dir"] = setup.workdir
     settings = load_settings(StatsSettings, **overrides)
     if setup.model_version is not None:
