@@ -156,9 +156,7 @@ def decide(
         if immediate:
             reason += f"; decided at once: {why_now}"
         decisions.append(
-            Decision(
-                check.feature, check.role, status, effect_passed, significant, p_adj[i], streak, reason, immediate
-            )
+            Decision(check.feature, check.role, status, effect_passed, significant, p_adj[i], streak, reason, immediate)
         )
     return decisions, new_history
 

@@ -55,9 +55,7 @@ def write(es: Elasticsearch, index: str, model: str, body: Mapping[str, Any], re
             resp = es.index(index=index, id=STATE_ID, document=doc, op_type="create")
         else:
             seq_no, _, term = revision.partition(":")
-            resp = es.index(
-                index=index, id=STATE_ID, document=doc, if_seq_no=int(seq_no), if_primary_term=int(term)
-            )
+            resp = es.index(index=index, id=STATE_ID, document=doc, if_seq_no=int(seq_no), if_primary_term=int(term))
     except ConflictError:
         return None
     return _revision(resp["_seq_no"], resp["_primary_term"])

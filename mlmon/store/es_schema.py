@@ -35,8 +35,8 @@ _COMPATIBLE = {"double": _NUMERIC, "keyword": {"keyword", "constant_keyword"}, "
 
 
 def put_schema(es: Elasticsearch, spec: ModelSpec, inference_indices: str | None = None) -> None:
-    """Templates, the labels index, both report indices and the incidents index; existing inference indices (``inference_indices``,
-    default all) get the spec's new features mapped."""
+    """Templates, the labels index, both report indices and the incidents index; existing inference indices
+    (``inference_indices``, default all) get the spec's new features mapped."""
     model = spec.model
     es.cluster.put_component_template(
         name=es_mapping.component_template_name(model), **es_mapping.component_template(spec)

@@ -37,7 +37,9 @@ def test_a_stale_revision_is_refused_and_changes_nothing(store: InferenceStore) 
     assert got is not None and got.body == {"n": 2} and got.revision == second
 
 
-def test_state_survives_a_new_store_object(store: InferenceStore, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_state_survives_a_new_store_object(
+    store: InferenceStore, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     revision = store.write_incident_state({"incident": {"id": "abc"}, "outbox": [{"id": "m1"}]}, None)
     assert revision is not None
     backend = store.backend
