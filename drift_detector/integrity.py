@@ -5,11 +5,13 @@ is context. The rules, on a check of an input feature (``FeatureComparison``):
 
 - **fill rate** (missing-share check): the share of rows with a value fell to less than half of the training
   share ("fill rate 80% → 20%"), or the feature is absent from the window.
-- **unit change** (numeric): the values are about a unit factor (10ⁿ, 60, 3600, 86400, 1024, or the inverse)
-  times the training values, within ±30 %. The factor is estimated robustly to a window only partly affected:
-  with a share ``s`` of values outside the training range, ``k = (mean_now / mean_train − (1 − s)) / s`` (the
-  affected rows scaled by ``k``, the rest unchanged); without range information (the binned path),
-  ``k = mean_now / mean_train``. "values ≈1000× the training values — a unit change?"
+- **unit change** (numeric): some rows' values are a unit factor ``f`` (10ⁿ, 60, 3600, 86400, or the
+  inverse) times what they were — also in a window only partly after the change. For each ``f``, the share of
+  affected rows ``a`` follows from the share ``s`` of values outside the training range and the share ``p_f`` of
+  training values that ``f`` would push out of it (``a = s / p_f``; the whole window without range information,
+  the binned path); ``f`` explains the window when the mean it predicts, ``(1 − a)·mean_train + a·f·mean_train``,
+  is within 15 % of the window's mean, with ``a`` ≥ 5 % and the mean at least 1.5× (or ⅔) off. The best fit
+  names it: "values ≈1000× the training values — a unit change?"
 - **out of range** (numeric): at least 1 % of the values lie outside the training range [min, max] (a new sample
   of the training distribution puts about 1/n_train there).
 - **stuck** (numeric or categorical): every value in the window is the same while training had variation
@@ -23,13 +25,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
+from mlmon.stats.baseline import NumericBaseline
 from mlmon.stats.engine import FeatureComparison
 
 OUT_OF_RANGE_SHARE = 0.01
 NEW_CATEGORY_SHARE = 0.05
 FILL_RATE_COLLAPSE = 0.5  # the fill rate falls below this fraction of the training fill rate
-UNIT_FACTORS = (10.0, 100.0, 1000.0, 1e6, 1e9, 60.0, 3600.0, 86400.0, 1024.0, 1024.0**2)
-UNIT_TOLERANCE = 1.3  # factor within ×/÷ 1.3 of a unit factor
+UNIT_FACTORS = (10.0, 100.0, 1000.0, 1e6, 1e9, 60.0, 3600.0, 86400.0)
+UNIT_FIT = 1.15  # the predicted mean within ×/÷ 1.15 of the window's
+MIN_AFFECTED = 0.05
+GROSS_MEAN = 1.5
 
 
 @dataclass(frozen=True)
@@ -42,34 +49,56 @@ def _pct(value: float) -> str:
     return f"{value:.0%}" if value >= 0.1 or value == 0 else f"{value:.1%}"
 
 
-def scale_factor(check: FeatureComparison) -> float | None:
-    """How many times the training values the window's values are (see the module docstring)."""
-    ref, cur = check.summary.get("ref_mean"), check.summary.get("cur_mean")
-    if ref is None or cur is None or not (math.isfinite(ref) and math.isfinite(cur)) or ref == 0:
+def _pushed_out(base: NumericBaseline | None, factor: float) -> float | None:
+    """Share of training values that ``factor`` would push outside the training range (None: unknown)."""
+    if base is None:
         return None
-    ratio = cur / ref
+    if base.values is not None and base.values.size:
+        scaled = base.values * factor
+        return float(np.mean((scaled < base.min) | (scaled > base.max)))
+    cdf = np.concatenate([[0.0], np.cumsum(base.shares)])
+    points = np.concatenate([[base.min], base.edges, [base.max]])
+    inside = np.interp([base.min / factor, base.max / factor], points, cdf)
+    return float(1.0 - (inside[1] - inside[0]))
+
+
+def unit_factor(check: FeatureComparison, base: NumericBaseline | None = None) -> float | None:
+    """The unit factor that best explains the window (see the module docstring), or None."""
+    ref, cur = check.summary.get("ref_mean"), check.summary.get("cur_mean")
+    if ref is None or cur is None or not (math.isfinite(ref) and math.isfinite(cur)) or ref <= 0 or cur <= 0:
+        return None
+    if abs(math.log(cur / ref)) < math.log(GROSS_MEAN):
+        return None
     share = check.summary.get("out_of_range_share")
-    if share is not None and math.isfinite(share) and share >= OUT_OF_RANGE_SHARE:
-        ratio = (ratio - (1.0 - share)) / share
-    return ratio if ratio > 0 else None
-
-
-def unit_factor(ratio: float) -> float | None:
-    """The unit factor (or its inverse) ``ratio`` is close to, or None."""
-    for factor in UNIT_FACTORS:
-        for candidate in (factor, 1.0 / factor):
-            if abs(math.log(ratio / candidate)) <= math.log(UNIT_TOLERANCE):
-                return candidate
-    return None
+    best: tuple[float, float] | None = None
+    for factor in (*UNIT_FACTORS, *(1.0 / f for f in UNIT_FACTORS)):
+        affected = 1.0
+        pushed = _pushed_out(base, factor) if share is not None else None
+        if share is not None and pushed is not None:
+            if pushed < OUT_OF_RANGE_SHARE:
+                continue
+            affected = min(1.0, share / pushed)
+        if affected < MIN_AFFECTED:
+            continue
+        predicted = (1.0 - affected) * ref + affected * factor * ref
+        error = abs(math.log(predicted / cur))
+        if error <= math.log(UNIT_FIT) and (best is None or error < best[0]):
+            best = (error, factor)
+    return best[1] if best else None
 
 
 def _times(factor: float) -> str:
     return f"≈{factor:,.0f}×" if factor >= 1 else f"≈1/{1 / factor:,.0f} of"
 
 
-def fingerprint(check: FeatureComparison, new_category: tuple[str, float] | None = None) -> Break | None:
+def fingerprint(
+    check: FeatureComparison,
+    new_category: tuple[str, float] | None = None,
+    base: NumericBaseline | None = None,
+) -> Break | None:
     """The break this input check shows, or None (outputs are symptoms, never breaks). ``new_category``: the
-    most frequent unseen category and its share of the window, when the caller looked it up."""
+    most frequent unseen category and its share of the window, when the caller looked it up; ``base``: the
+    feature's baseline (a numeric one), to tell how far a unit factor would push values."""
     summary = check.summary
     if check.role == "quality":
         ref, cur = summary.get("ref_missing_share"), summary.get("cur_missing_share")
@@ -83,8 +112,7 @@ def fingerprint(check: FeatureComparison, new_category: tuple[str, float] | None
     if check.role != "input":
         return None
     if check.kind == "numeric":
-        ratio = scale_factor(check)
-        factor = unit_factor(ratio) if ratio is not None and (ratio >= 5 or ratio <= 0.2) else None
+        factor = unit_factor(check, base)
         if factor is not None:
             return Break("unit_change", f"values {_times(factor)} the training values — a unit change?")
         lo, hi = summary.get("cur_min"), summary.get("cur_max")

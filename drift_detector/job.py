@@ -140,10 +140,12 @@ class DriftJob:
         """Data-integrity breaks among the input checks (``drift_detector.integrity``); unseen categories are
         named from a sample of the window's values."""
         breaks: dict[str, Break] = {}
+        features = self.baselines.current().engine.features
         for check in run.checks:
             unseen = check.cur_shares[-1] if check.kind != "numeric" and check.cur_shares else 0.0
             named = self._new_category(check.feature, window, version) if unseen >= NEW_CATEGORY_SHARE else None
-            found = fingerprint(check, named)
+            base = features.get(check.feature)
+            found = fingerprint(check, named, base if isinstance(base, NumericBaseline) else None)
             if found is not None:
                 breaks[check.key] = found
         return breaks

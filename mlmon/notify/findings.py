@@ -108,7 +108,7 @@ def _effect(statistic: float | None, threshold: float | None) -> float:
 class Finding:
     """One change found by a job run (see the module docstring for the signals).
 
-    ``title`` is the whole statement with unambiguous numbers ("mae 27.37, SLO ≤ 20"; "income: fill rate 98% →
+    ``title`` is the whole statement with unambiguous numbers ("mae 27.37, SLO ≤ 20"; "humidity: fill rate 98% →
     40%"). ``before``/``after`` (with ``what`` they measure and ``unit``) are shown as "before → after" only when
     both exist; a symptom measured against a bound has no ``before``. ``statistic``/``threshold`` give the
     effect (statistic / threshold, ≥ 1 passes); ``importance`` is the feature's share of the model's sensitivity

@@ -251,10 +251,11 @@ def build_message(
         msg["In-Reply-To"] = _angle(notice.refs[-1])
         msg["References"] = " ".join(_angle(r) for r in notice.refs[-20:])
     msg["X-Mlmon-Model"] = clean_header(notice.model, 200)
-    msg["X-Mlmon-Incident"] = clean_header(notice.incident_id or "digest", 100)
+    digest_of = ",".join(dict.fromkeys(str(i.get("incident_id", "")) for i in notice.items))
+    msg["X-Mlmon-Incident"] = clean_header(notice.incident_id or digest_of or "digest", 100)
     msg["X-Mlmon-Event"] = notice.event
     msg["X-Mlmon-Severity"] = _tag(notice).lower() if _tag(notice) in ("RESOLVED", "DIGEST") else notice.severity
-    if notice.summary.kind is not None:
+    if notice.summary.kind is not None:  # a digest: the kind of the incident its shifts belong to
         msg["X-Mlmon-Kind"] = notice.summary.kind.code
     if notice.view.services:
         msg["X-Mlmon-Job"] = ",".join(notice.view.services)

@@ -201,7 +201,7 @@ def test_a_newer_state_queues_behind_an_email_being_sent() -> None:
     run.report(WARN_SYMPTOM, service="stats")
     [inflight] = policy.claim(run.state, "a", run.now, run.rules)
     run.report(service="stats", advance=1)  # resolved while the opening email is on its way
-    assert [e.id for e in run.state.outbox][0] == inflight.id and len(run.state.outbox) == 2
+    assert run.state.outbox[0].id == inflight.id and len(run.state.outbox) == 2
     resolve = run.state.outbox[1]
     assert resolve.refs == [inflight.id]
     policy.complete(run.state, inflight.id, "a", True, run.now, run.rules)
