@@ -97,7 +97,10 @@ class Notice:
             out.append(f"severity {self.told.severity} → {self.target.severity}")
         if self.told.kind != self.target.kind and self.summary.kind is not None:
             out.append(f"now named {self.summary.kind.label}")
-        out += [f"new: {f.title}" for f in self.new_findings]
+        new = self.new_findings
+        out += [f"new: {f.title}" for f in new[:3]]
+        if len(new) > 3:
+            out.append(f"and {len(new) - 3} more new finding(s)")
         return out
 
 

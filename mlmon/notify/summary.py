@@ -144,7 +144,8 @@ def _weights(names: Sequence[str], importance: Mapping[str, float | None]) -> di
 
 def _cause_text(finding: Finding) -> str:
     if finding.signal == "integrity":
-        return f"{finding.fingerprint} (data-integrity break)"
+        change = f"; {finding.change_text}" if finding.change_text and finding.what != "fill rate" else ""
+        return f"{finding.fingerprint} (data-integrity break{change})"
     change = finding.change_text
     return f"{change} ({finding.test} {format_number(finding.statistic)}, threshold {format_number(finding.threshold)})"
 

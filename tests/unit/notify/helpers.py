@@ -60,6 +60,12 @@ def contribution(
     model: str = MODEL,
     **extra: Any,
 ) -> Contribution:
+    values: dict[str, Any] = {
+        "prediction_ids": ("p-1", "p-2", "p-3", "p-4", "p-5", "p-6"),
+        "report_path": "/srv/reports/r1.html",
+        "interval_s": 60.0,
+        **extra,
+    }
     return Contribution(
         service=service,
         model=model,
@@ -68,11 +74,8 @@ def contribution(
         window_end=at,
         findings=findings,
         shifts=shifts,
-        prediction_ids=("p-1", "p-2", "p-3", "p-4", "p-5", "p-6"),
-        report_path="/srv/reports/r1.html",
-        interval_s=60.0,
         at=at,
-        **extra,
+        **values,
     )
 
 
