@@ -32,7 +32,6 @@ from mlmon.atomic import write_text_atomic
 from mlmon.errors import BackendUnavailable, BaselineNotFound, StoreUnavailable
 from mlmon.jobs import JobHealth, job_parts
 from mlmon.notify.findings import Contribution
-from mlmon.notify.links import grafana_url, kibana_discover_url, report_link
 from mlmon.notify.tracker import IncidentTracker
 from mlmon.promql import PrometheusClient, histogram_bins
 from mlmon.settings import DriftSettings, parse_duration
@@ -260,12 +259,7 @@ class DriftJob:
         """The run as the drift detector's part of the model's incident."""
         settings = self.settings
         start, end = run.window.start, run.window.end
-        links = {
-            "Kibana Discover": kibana_discover_url(settings.kibana_url, run.model, start, end),
-            "Grafana": grafana_url(settings.grafana_url, run.model, start, end),
-        }
-        if link := report_link(None, run.report_path, settings.report_base_url):
-            links["HTML drift report"] = link
+        # Kibana and Grafana links: the email builds them for the incident's window; the report link too.
         return Contribution(
             service="drift",
             model=run.model,
@@ -277,7 +271,6 @@ class DriftJob:
             importance_source="permutation" if run.importance else "",
             output_measured=run.output_measured,
             prediction_ids=tuple(run.example_ids),
-            links=links,
             runbook=baseline.spec.runbook or "",
             report_path=run.report_path,
             interval_s=settings.interval_s,

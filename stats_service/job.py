@@ -29,7 +29,6 @@ from mlmon.baseline.profile import BaselineProfile
 from mlmon.errors import StoreUnavailable
 from mlmon.jobs import JobHealth, job_parts
 from mlmon.notify.findings import Contribution, Finding
-from mlmon.notify.links import grafana_url, kibana_discover_url
 from mlmon.notify.tracker import IncidentTracker
 from mlmon.promql import PrometheusClient
 from mlmon.registry.artifact import read_registered
@@ -240,7 +239,6 @@ class StatsJob:
     def contribution(self, run: StatsRun) -> Contribution:
         """The run as the statistics service's part of the model's incident."""
         window = run.windows[0].window
-        settings = self.settings
         return Contribution(
             service="stats",
             model=run.model,
@@ -248,12 +246,8 @@ class StatsJob:
             window_start=window.start,
             window_end=window.end,
             findings=tuple(run.findings),
-            runbook=self.spec.runbook or "",
-            links={
-                "Kibana Discover": kibana_discover_url(settings.kibana_url, run.model, window.start, window.end),
-                "Grafana": grafana_url(settings.grafana_url, run.model, window.start, window.end),
-            },
-            interval_s=settings.interval_s,
+            runbook=self.spec.runbook or "",  # Kibana and Grafana links: the email builds them for the window
+            interval_s=self.settings.interval_s,
             at=run.at,
         )
 

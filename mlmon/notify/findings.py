@@ -146,7 +146,10 @@ class Finding:
 
     @property
     def key(self) -> str:
-        return f"{self.signal}:{self.name}" + (f":{self.aspect}" if self.aspect else "")
+        """Identity within an incident: a break's fingerprint code is part of it (a break that turns out to be a
+        unit change, not just values out of range, is news)."""
+        parts = [self.signal, self.name, *(p for p in (self.aspect, self.integrity) if p)]
+        return ":".join(parts)
 
     @property
     def tier(self) -> Tier:

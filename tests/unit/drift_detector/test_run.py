@@ -202,7 +202,7 @@ def test_the_run_tells_its_findings_in_the_incident_structure() -> None:
     run.breaks = {c.key: b for c in run.checks if (b := fingerprint(c)) is not None}
     run.importance = {"seconds_since_last_application": 0.5, "age": 0.3, "channel": 0.2}
     signals = {f.key: f.signal for f in run.findings}
-    assert signals["integrity:seconds_since_last_application"] == "integrity"
+    assert signals["integrity:seconds_since_last_application:unit_change"] == "integrity"
     assert {s.feature for s in run.shifts} >= {"age", "channel", "seconds_since_last_application"}
     doc = report_document(run)["incident_summary"]
     assert doc["first_line"].startswith("Data-integrity break: seconds_since_last_application values ≈1,000×")
