@@ -2,7 +2,8 @@
 
 1. the kind of change and what makes it that kind (``mlmon.notify.kinds``), the first line;
 2. the headline: the most severe symptom (critical before warning; evaluation, worse version, empty/fallback
-   answers, output, latency, errors, traffic, label coverage in that order), else the top data-integrity break;
+   answers, output, latency, errors, traffic, label coverage in that order; a declared SLO before a statistical
+   test of the same kind), else the top data-integrity break;
 3. the symptoms;
 4. the likely causes: the input findings of the window (data-integrity breaks and shifts), ranked by
    effect × importance — effect = statistic / threshold (≥ 1 passed), importance = the feature's share of the
@@ -131,8 +132,10 @@ def _finding_row(finding: Finding) -> dict[str, Any]:
     }
 
 
-def _symptom_order(finding: Finding) -> tuple[int, int, float, str]:
-    return (-severity_rank(finding.severity), SYMPTOMS.index(finding.signal), -finding.effect, finding.name)
+def _symptom_order(finding: Finding) -> tuple[int, int, int, float, str]:
+    """Critical first, then by signal; a declared SLO before a statistical test of the same signal."""
+    declared = 0 if not finding.test else 1
+    return (-severity_rank(finding.severity), SYMPTOMS.index(finding.signal), declared, -finding.effect, finding.name)
 
 
 def _weights(names: Sequence[str], importance: Mapping[str, float | None]) -> dict[str, float]:
