@@ -86,10 +86,8 @@ class IncidentTracker:
             before = state.dump()
             result = change(state)
             after = state.dump()
-            if after == before:
-                return state, result
-            if self.store.write_incident_state(after, record.revision if record else None) is not None:
-                if self.pending is not None:
+            if after == before or self.store.write_incident_state(after, record.revision if record else None):
+                if self.pending is not None:  # what the store holds now, whichever process queued it
                     self.pending.labels(model=self.model).set(len(state.outbox))
                 return state, result
             self.conflicts += 1

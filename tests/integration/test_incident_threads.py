@@ -91,13 +91,15 @@ class Services:
             notifier.sleep, notifier.monotonic = self.waits, self.waits.monotonic  # type: ignore[attr-defined]
 
     def _drift(self) -> DriftJob:
-        job = build_drift_job(self.drift_settings, CollectorRegistry())
+        self.drift_registry = CollectorRegistry()
+        job = build_drift_job(self.drift_settings, self.drift_registry)
         job.baselines = self.baselines
         self._quick(job)
         return job
 
     def _stats(self) -> StatsJob:
-        job = build_stats_job(self.stats_settings, CollectorRegistry())
+        self.stats_registry = CollectorRegistry()
+        job = build_stats_job(self.stats_settings, self.stats_registry)
         self._quick(job)
         return job
 
@@ -248,6 +250,10 @@ def test_smtp_down_through_open_and_resolve_gives_one_email_after_it_returns(  #
         services.run(t2)  # resolved while SMTP is still down
         state = services.stats.incidents.read()  # type: ignore[union-attr]
         assert state.incident is None and len(state.outbox) == 1
+        pending = {"model": "loan_default"}
+        assert services.stats_registry.get_sample_value("mlmon_notifications_pending", pending) == 1.0
+        failed = {"model": "loan_default", "outcome": "failed"}
+        assert (services.drift_registry.get_sample_value("mlmon_notifications_total", failed) or 0) >= 1
 
         server = smtp_factory()
         services.restart("both", smtp_port=server.port)  # both services restart: the outbox is in the store
@@ -259,6 +265,10 @@ def test_smtp_down_through_open_and_resolve_gives_one_email_after_it_returns(  #
         services.run(t2 + 2 * PHASE)
         assert len(server.wait_for(2, timeout=1.0)) == 1  # exactly one email
         assert services.drift.incidents.read().outbox == []  # type: ignore[union-attr]
+        sent = {"model": "loan_default", "outcome": "sent"}
+        registries = (services.drift_registry, services.stats_registry)
+        assert sum(r.get_sample_value("mlmon_notifications_total", sent) or 0 for r in registries) == 1
+        assert services.drift_registry.get_sample_value("mlmon_notifications_pending", pending) == 0.0
     finally:
         services.close()
 
