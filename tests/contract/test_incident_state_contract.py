@@ -121,3 +121,41 @@ def test_elasticsearch_keeps_a_readable_summary(request: pytest.FixtureRequest, 
         assert source["pending_notifications"] == 1
     finally:
         store.close()
+
+
+def test_a_tracker_state_round_trips_and_concurrent_trackers_keep_one_incident(store: InferenceStore) -> None:
+    """Two trackers (the two services) on one backend: one incident holding both parts, the state document
+    (unicode, charts, nested findings) read back exactly."""
+    from mlmon.notify.policy import Rules
+    from mlmon.notify.tracker import IncidentTracker
+    from tests.contract.conftest import SPEC
+    from tests.unit.notify.helpers import contribution, finding
+
+    rules = Rules(notify=False)
+    drift = IncidentTracker(store, SPEC.model, rules)
+    stats = IncidentTracker(store, SPEC.model, rules)
+    brk = finding("integrity", "größe", title="größe: values ≈1,000× the training values — a unit change?")
+    symptom = finding("evaluation", "mae", severity="critical", title="mae 27.37, SLO ≤ 20", chart=False)
+    errors: list[BaseException] = []
+
+    def run(tracker: IncidentTracker, service: str, f: object) -> None:
+        try:
+            for _ in range(5):
+                assert tracker.report(contribution(f, service=service, model=SPEC.model)) is not None  # type: ignore[arg-type]
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=run, args=(drift, "drift", brk)),
+        threading.Thread(target=run, args=(stats, "stats", symptom)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    state = drift.read()
+    assert state.incident is not None and set(state.parts) == {"drift", "stats"}
+    assert state.incident.kind is not None and state.incident.kind["code"] == "data_integrity"
+    assert {f["title"] for p in state.parts.values() for f in p.findings} == {brk.title, symptom.title}
+    assert stats.read().dump() == state.dump()
