@@ -92,8 +92,13 @@ def subject_for(notice: Notice) -> str:
     return clean_header(f"[mlmon {_tag(notice)}] {model}: {what}{suffix}", MAX_SUBJECT)
 
 
-def _when(ts: datetime) -> str:
-    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+def _when(ts: datetime, seconds: bool = False) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+
+
+def _window(start: datetime, end: datetime) -> str:
+    short = (end - start).total_seconds() < 3600  # a short window needs its seconds to be told apart
+    return f"{_when(start, short)} to {_when(end, short)}"
 
 
 def _event_line(notice: Notice) -> str:
@@ -194,7 +199,7 @@ def render(notice: Notice, settings: EmailSettings, env: Environment | None = No
         "colour": _COLOURS[
             "resolved" if notice.resolved else "digest" if notice.event == "digest" else notice.severity
         ],
-        "window": f"{_when(view.start)} to {_when(view.end)}" if view.window_end else "n/a",
+        "window": _window(view.start, view.end) if view.window_end else "n/a",
         "incident_id": notice.incident_id,
         "symptoms": symptoms,
         "causes": causes,
