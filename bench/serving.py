@@ -359,13 +359,13 @@ def sustained_phase(server: Server, bodies: Sequence[bytes], seconds: float, con
 
 
 def writer_drain_rate(spec: ModelSpec, n: int, workdir: Path) -> float:
-    """The log path alone, in one process: InferenceLogWriter → real SQLiteStore, no HTTP, no model."""
+    """The log path alone, in one process: InferenceLog (append + ship) → real SQLiteStore, no HTTP, no model."""
     import uuid
     from datetime import UTC, datetime
 
     from prometheus_client import CollectorRegistry
 
-    from mlmon.inference_log import InferenceLogWriter, Spool
+    from mlmon.inference_log import InferenceLog, LogConfig
     from mlmon.instrument.metrics import inference_log_metrics
     from mlmon.store.base import InferenceEvent
     from mlmon.store.sqlite import SQLiteStore
@@ -385,23 +385,21 @@ def writer_drain_rate(spec: ModelSpec, n: int, workdir: Path) -> float:
         )
         for i in range(n)
     ]
-    writer = InferenceLogWriter(
+    log = InferenceLog(
+        workdir / "drain-log",
         store,
-        Spool(workdir / "drain-spool", 10**9),
-        inference_log_metrics(CollectorRegistry()),
+        config=LogConfig(max_bytes=10**10, bulk_size=500, flush_interval_s=0.05),
+        metrics=inference_log_metrics(CollectorRegistry()),
         model=spec.model,
         model_version="bench",
-        queue_size=n,
-        bulk_size=500,
-        flush_interval_s=0.05,
     )
-    writer.start()
+    log.start()
     t0 = time.perf_counter()
     for i in range(0, n, BATCH):
-        writer.submit(events[i : i + BATCH])
-    writer.flush(300)
+        log.append(events[i : i + BATCH])
+    log.flush(300)
     elapsed = time.perf_counter() - t0
-    writer.close()
+    log.close()
     store.close()
     return n / elapsed
 
@@ -493,7 +491,7 @@ def in_process_overhead(
                 for body in bodies[k * chunk % len(bodies) :][:chunk]:
                     assert client.post("/predict", content=body, headers=headers).status_code == 200
                 if name != "bare":
-                    apps[name].state.mlmon.writer.flush(30)  # the log's CPU counts
+                    apps[name].state.mlmon.log.flush(30)  # the log's CPU counts
                 cpu[name] += time.process_time() - before
     count = max(1, n // chunk) * chunk
     bare_ms, instr_ms = 1000 * cpu["bare"] / count, 1000 * cpu["instrumented+sqlite"] / count

@@ -349,10 +349,10 @@ def golden_signals() -> Board:
         "timeseries",
         "Inference log backlog",
         [
-            _target(f"sum(mlmon_inference_queue_depth{{{M}}})", "queued events"),
-            _target(f"sum(mlmon_inference_spool_bytes{{{M}}})", "spool bytes"),
+            _target(f"sum(mlmon_inference_queue_depth{{{M}}})", "events not shipped"),
+            _target(f"sum(mlmon_inference_log_bytes{{{M}}})", "log bytes"),
         ],
-        "Saturation of the inference log: events waiting for Elasticsearch, and the on-disk spool.",
+        "Saturation of the inference log: events in the local log not yet shipped to the store, and its size.",
         field_config={"custom": {"axisSoftMin": 0}},
     )
     return b
@@ -684,17 +684,18 @@ def monitor_health() -> Board:
         "timeseries",
         "Inference events by outcome",
         [_target(f"sum by (outcome) (rate(mlmon_inference_events_total{{{M}}}[{RATE}]))", "{{outcome}}")],
-        "Events stored in the inference store, spooled to disk during an outage, dropped or rejected.",
+        "Events stored in the inference store, spooled (waited in the local log during an outage), dropped, "
+        "refused (503) or dead-lettered (refused by the store).",
         unit="ops",
     )
     b.add(
         "timeseries",
-        "Inference queue and spool",
+        "Inference log lag and size",
         [
-            _target(f"sum(mlmon_inference_queue_depth{{{M}}})", "queue depth"),
-            _target(f"sum(mlmon_inference_spool_bytes{{{M}}})", "spool bytes"),
+            _target(f"sum(mlmon_inference_queue_depth{{{M}}})", "events not shipped"),
+            _target(f"sum(mlmon_inference_log_bytes{{{M}}})", "log bytes"),
         ],
-        "Events waiting in memory and bytes waiting on disk for the inference store.",
+        "Events in the local inference log not yet shipped to the store, and the bytes of the log on disk.",
     )
     b.add(
         "timeseries",

@@ -1,7 +1,7 @@
 """Settings: one pydantic-settings class per service, all read from ``MLMON_*`` variables and ``.env``.
 
     CommonSettings          store, spec, model path, Feast repo, Prometheus, logging
-    ├── ModelServerSettings  HTTP listener, feedback token, inference log (queue, spool, PII)
+    ├── ModelServerSettings  HTTP listener, feedback token, local inference log, PII
     ├── StatsSettings        + EmailSettings: windows, traffic change, label delay
     └── DriftSettings        + EmailSettings: window, decision rule, reports
 
@@ -71,7 +71,7 @@ class CommonSettings(BaseSettings):
     )
     feast_repo: Path = Field(default=Path("feature_repo"), description="Feast repository (training baseline)")
     prometheus_url: str | None = Field(default=None, description="Prometheus base URL for PromQL queries")
-    var_dir: Path = Field(default=Path("var"), description="Working folder for state, spool, reports, mail")
+    var_dir: Path = Field(default=Path("var"), description="Working folder for state, inference log, reports, mail")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level")
     host: str = Field(default="127.0.0.1", description="HTTP listen address")
     port: int = Field(default=8000, ge=0, le=65535, description="HTTP listen port")
@@ -106,16 +106,38 @@ class ModelServerSettings(CommonSettings):
     pii_hash_key: SecretStr = Field(
         default=SecretStr("change-me"), description="Key of the keyed hash (HMAC-SHA256) for PII fields"
     )
-    queue_size: int = Field(default=20_000, ge=1, description="Inference events buffered in memory")
-    bulk_size: int = Field(default=500, ge=1, description="Events per bulk write")
+    body_timeout_s: float = Field(
+        default=10.0, gt=0, description="A request body not received within this time gets 408 (slow clients)"
+    )
+    log_dir: Path | None = Field(
+        default=None, description="Local inference log, one folder per process (default: <var_dir>/log)"
+    )
+    log_max_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1024, description="Local log size limit per process; when full, see log_full"
+    )
+    log_segment_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="Local log segment file size")
+    log_fsync: Literal["always", "interval", "never"] = Field(
+        default="interval",
+        description="When the local log is fsynced: always (before each answer), interval, never (the OS decides)",
+    )
+    log_fsync_interval_s: float = Field(default=1.0, gt=0, description="fsync period of log_fsync=interval")
+    log_full: Literal["refuse", "drop"] = Field(
+        default="refuse", description="Log full: refuse predictions with 503, or serve them and drop their events"
+    )
+    log_full_ready: bool = Field(default=False, description="Stay ready (/readyz 200) while the local log is full")
+    log_adopt_interval_s: float = Field(
+        default=30.0, gt=0, description="How often logs left by stopped processes are looked for and shipped"
+    )
+    log_close_timeout_s: float = Field(
+        default=10.0, ge=0, description="Shutdown: time to ship the local log before leaving the rest on disk"
+    )
+    bulk_size: int = Field(default=500, ge=1, description="Events per bulk write to the store")
     flush_interval_s: float = Field(default=0.5, gt=0, description="Longest wait before a bulk write")
-    spool_dir: Path | None = Field(default=None, description="On-disk spool (default: <var_dir>/spool)")
-    spool_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, description="Spool size limit")
     replay_interval_s: float = Field(default=2.0, gt=0, description="How often a store outage is re-checked")
 
     @property
-    def spool_path(self) -> Path:
-        return self.spool_dir or self.var_dir / "spool"
+    def log_path(self) -> Path:
+        return self.log_dir or self.var_dir / "log"
 
 
 class EmailSettings(BaseSettings):

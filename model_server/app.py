@@ -1,8 +1,8 @@
 """``create_app(settings)``: the reference model server, built on ``mlmon.instrument``.
 
-Middleware, outermost first: golden signals (so 413/422/401 are counted too) → body-size limit → FastAPI.
-The lifespan loads the model, opens the store and starts the inference-log writer; on shutdown the writer
-flushes its queue to the store or the spool before the store is closed.
+Middleware, outermost first: golden signals (so 408/413/415/422/401 are counted too) → body size and time
+limit → FastAPI. The lifespan loads the model, opens the store and starts the inference log; on shutdown the
+log ships what it can within ``MLMON_LOG_CLOSE_TIMEOUT_S`` (the rest stays on disk) before the store is closed.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CollectorRegistry
 
 import mlmon
+from mlmon.http.errors import install_error_handlers
+from mlmon.http.feedback import feedback_router
+from mlmon.http.limits import BodyLimitMiddleware
 from mlmon.instrument import instrument
 from mlmon.settings import ModelServerSettings
 from mlmon.spec import load_spec
-from model_server.errors import install_error_handlers
-from model_server.limits import BodyLimitMiddleware
 from model_server.predictor import ServingModel
-from model_server.routers.feedback import feedback_router
 from model_server.routers.health import router as health_router
 from model_server.routers.predict import predict_router
 from model_server.schemas import RequestParser
@@ -56,12 +56,13 @@ def create_app(
         version=mlmon.__version__,
         lifespan=lifespan,
     )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
     instrumentation = instrument(app, registry=registry, spec=spec)  # outermost: counts every response
-    app.state.mlmon = ServerState(settings, spec, registry, instrumentation, model=model, store=store)
+    state = ServerState(settings, spec, registry, instrumentation, model=model, store=store)
+    app.state.mlmon = state
     install_error_handlers(app)
     parser = RequestParser(spec, settings.unknown_fields, settings.max_batch_size)
     app.include_router(predict_router(spec, parser))
-    app.include_router(feedback_router(spec))
+    app.include_router(feedback_router(spec, lambda: settings.feedback_token, state.require_store))
     app.include_router(health_router)
     return app

@@ -19,7 +19,6 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import numpy as np
@@ -28,6 +27,7 @@ import pandas as pd
 from mlmon.baseline.profile import BaselineProfile
 from mlmon.inference_log.pii import PiiProtector
 from mlmon.instrument import Instrumentation
+from mlmon.instrument.events import EventBuilder
 from mlmon.registry.scoring import Scored
 from mlmon.spec import ModelSpec
 from mlmon.store.base import InferenceEvent, ResponseKind
@@ -106,16 +106,7 @@ class Predictor:
         self.empty_when_missing = tuple(spec.serving.empty_when_missing)
         self.names = spec.feature_names
         self.regression = spec.prediction.kind == "regression"
-        self._booleans = [f.name for f in spec.features if f.type == "boolean"]
-
-    def _stored_view(self, row: dict[str, Any]) -> dict[str, Any]:
-        """Features as the store keeps them (booleans as "true"/"false"), PII protected."""
-        out = dict(row)
-        for name in self._booleans:
-            value = out.get(name)
-            if value is not None:
-                out[name] = "true" if value else "false"
-        return self.pii.protect(out)
+        self.events = EventBuilder(spec, model.version, pii)
 
     def _withheld(self, row: dict[str, Any]) -> bool:
         return any(row.get(name) is None for name in self.empty_when_missing)
@@ -139,7 +130,6 @@ class Predictor:
 
     def predict(self, rows: Sequence[dict[str, Any]], started: float) -> tuple[list[Prediction], list[InferenceEvent]]:
         """Score rows, record metrics, build one event per row; ``started`` is ``time.perf_counter()``."""
-        now = datetime.now(UTC)
         self.instrumentation.inputs.record(rows)
         results: list[Prediction | None] = [None] * len(rows)
         to_score: list[int] = []
@@ -154,24 +144,12 @@ class Predictor:
                 results[i] = prediction
         latency_ms = (time.perf_counter() - started) * 1000.0
         predictions = [r for r in results if r is not None]
-        events = []
+        # What the model said (a withheld answer keeps the model's score and label) is what is monitored.
+        scores = [p.model_score if p.model_score is not None else p.score for p in predictions]
+        labels = [p.model_label if p.model_score is not None else p.label for p in predictions]
+        kinds = [p.kind for p in predictions]
         outputs = self.instrumentation.outputs
-        for row, pred in zip(rows, predictions, strict=True):
-            score = pred.model_score if pred.model_score is not None else pred.score
-            label = pred.model_label if pred.model_score is not None else pred.label
-            outputs.record(score, label, pred.kind)
-            events.append(
-                InferenceEvent(
-                    prediction_id=pred.prediction_id,
-                    timestamp=now,
-                    model_name=self.model.name,
-                    model_version=self.model.version,
-                    features=self._stored_view(row),
-                    missing=[name for name in self.names if row.get(name) is None],
-                    prediction_label=label,
-                    score=score,
-                    response_kind=pred.kind,
-                    latency_ms=latency_ms,
-                )
-            )
-        return predictions, events
+        for score, label, kind in zip(scores, labels, kinds, strict=True):
+            outputs.record(score, label, kind)
+        ids = [p.prediction_id for p in predictions]
+        return predictions, self.events.events(rows, labels, scores, kinds, latency_ms, ids)

@@ -5,22 +5,23 @@
 - ``required: true`` features must be present and not null; the others may be absent or null (missing).
 - unknown fields: refused (422) or ignored, per ``MLMON_UNKNOWN_FIELDS``.
 - ``/predict`` takes one object, or ``{"instances": [...]}`` with 1..``max_batch_size`` objects.
+- JSON itself is parsed strictly by ``mlmon.http.json_body`` (duplicate keys, lone surrogates, huge integers,
+  ``NaN``/``Infinity`` and non-JSON content types are refused, naming the key or the field).
 
-Every refusal is an ``InvalidInput`` naming the field (``instances[3].temperature``) and the reason.
+Every refusal is an ``InvalidInput`` naming the field (``instances[3].temperature``) and the reason; user text
+in an error is cut to ``mlmon.errors.ECHO_LIMIT`` characters.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, create_model
 
 from mlmon.errors import InvalidInput
-from mlmon.spec import FeatureSpec, ModelSpec
+from mlmon.http.json_body import FiniteFloat, json_type, parse_json
+from mlmon.spec import FeatureSpec, ModelSpec, example_row
 
-FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 BATCH_KEY = "instances"
 _PY_TYPES: dict[str, Any] = {"numeric": FiniteFloat, "categorical": StrictStr, "boolean": StrictBool}
 
@@ -58,19 +59,7 @@ def _camel(name: str) -> str:
 
 def example_instance(spec: ModelSpec) -> dict[str, Any]:
     """A valid request body built from the spec alone (used in the OpenAPI schema and tested)."""
-    example: dict[str, Any] = {}
-    for feature in spec.features:
-        if feature.type == "numeric":
-            low, high = feature.range or (0.0, 1.0)
-            value = low + 0.25 * (high - low)
-            example[feature.name] = round(value) if high - low >= 10 else round(value, 3)
-        elif feature.type == "boolean":
-            example[feature.name] = False
-        elif feature.categories:
-            example[feature.name] = feature.categories[0]
-        else:
-            example[feature.name] = "example"
-    return example
+    return example_row(spec)
 
 
 class RequestParser:
@@ -89,14 +78,14 @@ class RequestParser:
         """Rows and whether the request was a batch."""
         data = parse_json(body)
         if not isinstance(data, dict):
-            raise InvalidInput("body", f"must be a JSON object, not {_json_type(data)}")
+            raise InvalidInput("body", f"must be a JSON object, not {json_type(data)}")
         if BATCH_KEY in data and not self._batch_key_is_feature:
             instances = data[BATCH_KEY]
             extra = sorted(set(data) - {BATCH_KEY})
             if extra and self.reject_unknown:
                 raise InvalidInput(extra[0], f"unexpected field next to {BATCH_KEY!r}")
             if not isinstance(instances, list):
-                raise InvalidInput(BATCH_KEY, f"must be a list of objects, not {_json_type(instances)}")
+                raise InvalidInput(BATCH_KEY, f"must be a list of objects, not {json_type(instances)}")
             if not instances:
                 raise InvalidInput(BATCH_KEY, "must hold at least one instance")
             if len(instances) > self.max_batch_size:
@@ -106,7 +95,7 @@ class RequestParser:
 
     def validate(self, item: Any, prefix: str) -> dict[str, Any]:
         if not isinstance(item, dict):
-            raise InvalidInput(prefix or "body", f"must be a JSON object, not {_json_type(item)}")
+            raise InvalidInput(prefix or "body", f"must be a JSON object, not {json_type(item)}")
         try:
             values = self.model.model_validate(item).__dict__
         except ValidationError as exc:
@@ -124,41 +113,13 @@ class RequestParser:
             return "required feature must not be null"
         if err["type"] == "missing":
             return "required feature is missing"
+        value = item.get(name) if isinstance(name, str) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 1024:
+            return "number too large: not a finite float"
         return str(err["msg"])
 
 
-def parse_json(body: bytes) -> Any:
-    if not body:
-        raise InvalidInput("body", "empty request body; send a JSON object")
-    try:
-        return json.loads(body, parse_constant=_reject_constant)
-    except InvalidInput:
-        raise
-    except UnicodeDecodeError:
-        raise InvalidInput("body", "not UTF-8 encoded JSON") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidInput("body", f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise InvalidInput("body", "JSON nested too deeply") from None
-
-
-def _reject_constant(token: str) -> float:
-    # NaN / Infinity are not JSON; Python's parser accepts them, we do not (the field is unknown here).
-    raise InvalidInput("body", f"{token} is not a valid JSON number")
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number" if math.isfinite(float(value)) else "a non-finite number"
-    return "null" if value is None else type(value).__name__
-
-
+# Python's json turns "\ud800" into a str that cannot be encoded; raw UTF-8 cannot carry one (not UTF-8).
 def predict_request_schema(spec: ModelSpec, model: type[BaseModel], max_batch_size: int) -> dict[str, Any]:
     """OpenAPI request body for ``/predict``: one instance or a batch, with a valid example of each."""
     instance_schema = model.model_json_schema()
@@ -196,15 +157,6 @@ def predict_request_schema(spec: ModelSpec, model: type[BaseModel], max_batch_si
     }
 
 
-class FeedbackItem(BaseModel):
-    """Ground truth for one prediction (``observed_at`` defaults to now; naive times are UTC)."""
-
-    model_config = ConfigDict(extra="forbid")
-    prediction_id: Annotated[StrictStr, Field(min_length=1, max_length=128)]
-    label: StrictStr | FiniteFloat
-    observed_at: str | None = Field(default=None, description="ISO 8601 time the outcome was observed")
-
-
 class PredictionOut(BaseModel):
     prediction_id: str = Field(description="Quote it in POST /feedback")
     prediction: str | float | None = Field(description="Class label (classification) or value (regression)")
@@ -215,22 +167,3 @@ class PredictionOut(BaseModel):
 
 class BatchPredictionOut(BaseModel):
     predictions: list[PredictionOut]
-
-
-class FeedbackOut(BaseModel):
-    written: int = Field(description="Labels stored")
-    replaced: int = Field(description="Of those, labels that replaced an earlier one (last wins)")
-    unknown: int = Field(description="Labels for prediction ids the store does not hold (not written)")
-    unknown_ids: list[str] = Field(description="Up to 100 of the unknown prediction ids")
-
-
-class ErrorOut(BaseModel):
-    error: str
-    message: str
-    field: str | None = None
-    reason: str | None = None
-
-
-def feedback_example(spec: ModelSpec) -> dict[str, Any]:
-    label: str | float = spec.prediction.positive or 1.0
-    return {"prediction_id": "6f1c2d3e4b5a69788796a5b4c3d2e1f0", "label": label, "observed_at": "2026-01-15T10:00:00Z"}

@@ -1,8 +1,9 @@
-"""What the model server holds while it runs: model, store, inference-log writer, instrumentation.
+"""What the model server holds while it runs: model, store, inference log, instrumentation.
 
 Started by the app's lifespan and stopped by it. A model that cannot be loaded leaves the server alive but not
 ready (``/readyz`` says why, ``/predict`` answers 503). A store that cannot be reached at start does not stop
-the server either: events are spooled and the store connects on a later re-check.
+the server either: events wait in the local log and the store connects on a later re-check. A local log that
+cannot be created makes the server not ready and ``/predict`` answer 503 (nothing is acknowledged unlogged).
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from mlmon.errors import MlmonError, ModelNotLoaded, StoreUnavailable
-from mlmon.inference_log import InferenceLogWriter, PiiProtector, Spool, backend_of
+from mlmon.errors import InferenceLogUnavailable, MlmonError, ModelNotLoaded, StoreUnavailable
+from mlmon.inference_log import InferenceLog, LogConfig, PiiProtector
 from mlmon.instrument import Instrumentation
 from mlmon.instrument.metrics import InferenceLogMetrics, inference_log_metrics
 from mlmon.settings import ModelServerSettings
 from mlmon.spec import ModelSpec
+from mlmon.store.base import InferenceEvent
 from model_server.predictor import Predictor, ServingModel
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,8 @@ class ServerState:
         self.model_error: str | None = None
         self.store: Any | None = store
         self._owns_store = store is None
-        self.writer: InferenceLogWriter | None = None
+        self.log: InferenceLog | None = None
+        self.log_error: str | None = None
         self.predictor: Predictor | None = None
         self.pii = PiiProtector(spec, settings.pii_mode, settings.pii_hash_key)
         self._log_metrics: InferenceLogMetrics | None = None
@@ -57,12 +60,12 @@ class ServerState:
         if self.store is None:
             self.store = self._open_store()
         if self.model is not None:
-            self._start_writer(self.model)
+            self._start_log(self.model)
 
     def stop(self) -> None:
-        if self.writer is not None:
-            self.writer.close(timeout=10.0)
-            self.writer = None
+        if self.log is not None:
+            self.log.close()
+            self.log = None
         if self._owns_store and self.store is not None:
             try:
                 self.store.close()
@@ -99,29 +102,29 @@ class ServerState:
         try:
             return open_store(self.settings, self.spec)
         except StoreUnavailable as exc:
-            # Not reachable now: serve anyway, spool events; the store connects on a later re-check.
-            log.warning("inference store not reachable at start (%s); spooling until it is", exc)
+            # Not reachable now: serve anyway, events wait in the local log; the store connects on a later re-check.
+            log.warning("inference store not reachable at start (%s); events wait in the local log", exc)
             return open_store(self.settings, self.spec, check=False)
 
-    def _start_writer(self, model: ServingModel) -> None:
-        settings = self.settings
+    def _start_log(self, model: ServingModel) -> None:
         if self._log_metrics is None:
             self._log_metrics = inference_log_metrics(self.registry)
         assert self.store is not None
-        spool = Spool(settings.spool_path / model.name, settings.spool_max_bytes)
-        self.writer = InferenceLogWriter(
+        inference_log = InferenceLog(
+            self.settings.log_path / model.name,
             self.store,
-            spool,
-            self._log_metrics,
+            config=LogConfig.from_settings(self.settings),
+            metrics=self._log_metrics,
             model=model.name,
             model_version=model.version,
-            backend=backend_of(settings.store),
-            queue_size=settings.queue_size,
-            bulk_size=settings.bulk_size,
-            flush_interval_s=settings.flush_interval_s,
-            replay_interval_s=settings.replay_interval_s,
         )
-        self.writer.start()
+        try:
+            inference_log.start()
+        except InferenceLogUnavailable as exc:
+            self.log_error = str(exc)
+            log.error("%s", exc)
+            return
+        self.log = inference_log
 
     # -- for handlers ----------------------------------------------------------------------------------
     def require_predictor(self) -> Predictor:
@@ -134,28 +137,46 @@ class ServerState:
             raise StoreUnavailable("the inference store is not open")
         return self.store
 
+    def log_events(self, events: list[InferenceEvent]) -> None:
+        """Append a request's events to the local log before it is answered (raises 503 errors)."""
+        if self.log is None:
+            raise InferenceLogUnavailable(self.log_error or "the inference log is not started")
+        self.log.append(events)
+
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         model: Any = (
             {"name": self.model.name, "version": self.model.version}
             if self.model is not None
             else f"not loaded: {self.model_error or 'starting'}"
         )
-        if self.writer is None:
-            store = "ok" if self.store is not None else "unavailable"
-            body: dict[str, Any] = {"model": model, "store": store}
+        body: dict[str, Any] = {"model": model}
+        reasons = [] if self.model is not None else ["the model is not loaded"]
+        if self.log is None:
+            body["store"] = "ok" if self.store is not None else "unavailable"
+            if self.model is not None:
+                reasons.append(self.log_error or "the inference log is not started")
         else:
-            if not self.writer.spooling:
-                store = "ok"
-            elif self.writer.spool.healthy:
-                store = "spooling"
-            else:
-                store = "unavailable"  # store down and the spool cannot be written either
-            body = {
-                "model": model,
-                "store": store,
-                "queue_depth": self.writer.queue_depth,
-                "spool_bytes": self.writer.spool.size_bytes,
+            status = self.log.status()
+            # ok | spooling (events wait in the log) | unavailable (and the log cannot take them either)
+            body["store"] = status.store
+            body["store_reason"] = status.store_reason
+            body["log"] = {
+                "bytes": status.bytes,
+                "max_bytes": status.max_bytes,
+                "fill": status.fill,
+                "full": status.full,
+                "lag_events": status.lag_events,
+                "oldest_unshipped_age_s": status.oldest_unshipped_age_s,
+                "adopted_logs": status.adopted_logs,
+                "write_error": status.write_error,
+                "directory": status.directory,
+                "dead_letter_file": status.dead_letter_file,
             }
-        ready = self.model is not None and store in ("ok", "spooling")
+            body["events"] = status.events
+            if status.reason:
+                reasons.append(status.reason)
+        ready = not reasons
         body["status"] = "ready" if ready else "not_ready"
+        if reasons:
+            body["reason"] = "; ".join(reasons)
         return ready, body

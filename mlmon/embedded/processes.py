@@ -41,6 +41,7 @@ class Child:
     args: list[str]
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
 
@@ -53,6 +54,7 @@ class Child:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env={**os.environ, **self.env},
+            cwd=self.cwd,
         )
         return self
 
@@ -98,9 +100,11 @@ class Child:
             return ""
 
 
-def python_module(name: str, module: str, log_path: Path, env: dict[str, str], extra: Sequence[str] = ()) -> Child:
+def python_module(
+    name: str, module: str, log_path: Path, env: dict[str, str], extra: Sequence[str] = (), cwd: Path | None = None
+) -> Child:
     """``python -m module`` with one thread per math library (see ``SINGLE_THREAD_ENV``) unless ``env`` says."""
-    return Child(name, [sys.executable, "-m", module, *extra], log_path, {**SINGLE_THREAD_ENV, **env})
+    return Child(name, [sys.executable, "-m", module, *extra], log_path, {**SINGLE_THREAD_ENV, **env}, cwd)
 
 
 def prometheus_binary() -> str | None:

@@ -47,6 +47,18 @@ class ServiceTimings:
     digest_interval_s: float = 20.0  # input shifts without a symptom: one digest email this often
 
 
+@dataclass(frozen=True)
+class ServerLaunch:
+    """How the stack starts the model server: the reference server by default, or a team's own app
+    (e.g. ``ServerLaunch("uvicorn", ("app:app", "--port", "{port}"), cwd=..., ready_path="/metrics")``)."""
+
+    module: str = "model_server"
+    args: tuple[str, ...] = ()  # "{port}" is replaced by the server's port
+    cwd: Path | None = None
+    ready_path: str = "/readyz"
+    env: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass
 class EmbeddedStack:
     """The services of one demo run. ``model_dir`` holds the trained model (with ``CURRENT``)."""
@@ -65,6 +77,8 @@ class EmbeddedStack:
     prometheus_url: str | None = None
     ports: dict[str, int] = field(default_factory=dict)
     pii_key: str = field(default_factory=lambda: secrets.token_hex(16))  # one secret per stack
+    store: str | None = None  # MLMON_STORE of every service (default: a SQLite file in the workdir)
+    server: ServerLaunch = field(default_factory=ServerLaunch)
 
     def __post_init__(self) -> None:
         self.workdir = self.workdir.resolve()
@@ -91,7 +105,7 @@ class EmbeddedStack:
 
     @property
     def store_url(self) -> str:
-        return f"sqlite:///{self.workdir / 'mlmon.db'}"
+        return self.store or f"sqlite:///{self.workdir / 'mlmon.db'}"
 
     def open_store(self) -> InferenceStore:
         """The stack's inference store, for reading what the services wrote (close it when done)."""
@@ -138,7 +152,7 @@ class EmbeddedStack:
 
     def restart_model_server(self, timeout: float = 90.0) -> None:
         """Pick up a new ``CURRENT`` model version (what a deployment does)."""
-        self.child("model server").restart(f"{self.server_url}/readyz", timeout=timeout)
+        self.child("model server").restart(f"{self.server_url}{self.server.ready_path}", timeout=timeout)
 
     def _common_env(self, smtp_port: int) -> dict[str, str]:
         t = self.timings
@@ -192,16 +206,20 @@ class EmbeddedStack:
         elif self.use_prometheus:
             self.say("Prometheus is not installed (apt-get install prometheus): continuing without it")
 
+        launch = self.server
         server = python_module(
             "model server",
-            "model_server",
+            launch.module,
             self.logs_dir / "model_server.log",
             {
                 **common,
                 "MLMON_PORT": str(self.ports["model-server"]),
                 "MLMON_FEEDBACK_TOKEN": FEEDBACK_TOKEN,
                 "MLMON_PII_HASH_KEY": self.pii_key,
+                **dict(launch.env),
             },
+            [arg.replace("{port}", str(self.ports["model-server"])) for arg in launch.args],
+            launch.cwd,
         )
         stats = python_module(
             "statistics service",
@@ -237,7 +255,7 @@ class EmbeddedStack:
         if prom is not None:
             prom.wait_ready(f"{self.prometheus_url}/-/ready", timeout=60)
             self.say(f"Prometheus on {self.prometheus_url} (scraping every second)")
-        server.wait_ready(f"{self.server_url}/readyz", timeout=120)
+        server.wait_ready(f"{self.server_url}{launch.ready_path}", timeout=120)
         self.say(f"model server on {self.server_url}")
         for child, port in ((stats, self.ports["stats-service"]), (drift, self.ports["drift-detector"])):
             child.wait_ready(f"http://127.0.0.1:{port}/metrics", timeout=120)

@@ -1,9 +1,21 @@
-"""The inference log: one event per prediction, written in bulk off the request path, spooled on outage."""
+"""The inference log: every prediction's event is appended to a local log before the response, then shipped
+to the store by a background thread; events the store refuses go to a dead-letter file.
+
+    InferenceLog   the facade a model server uses (start, append, status, close)
+    LogConfig      its settings (``LogConfig.from_settings``)
+    PiiProtector   PII features hashed or dropped before they are logged
+"""
 
 from __future__ import annotations
 
+from mlmon.inference_log.log import InferenceLog, LogConfig, LogStatus
 from mlmon.inference_log.pii import PiiProtector
-from mlmon.inference_log.spool import Spool
-from mlmon.inference_log.writer import InferenceLogWriter, backend_of
+from mlmon.store.protocols import EventSink
 
-__all__ = ["InferenceLogWriter", "PiiProtector", "Spool", "backend_of"]
+
+def backend_of(store_url: str) -> str:
+    """The ``backend`` label of a store URL."""
+    return "sqlite" if store_url.startswith("sqlite:") else "elasticsearch"
+
+
+__all__ = ["EventSink", "InferenceLog", "LogConfig", "LogStatus", "PiiProtector", "backend_of"]

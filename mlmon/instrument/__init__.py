@@ -1,16 +1,28 @@
-"""Instrumentation a team adds to its own FastAPI model server in a few lines::
+"""Monitoring a team's own FastAPI model server.
 
-    registry = CollectorRegistry()
-    inst = instrument(app, registry=registry, spec=spec, profile=profile, model_version="3f2a")
+``monitor(app)`` is the one call (metrics, recorders, the durable inference log, ``/feedback``; see
+``mlmon.instrument.monitor``); ``instrument(app, …)`` is the lower level it builds on (metrics only)::
+
+    mon = monitor(app)
     ...
-    inst.inputs.record([row])                       # in the /predict handler, before PII hashing
-    inst.outputs.record(score, label, kind="ok")
-
-``/metrics`` is served from ``registry`` without the 307 redirect of a mounted sub-app.
+    [prediction_id] = mon.record([row], [value])    # in the handler, before answering
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from mlmon.instrument.setup import Instrumentation, instrument, metrics_route
 
-__all__ = ["Instrumentation", "instrument", "metrics_route"]
+if TYPE_CHECKING:
+    from mlmon.instrument.monitor import Monitor
+
+
+def monitor(app: Any, **options: Any) -> Monitor:
+    """``mlmon.instrument.monitor.monitor`` (imported on use: it pulls in the inference log and the stores)."""
+    from mlmon.instrument.monitor import monitor as wire
+
+    return wire(app, **options)
+
+
+__all__ = ["Instrumentation", "instrument", "metrics_route", "monitor"]

@@ -18,7 +18,10 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 
 DEFAULT_SCORE_EDGES = tuple(round(0.05 * i, 2) for i in range(1, 20))
 
 RESPONSE_KINDS = ("ok", "empty", "fallback")
-EVENT_OUTCOMES = ("stored", "spooled", "dropped", "rejected")
+# stored: in the store · spooled: waited in the local log during a store outage (then stored) · dropped: a
+# prediction was served but its event not logged (log full, MLMON_LOG_FULL=drop) · refused: a prediction was
+# refused with 503 because its event could not be logged · dead_lettered: the store refused the event itself
+EVENT_OUTCOMES = ("stored", "spooled", "dropped", "refused", "dead_lettered")
 BACKENDS = ("elasticsearch", "sqlite", "prometheus", "smtp", "feast")
 
 
@@ -53,8 +56,10 @@ class InputMetrics:
 @dataclass
 class InferenceLogMetrics:
     events: Counter
-    queue_depth: Gauge
-    spool_bytes: Gauge
+    lag: Gauge
+    log_bytes: Gauge
+    fill_ratio: Gauge
+    oldest_age: Gauge
     backend_errors: Counter
 
 
@@ -139,25 +144,44 @@ def input_metrics(registry: CollectorRegistry) -> InputMetrics:
 
 
 def inference_log_metrics(registry: CollectorRegistry) -> InferenceLogMetrics:
+    """Gauges state how they combine across the processes of a multi-process server (Prometheus client
+    multiprocess mode): sizes add up, the fill ratio and the age take the worst process."""
     return InferenceLogMetrics(
         events=Counter(
             "mlmon_inference_events",
-            "Inference events by outcome: stored in the store, spooled to disk, dropped (spool full), "
-            "rejected by the store",
+            "Inference events by outcome: stored in the store, spooled (waited in the local log during a store "
+            "outage), dropped (served but not logged: log full), refused (503: could not be logged), "
+            "dead_lettered (refused by the store; in the dead-letter file)",
             [*_BASE, "outcome"],
             registry=registry,
         ),
-        queue_depth=Gauge(
+        lag=Gauge(
             "mlmon_inference_queue_depth",
-            "Inference events waiting in memory",
+            "Inference events in the local log not shipped to the store yet (log lag)",
             list(_BASE),
             registry=registry,
+            multiprocess_mode="livesum",
         ),
-        spool_bytes=Gauge(
-            "mlmon_inference_spool_bytes",
-            "Bytes of inference events in the on-disk spool",
+        log_bytes=Gauge(
+            "mlmon_inference_log_bytes",
+            "Bytes of the local inference log on disk (this process's log and the ones it adopted)",
             list(_BASE),
             registry=registry,
+            multiprocess_mode="livesum",
+        ),
+        fill_ratio=Gauge(
+            "mlmon_inference_log_fill_ratio",
+            "Share of MLMON_LOG_MAX_BYTES the local inference log uses (1: full, predictions are refused)",
+            list(_BASE),
+            registry=registry,
+            multiprocess_mode="livemax",
+        ),
+        oldest_age=Gauge(
+            "mlmon_inference_log_oldest_unshipped_age_seconds",
+            "Age of the oldest inference event not shipped to the store yet (0 when none)",
+            list(_BASE),
+            registry=registry,
+            multiprocess_mode="livemax",
         ),
         backend_errors=Counter(
             "mlmon_backend_errors",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from contextvars import ContextVar
 from typing import Any
 
 from prometheus_client.metrics import Counter, Gauge, Histogram
@@ -19,6 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mlmon.instrument.metrics import GoldenSignalMetrics
 
 OTHER_ENDPOINT = "other"
+# When the request being served started (perf_counter), for the latency an inference event records.
+REQUEST_STARTED: ContextVar[float | None] = ContextVar("mlmon_request_started", default=None)
 
 
 class GoldenSignals:
@@ -111,6 +114,7 @@ class GoldenSignalsMiddleware:
         in_flight = self.signals.in_flight
         in_flight.inc()
         start = time.perf_counter()
+        REQUEST_STARTED.set(start)
 
         async def send_status(message: Message) -> None:
             nonlocal status

@@ -1,4 +1,12 @@
-"""``/healthz`` (the process answers) and ``/readyz`` (model loaded; store reachable or spooling)."""
+"""``/healthz`` (the process answers) and ``/readyz`` (model loaded; the local inference log takes events).
+
+``/readyz`` tells the truth about the inference log: ``store`` is ``ok``, ``spooling`` (the store is unreachable
+or not answering, events wait in the local log: still ready) or ``unavailable`` (and the log cannot take
+events), with ``store_reason``; ``log`` has its bytes, fill level, lag and oldest unshipped age; ``events`` the
+outcome counts (stored, spooled, dropped, refused, dead_lettered). Not ready (503, with ``reason``) when the
+model is not loaded, the log cannot be written, or the log is full (unless ``MLMON_LOG_FULL_READY``).
+Both answer from memory, on the event loop, without waiting for scoring or the store.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +23,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Readiness: model loaded, and the store reachable or events spooling to disk",
+    summary="Readiness: model loaded and the local inference log takes events (store state and log detail)",
     responses={503: {"description": "Not ready (the body says why)"}},
 )
 async def readyz(request: Request) -> JSONResponse:

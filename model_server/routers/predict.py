@@ -1,4 +1,10 @@
-"""``POST /predict``: one instance or ``{"instances": [...]}``; the inference events leave off the request path."""
+"""``POST /predict``: one instance or ``{"instances": [...]}``.
+
+The handler only reads the body on the event loop; parsing, scoring, metrics and the append of the events to
+the local inference log run in a worker thread, so ``/healthz``, ``/readyz`` and ``/metrics`` answer while
+batches are scored. The response is sent only once its events are in the log (durable before acknowledged):
+a log that cannot take them gives 503 and nothing is acknowledged.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,14 @@ import json
 import time
 
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
+from mlmon.http.feedback import ErrorOut
+from mlmon.http.json_body import check_content_type
 from mlmon.spec import ModelSpec
+from model_server.predictor import Predictor
 from model_server.schemas import (
     BatchPredictionOut,
-    ErrorOut,
     PredictionOut,
     RequestParser,
     predict_request_schema,
@@ -22,33 +31,41 @@ def predict_router(spec: ModelSpec, parser: RequestParser) -> APIRouter:
     router = APIRouter(tags=["predict"])
     regression = spec.prediction.kind == "regression"
 
+    def handle(state: ServerState, predictor: Predictor, body: bytes, started: float) -> bytes:
+        rows, batch = parser.parse(body)
+        predictions, events = predictor.predict(rows, started)
+        state.log_events(events)
+        version = predictor.model.version
+        items = [p.to_json(version, regression) for p in predictions]
+        payload = {"predictions": items} if batch else items[0]
+        return json.dumps(payload, separators=(",", ":")).encode()
+
     @router.post(
         "/predict",
         summary="Score one instance or a batch",
         description=(
             'Send one object, or `{"instances": [...]}` for a batch. Values outside the expected range and '
-            "unseen categories are served (and counted); type errors, missing required features, NaN/Infinity "
-            "and unknown fields are refused with 422 naming the field."
+            "unseen categories are served (and counted); type errors, missing required features, NaN/Infinity, "
+            "duplicate keys, invalid Unicode and unknown fields are refused with 422 naming the field. "
+            "A 200 answer means the prediction's event is in the server's local inference log."
         ),
         openapi_extra={"requestBody": predict_request_schema(spec, parser.model, parser.max_batch_size)},
         responses={
             200: {"model": PredictionOut | BatchPredictionOut, "description": "One prediction, or a batch"},
+            408: {"model": ErrorOut, "description": "Body not received within body_timeout_s"},
             413: {"model": ErrorOut, "description": "Body larger than max_body_bytes"},
+            415: {"model": ErrorOut, "description": "Content-Type is not application/json"},
             422: {"model": ErrorOut, "description": "Invalid input (field and reason)"},
-            503: {"model": ErrorOut, "description": "Model not loaded"},
+            503: {"model": ErrorOut, "description": "Model not loaded, or the inference log cannot take the events"},
         },
     )
     async def predict(request: Request) -> Response:
         started = time.perf_counter()
         state: ServerState = request.app.state.mlmon
         predictor = state.require_predictor()
-        rows, batch = parser.parse(await request.body())
-        predictions, events = predictor.predict(rows, started)
-        if state.writer is not None:
-            state.writer.submit(events)
-        version = predictor.model.version
-        items = [p.to_json(version, regression) for p in predictions]
-        payload = {"predictions": items} if batch else items[0]
-        return Response(json.dumps(payload, separators=(",", ":")), media_type="application/json")
+        check_content_type(request.headers.get("content-type"))
+        body = await request.body()
+        payload = await run_in_threadpool(handle, state, predictor, body, started)
+        return Response(payload, media_type="application/json")
 
     return router

@@ -47,7 +47,9 @@ MLMON_METRICS: dict[str, tuple[str, frozenset[str]]] = {
         ("mlmon_feature_category_total", "counter", "model model_version feature category"),
         ("mlmon_inference_events_total", "counter", "model model_version outcome"),
         ("mlmon_inference_queue_depth", "gauge", "model model_version"),
-        ("mlmon_inference_spool_bytes", "gauge", "model model_version"),
+        ("mlmon_inference_log_bytes", "gauge", "model model_version"),
+        ("mlmon_inference_log_fill_ratio", "gauge", "model model_version"),
+        ("mlmon_inference_log_oldest_unshipped_age_seconds", "gauge", "model model_version"),
         ("mlmon_backend_errors_total", "counter", "model model_version backend"),
         # statistics service
         ("mlmon_feature_stat", "gauge", "model window feature stat"),

@@ -1,57 +1,85 @@
-"""Real events for the demo spec and a fault injector in front of a real store."""
+"""Fault injectors in front of a real store, and helpers to build and inspect an ``InferenceLog``."""
 
 from __future__ import annotations
 
+import json
 import threading
-import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
 
 from mlmon.errors import StoreUnavailable
-from mlmon.store.base import InferenceEvent, WriteResult
+from mlmon.inference_log import InferenceLog, LogConfig
+from mlmon.instrument.metrics import inference_log_metrics
+from mlmon.store.base import InferenceEvent, TimeWindow, WriteResult
+from mlmon.store.sqlite import SQLiteStore
+from tests.fixtures.tiny_model import T0, VERSION
 
-T0 = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
-
-
-def make_events(n: int, start: int = 0, model: str = "loan_default") -> list[InferenceEvent]:
-    return [
-        InferenceEvent(
-            prediction_id=uuid.uuid4().hex,
-            timestamp=T0 + timedelta(milliseconds=start + i),
-            model_name=model,
-            model_version="v-test",
-            features={"income": 1000.0 + start + i, "channel": "web", "has_coborrower": "true", "age": None},
-            missing=["age"],
-            prediction_label="no_default",
-            score=0.25,
-            response_kind="ok",
-            latency_ms=1.5,
-        )
-        for i in range(n)
-    ]
+WINDOW = TimeWindow(T0 - timedelta(days=1), T0 + timedelta(days=1))
+FAST = LogConfig(flush_interval_s=0.02, retry_interval_s=0.05, adopt_interval_s=0.2, stall_after_s=0.2)
 
 
-class Outage:
-    """Wraps a real store; while ``down`` every call raises StoreUnavailable, like an unreachable server.
+class Faulty:
+    """A real store behind a switch: ``down`` raises StoreUnavailable (an unreachable server), ``hang`` blocks
+    each write until ``release()`` (a frozen server). Records the prediction ids of every write call."""
 
-    Records the prediction ids of every write that reached the store, in order.
-    """
-
-    def __init__(self, store: object) -> None:
+    def __init__(self, store: SQLiteStore) -> None:
         self.store = store
         self.down = False
-        self.written: list[str] = []
-        self.calls = 0
-        self._lock = threading.Lock()
+        self.calls: list[list[str]] = []
+        self._open = threading.Event()
+        self._open.set()
+        self.entered = threading.Event()
+
+    @property
+    def backend(self) -> str:
+        return self.store.backend
+
+    def hang(self) -> None:
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
 
     def write_events(self, events: Sequence[InferenceEvent]) -> WriteResult:
-        with self._lock:
-            self.calls += 1
-            if self.down:
-                raise StoreUnavailable("injected outage")
-            result: WriteResult = self.store.write_events(events)  # type: ignore[attr-defined]
-            self.written.extend(e.prediction_id for e in events)
-            return result
+        self.calls.append([e.prediction_id for e in events])
+        self.entered.set()
+        if not self._open.wait(30):
+            raise StoreUnavailable("test hang not released")
+        if self.down:
+            raise StoreUnavailable("injected outage")
+        return self.store.write_events(events)
 
     def ping(self) -> bool:
-        return not self.down and bool(self.store.ping())  # type: ignore[attr-defined]
+        return not self.down and self._open.is_set() and self.store.ping()
+
+
+def make_log(root: Path, sink: Any, registry: CollectorRegistry | None = None, **config: Any) -> InferenceLog:
+    fields = {**FAST.__dict__, **config}
+    return InferenceLog(
+        root,
+        sink,
+        config=LogConfig(**fields),
+        metrics=inference_log_metrics(registry or CollectorRegistry()),
+        model="tiny",
+        model_version=VERSION,
+    )
+
+
+def stored_ids(store: SQLiteStore) -> list[str]:
+    return list(store.read_window(WINDOW)["prediction_id"])
+
+
+def dead_letters(root: Path) -> list[dict[str, Any]]:
+    path = root / "dead-letter.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def outcome(registry: CollectorRegistry, name: str) -> float:
+    labels = {"model": "tiny", "model_version": VERSION, "outcome": name}
+    return registry.get_sample_value("mlmon_inference_events_total", labels) or 0.0

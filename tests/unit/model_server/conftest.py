@@ -6,6 +6,7 @@ only need the same interface without Feast, and fit in about a second.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from mlmon.spec import ModelSpec, load_spec
 from mlmon.store.sqlite import SQLiteStore
 from mlmon.training.train import build_pipeline
 from model_server import create_app
-from tests.conftest import REPO
+from tests.conftest import REPO, free_port, wait_until
 
 TOKEN = "s3cret-token"
 
@@ -66,7 +67,7 @@ class Server:
         return self.app.state.mlmon
 
     def flush(self) -> None:
-        assert self.state.writer.flush(10)
+        assert self.state.log.flush(10)
 
     def sample(self, name: str, **labels: str) -> float:
         value = self.registry.get_sample_value(name, {"model": "loan_default", "model_version": "unit0001", **labels})
@@ -100,4 +101,57 @@ def make_server(tmp_path: Path, small_model: LoadedModel, demo_spec_unit: ModelS
     yield make
     for client, store in opened:
         client.__exit__(None, None, None)
+        store.close()
+
+
+class LiveServer:
+    """The app served by a real uvicorn server in a thread, on a free loopback port (for what TestClient
+    cannot do: concurrent requests on the event loop, a client that trickles its body)."""
+
+    def __init__(self, app: FastAPI, port: int) -> None:
+        import uvicorn
+
+        self.app = app
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="uvicorn-test", daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        wait_until(lambda: self.server.started, 20, "uvicorn to start", step=0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(20)
+
+
+@pytest.fixture
+def live_server(
+    tmp_path: Path, small_model: LoadedModel, demo_spec_unit: ModelSpec
+) -> Iterator[Callable[..., LiveServer]]:
+    started: list[tuple[LiveServer, SQLiteStore]] = []
+
+    def start(model: Any = None, **overrides: Any) -> LiveServer:
+        settings = ModelServerSettings(
+            **{
+                "store": f"sqlite:///{tmp_path / 'live.db'}",
+                "var_dir": tmp_path / "live-var",
+                "feedback_token": TOKEN,
+                "pii_hash_key": "unit-key",
+                "flush_interval_s": 0.05,
+                **overrides,
+            }
+        )
+        store = SQLiteStore(tmp_path / "live.db", demo_spec_unit)
+        app = create_app(settings, registry=CollectorRegistry(), store=store, model=model or small_model)
+        server = LiveServer(app, free_port()).__enter__()
+        started.append((server, store))
+        return server
+
+    yield start
+    for server, store in started:
+        server.__exit__()
         store.close()

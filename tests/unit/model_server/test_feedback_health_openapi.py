@@ -95,7 +95,24 @@ def test_health_and_readiness(server: Server) -> None:
     assert ready.status_code == 200
     body = ready.json()
     assert body["model"] == {"name": "loan_default", "version": "unit0001"}
-    assert body["store"] == "ok" and body["status"] == "ready"
+    assert body["store"] == "ok" and body["status"] == "ready" and body["store_reason"] is None
+    log = body["log"]
+    assert log["max_bytes"] == 256 * 1024 * 1024 and log["lag_events"] == 0 and not log["full"]
+    assert log["dead_letter_file"].endswith("dead-letter.jsonl") and log["write_error"] is None
+    assert set(body["events"]) == {"stored", "spooled", "dropped", "refused", "dead_lettered"}
+
+
+def test_a_log_that_cannot_be_created_makes_the_server_not_ready_and_predict_503(
+    make_server: Callable[..., Server], small_model: LoadedModel, tmp_path: Any
+) -> None:
+    not_a_dir = tmp_path / "occupied"
+    not_a_dir.write_text("a file where the log directory should be")
+    server = make_server(log_dir=not_a_dir)
+    ready = server.client.get("/readyz")
+    assert ready.status_code == 503 and "cannot create the inference log" in ready.json()["reason"]
+    response = server.client.post("/predict", json=example_instance(small_model.spec))
+    assert response.status_code == 503 and response.json()["error"] == "inference_log_unavailable"
+    assert response.headers["retry-after"] == "5"
 
 
 def test_openapi_examples_are_valid_requests(server: Server) -> None:
@@ -130,7 +147,9 @@ def test_metrics_page_passes_promtool(server: Server, small_model: LoadedModel) 
         "mlmon_feature_category_total",
         "mlmon_inference_events_total",
         "mlmon_inference_queue_depth",
-        "mlmon_inference_spool_bytes",
+        "mlmon_inference_log_bytes",
+        "mlmon_inference_log_fill_ratio",
+        "mlmon_inference_log_oldest_unshipped_age_seconds",
         "mlmon_backend_errors_total",
     ):
         assert f"\n{name}{{" in page.text, name

@@ -1,30 +1,25 @@
 """The one place where mlmon errors become HTTP responses.
 
-Every error body has the same shape: ``{"error": <kind>, "message": …}`` plus ``field`` and ``reason``
-for ``InvalidInput`` (422) and ``hint`` when there is one.
+Every error body has the same shape: ``{"error": <code>, "message": …}`` plus ``field`` and ``reason`` for a
+``FieldError`` (422, 413, 415, 408) and ``hint`` when there is one. ``<code>`` is the error class's ``code``.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from mlmon.errors import InvalidInput, MlmonError
+from mlmon.errors import FieldError, InvalidInput, MlmonError
 
 log = logging.getLogger(__name__)
 
 
-def _kind(exc: Exception) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
-
-
 def error_body(exc: MlmonError) -> dict[str, object]:
-    body: dict[str, object] = {"error": _kind(exc), "message": exc.message}
-    if isinstance(exc, InvalidInput):
+    body: dict[str, object] = {"error": exc.code, "message": exc.message}
+    if isinstance(exc, FieldError):
         body["field"] = exc.field
         body["reason"] = exc.reason
     if exc.hint:
@@ -32,14 +27,21 @@ def error_body(exc: MlmonError) -> dict[str, object]:
     return body
 
 
+def error_headers(exc: MlmonError) -> dict[str, str] | None:
+    if exc.http_status == 503:
+        return {"Retry-After": "5"}
+    if exc.http_status == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    if exc.http_status in (408, 413):
+        return {"Connection": "close"}  # the rest of the body is not read
+    return None
+
+
 async def _mlmon_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MlmonError)
     if exc.http_status >= 500:
         log.warning("%s %s: %s", request.method, request.url.path, exc)
-    headers = {"Retry-After": "5"} if exc.http_status == 503 else None
-    if exc.http_status == 401:
-        headers = {"WWW-Authenticate": "Bearer"}
-    return JSONResponse(error_body(exc), status_code=exc.http_status, headers=headers)
+    return JSONResponse(error_body(exc), status_code=exc.http_status, headers=error_headers(exc))
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -54,7 +56,13 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": "internal_error", "message": "internal server error"}, status_code=500)
 
 
+def install_mlmon_error_handler(app: FastAPI) -> None:
+    """Only mlmon's own errors (what ``/feedback`` and ``Monitor.record`` raise), for a team's own app."""
+    app.add_exception_handler(MlmonError, _mlmon_error)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    """The reference server: mlmon errors, request validation and anything unexpected, in one shape."""
     app.add_exception_handler(MlmonError, _mlmon_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)

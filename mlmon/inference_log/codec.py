@@ -1,0 +1,86 @@
+"""Inference events as lines of the local log: one compact JSON document per line, ASCII only.
+
+``json.dumps`` escapes every non-ASCII character, so a line is always valid ASCII even when an event holds a
+string that cannot be encoded as UTF-8 (a lone surrogate): such an event is logged like any other and it is
+the store that refuses it later (then it goes to the dead-letter file, see ``shipper``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from mlmon.store.base import InferenceEvent
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=lambda o: _plain(o))
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and other odd values the encoder meets (``default`` hook)."""
+    item = getattr(value, "item", None)
+    if callable(item):
+        return item()
+    return str(value)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def encode_doc(doc: dict[str, Any]) -> str:
+    try:
+        return _ENCODER.encode(doc)
+    except ValueError:  # a NaN or infinity somewhere: JSON has none, the store would take it as missing
+        return _ENCODER.encode(_finite(doc))
+
+
+def encode(events: Sequence[InferenceEvent]) -> bytes:
+    """The lines of ``events``, each ending in a newline."""
+    lines = [encode_doc(e.to_doc()) for e in events]
+    lines.append("")
+    return "\n".join(lines).encode("ascii")
+
+
+def decode(line: bytes) -> InferenceEvent:
+    """One line back to an event; ``ValueError`` (or ``KeyError``/``TypeError``) when it is not one."""
+    return _event(json.loads(line))
+
+
+def _event(doc: Any) -> InferenceEvent:
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    return InferenceEvent.from_doc(doc)
+
+
+def decode_many(lines: Sequence[bytes]) -> list[InferenceEvent | Exception]:
+    """Each line back to an event, or the error that says why it is not one. Parses the lines as one JSON
+    array when it can (one parser call for a whole batch), line by line when one of them is broken."""
+    try:
+        docs = json.loads(b"[" + b",".join(lines) + b"]") if lines else []
+    except ValueError:
+        docs = None
+    if docs is None or len(docs) != len(lines):  # a line holding "1,2" would shift the rest
+        docs = []
+        for line in lines:
+            try:
+                docs.append(json.loads(line))
+            except ValueError as exc:
+                docs.append(exc)
+    out: list[InferenceEvent | Exception] = []
+    for doc in docs:
+        if isinstance(doc, Exception):
+            out.append(doc)
+            continue
+        try:
+            out.append(_event(doc))
+        except (ValueError, KeyError, TypeError) as exc:
+            out.append(exc)
+    return out

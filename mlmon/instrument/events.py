@@ -1,0 +1,80 @@
+"""Inference events as the store keeps them, built the same way by the reference server and by
+``Monitor.record``: booleans as ``"true"``/``"false"``, PII hashed or dropped, missing features listed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from mlmon.inference_log.pii import PiiProtector
+from mlmon.spec import ModelSpec
+from mlmon.store.base import FeatureValue, InferenceEvent, ResponseKind
+
+
+class EventBuilder:
+    def __init__(self, spec: ModelSpec, model_version: str, pii: PiiProtector) -> None:
+        self.spec = spec
+        self.model_version = model_version
+        self.pii = pii
+        self.names = spec.feature_names
+        self._booleans = [f.name for f in spec.features if f.type == "boolean"]
+
+    def stored_features(self, row: Mapping[str, Any]) -> dict[str, FeatureValue]:
+        """The spec's features of a row as the store keeps them (extra keys of the row are left out)."""
+        out: dict[str, Any] = {name: row.get(name) for name in self.names}
+        for name in self._booleans:
+            value = out.get(name)
+            if value is not None:
+                out[name] = "true" if value else "false"
+        return self.pii.protect(out)
+
+    def event(
+        self,
+        row: Mapping[str, Any],
+        *,
+        label: str | None,
+        score: float | None,
+        kind: ResponseKind,
+        latency_ms: float,
+        received_at: datetime,
+        prediction_id: str | None = None,
+        event_time: datetime | None = None,
+    ) -> InferenceEvent:
+        return InferenceEvent(
+            prediction_id=prediction_id or uuid.uuid4().hex,
+            timestamp=event_time or received_at,
+            model_name=self.spec.model,
+            model_version=self.model_version,
+            features=self.stored_features(row),
+            missing=[name for name in self.names if row.get(name) is None],
+            prediction_label=label,
+            score=score,
+            response_kind=kind,
+            latency_ms=latency_ms,
+            received_at=received_at,
+        )
+
+    def events(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        labels: Sequence[str | None],
+        scores: Sequence[float | None],
+        kinds: Sequence[ResponseKind],
+        latency_ms: float,
+        ids: Sequence[str] | None = None,
+    ) -> list[InferenceEvent]:
+        now = datetime.now(UTC)
+        return [
+            self.event(
+                row,
+                label=labels[i],
+                score=scores[i],
+                kind=kinds[i],
+                latency_ms=latency_ms,
+                received_at=now,
+                prediction_id=ids[i] if ids is not None else None,
+            )
+            for i, row in enumerate(rows)
+        ]
