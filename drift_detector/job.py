@@ -139,12 +139,14 @@ class DriftJob:
         """Data-integrity breaks among the input checks (``drift_detector.integrity``); unseen categories are
         named from a sample of the window's values."""
         breaks: dict[str, Break] = {}
-        features = self.baselines.current().engine.features
+        serving = self.baselines.current()
+        ranges = {f.name: f.range for f in serving.spec.features}
         for check in run.checks:
             unseen = check.cur_shares[-1] if check.kind != "numeric" and check.cur_shares else 0.0
             named = self._new_category(check.feature, window, version) if unseen >= NEW_CATEGORY_SHARE else None
-            base = features.get(check.feature)
-            found = fingerprint(check, named, base if isinstance(base, NumericBaseline) else None)
+            base = serving.engine.features.get(check.feature)
+            numeric = base if isinstance(base, NumericBaseline) else None
+            found = fingerprint(check, named, numeric, ranges.get(check.feature))
             if found is not None:
                 breaks[check.key] = found
         return breaks

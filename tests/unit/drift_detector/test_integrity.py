@@ -147,3 +147,32 @@ def test_the_binned_path_without_range_information_reads_the_mean_ratio(base: Ba
     assert unit_factor(got) == 3600.0
     got.summary["cur_mean"] = got.summary["ref_mean"] * 500  # type: ignore[operator]
     assert unit_factor(got) is None  # 500× is no unit
+
+
+def test_valid_values_a_little_past_the_training_extremes_are_a_shift() -> None:
+    """A warmer month: 30% of the values past the training maximum, but not far past it, and no unit."""
+    rng = np.random.default_rng(10)
+    level = NumericBaseline.from_values(rng.uniform(0, 10, N_REF), keep_values=True)
+    [got] = compare(Baseline(N_REF, {"level": level}), {"level": rng.uniform(3, 13, N_CUR)}, rows=N_CUR)
+    got.summary.setdefault("ref_mean", 5.0)
+    assert got.summary["out_of_range_share"] >= 0.2  # type: ignore[operator]
+    assert fingerprint(got, base=level) is None
+    declared = fingerprint(got, base=level, declared=(0.0, 12.0))
+    assert declared is not None and declared.code == "out_of_range"
+    assert declared.text.startswith("values outside the declared range [0, 12] (")
+
+
+def test_an_interval_scale_is_never_a_unit_change() -> None:
+    rng = np.random.default_rng(12)
+    temperature = NumericBaseline.from_values(rng.normal(3, 6, N_REF), keep_values=True)
+    warmer = rng.normal(3, 6, N_CUR) + 8.0
+    [check] = compare(Baseline(N_REF, {"temperature": temperature}), {"temperature": warmer}, rows=N_CUR)
+    check.summary.setdefault("ref_mean", 3.0)
+    assert unit_factor(check, temperature) is None and fingerprint(check, base=temperature) is None
+
+
+def test_a_rare_category_missing_for_a_while_is_not_stuck() -> None:
+    rng = np.random.default_rng(13)
+    flag = CategoricalBaseline.from_values(rng.random(N_REF) < 0.06, kind="boolean")
+    [check, *_] = compare(Baseline(N_REF, {"flag": flag}), {"flag": np.zeros(N_CUR, dtype=bool)}, rows=N_CUR)
+    assert fingerprint(check) is None  # all "false", which training saw in 94% of rows
