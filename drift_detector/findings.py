@@ -14,7 +14,7 @@ import math
 from dataclasses import replace
 
 from drift_detector.integrity import Break
-from mlmon.notify.findings import ChartData, Finding, Shift
+from mlmon.notify.findings import SHARE, ChartData, Finding, Shift
 from mlmon.stats.baseline import PREDICTED_CLASS, PREDICTION
 from mlmon.stats.decision import Decision
 from mlmon.stats.engine import FeatureComparison
@@ -36,7 +36,7 @@ def measured(check: FeatureComparison, unit: str = "") -> tuple[float | None, fl
             None if ref is None else 1.0 - ref,
             None if cur is None else 1.0 - cur,
             "fill rate",
-            "%",
+            SHARE,
         )
     if check.kind == "numeric" and "ref_mean" in summary:
         return _num(summary.get("ref_mean")), _num(summary.get("cur_mean")), "mean", unit
@@ -44,7 +44,7 @@ def measured(check: FeatureComparison, unit: str = "") -> tuple[float | None, fl
         moves = [abs(c - r) for r, c in zip(check.ref_shares, check.cur_shares, strict=True)]
         i = max(range(len(moves)), key=moves.__getitem__)
         label = "unseen categories" if check.labels[i] == "__other__" else repr(check.labels[i])
-        return check.ref_shares[i], check.cur_shares[i], f"share of {label}", "%"
+        return check.ref_shares[i], check.cur_shares[i], f"share of {label}", SHARE
     return None, None, "", unit
 
 

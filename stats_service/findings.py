@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 
 from mlmon.baseline.profile import BaselineProfile
-from mlmon.notify.findings import Finding, Signal, format_number
+from mlmon.notify.findings import SHARE, Finding, Signal, format_number
 from mlmon.spec import SLO, ModelSpec
 from stats_service.evaluation import ALL, EvalResult
 from stats_service.run import StatsRun
@@ -144,7 +144,7 @@ def label_findings(spec: ModelSpec, profile: BaselineProfile, run: StatsRun, min
             title=f"observed share of {positive!r} {expected:.0%} → {observed:.0%} ({labelled} labels)",
             before=expected,
             after=observed,
-            unit="%",
+            unit=SHARE,
             what=f"share of {positive!r}",
             detail="expected: the mean reference score (the reference's predicted positive rate)",
         )

@@ -81,13 +81,17 @@ class ChartData:
                 raise ValueError(f"chart: {name} shares must be finite and >= 0")
 
 
+SHARE = "share"  # the unit of a fraction shown as a percentage (a fill rate, a category's share)
+
+
 def format_number(value: float | None, unit: str = "") -> str:
-    """A number as an email shows it: ``n/a``, 4 significant digits, thousands separators, a unit or ``%``."""
+    """A number as an email shows it: ``n/a``, 4 significant digits, thousands separators, then the unit; a
+    fraction with the unit :data:`SHARE` as a percentage (0.2 → "20%"). A spec unit "%" is printed as it is."""
     if value is None:
         return "n/a"
     if not math.isfinite(value):
         return str(value)
-    if unit == "%":
+    if unit == SHARE:
         return f"{value:.0%}" if abs(value) >= 0.1 else f"{value:.1%}"
     if abs(value) >= 1e12:
         text = f"{value:.3e}"

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from mlmon.notify.email import EmailNotifier
-from mlmon.notify.findings import ChartData, Finding
+from mlmon.notify.findings import SHARE, ChartData, Finding
 from mlmon.notify.notice import Notice
 from mlmon.notify.policy import Rules
 from mlmon.notify.tracker import IncidentTracker
@@ -43,7 +43,7 @@ OUTPUT = Finding(
     "predicted class shares moved: share of 'default' 12% → 31% (jensen_shannon 0.21, threshold 0.1)",
     before=0.12,
     after=0.31,
-    unit="%",
+    unit=SHARE,
     what="share of 'default'",
     statistic=0.21,
     threshold=0.1,

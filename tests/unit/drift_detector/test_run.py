@@ -180,7 +180,7 @@ def test_quality_and_category_findings() -> None:
     check, decision = pairs["quality:age"]
     assert fingerprint(check) is None  # 95% → 70% filled: a change, not a collapse
     finding = to_finding(check, decision, unit="years")
-    assert finding.signal == "input" and finding.unit == "%" and finding.key == "input:age:fill"  # a share
+    assert finding.signal == "input" and finding.unit == "share" and finding.key == "input:age:fill"  # a share
     assert finding.title.startswith("age: fill rate 95% → 6")
     assert finding.before == pytest.approx(1 - check.summary["ref_missing_share"])  # type: ignore[operator]
     assert finding.after == pytest.approx(1 - check.summary["cur_missing_share"])  # type: ignore[operator]

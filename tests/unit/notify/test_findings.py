@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from mlmon.notify.findings import ChartData, Contribution, Finding, Shift, format_number, max_severity
+from mlmon.notify.findings import SHARE, ChartData, Contribution, Finding, Shift, format_number, max_severity
 from tests.unit.notify.helpers import END, START, finding
 
 
@@ -39,11 +39,12 @@ def test_bad_values_name_the_field() -> None:
 def test_numbers_read_unambiguously() -> None:
     f = Finding("input", "income", "warning", "t", before=52000.0, after=52.5, unit="EUR", what="mean")
     assert f.change_text == "mean 52,000 EUR → 52.5 EUR"
-    fill = Finding("input", "x", "warning", "t", before=0.8, after=0.2, unit="%", what="fill rate")
+    fill = Finding("input", "x", "warning", "t", before=0.8, after=0.2, unit=SHARE, what="fill rate")
     assert fill.change_text == "fill rate 80% → 20%"
     assert Finding("evaluation", "mae", "critical", "mae 27.37, SLO ≤ 20").change_text == ""  # no "20 -> 27.37"
     assert format_number(1.6e10, "s") == "16,000,000,000 s" and format_number(None) == "n/a"
-    assert format_number(0.004, "%") == "0.4%"
+    assert format_number(0.004, SHARE) == "0.4%"
+    assert format_number(83.75, "%") == "83.75 %"  # a spec's unit "%" (humidity 0..100) is not a fraction
 
 
 def test_findings_and_shifts_round_trip_through_json() -> None:
