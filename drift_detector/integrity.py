@@ -4,7 +4,8 @@ A break is actionable on its own (it notifies at once and decides in the first w
 is context. The rules, on a check of an input feature (``FeatureComparison``):
 
 - **fill rate** (missing-share check): the share of rows with a value fell to less than half of the training
-  share, or by at least 30 points ("fill rate 80% → 20%"), or the feature is absent from the window.
+  share, or by at least 30 points, or by at least 10 points with a gross effect (≥ 5× its threshold: the first
+  window of a collapse is only partly affected) — "fill rate 80% → 20%"; or the feature is absent.
 - **unit change** (numeric, measured on a ratio scale: no negative training values): some rows' values are a
   unit factor ``f`` (10ⁿ, 60, 3600, 86400, or the inverse) times what they were — also in a window only partly
   after the change. For each ``f``, the share of affected rows ``a`` follows from the share ``s`` of values
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlmon.stats.baseline import NumericBaseline
+from mlmon.stats.decision import GROSS_FACTOR
 from mlmon.stats.engine import FeatureComparison
 
 OUT_OF_RANGE_SHARE = 0.01
@@ -39,6 +41,7 @@ STUCK_CATEGORY = 0.8  # a category stuck in the window while training saw it in 
 NEW_CATEGORY_SHARE = 0.05
 FILL_RATE_COLLAPSE = 0.5  # the fill rate falls below this fraction of the training fill rate
 FILL_RATE_DROP = 0.3  # … or by this many points
+FILL_RATE_GROSS_DROP = 0.1  # … or by this many with a gross effect (decision rule 5)
 UNIT_FACTORS = (10.0, 100.0, 1000.0, 1e6, 1e9, 60.0, 3600.0, 86400.0)
 UNIT_FIT = 1.3  # the predicted mean within ×/÷ 1.3 of the window's (a mean of heavy-tailed values is noisy)
 MIN_AFFECTED = 0.05
@@ -139,7 +142,9 @@ def fingerprint(
         if ref is None or cur is None:
             return None
         before, after = 1.0 - ref, 1.0 - cur
-        if after < before * FILL_RATE_COLLAPSE or before - after >= FILL_RATE_DROP:
+        gross = math.isfinite(check.score) and check.score >= GROSS_FACTOR
+        drop = before - after
+        if after < before * FILL_RATE_COLLAPSE or drop >= FILL_RATE_DROP or (gross and drop >= FILL_RATE_GROSS_DROP):
             absent = any("absent" in f for f in check.findings)
             return Break("fill_rate", f"fill rate {_pct(before)} → {_pct(after)}" + (" (absent)" if absent else ""))
         return None

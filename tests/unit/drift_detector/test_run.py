@@ -178,8 +178,10 @@ def test_quality_and_category_findings() -> None:
     run = _run(drift=True)
     pairs = {c.key: (c, d) for c, d in run.drifted}
     check, decision = pairs["quality:age"]
-    assert fingerprint(check) is None  # 95% → 70% filled: a change, not a collapse
-    finding = to_finding(check, decision, unit="years")
+    brk = fingerprint(check)  # 28 points at once, far above its threshold: the first window of a collapse
+    assert brk is not None and brk.code == "fill_rate" and brk.text.startswith("fill rate 95% → 6")
+    assert to_finding(check, decision, brk=brk).key == "integrity:age:fill:fill_rate"
+    finding = to_finding(check, decision, unit="years")  # told as a shift when it is not a break
     assert finding.signal == "input" and finding.unit == "share" and finding.key == "input:age:fill"  # a share
     assert finding.title.startswith("age: fill rate 95% → 6")
     assert finding.before == pytest.approx(1 - check.summary["ref_missing_share"])  # type: ignore[operator]
