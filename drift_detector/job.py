@@ -83,6 +83,7 @@ class DriftJob:
             self.health.backend_error("registry")
             raise
         version = baseline.version
+        self.health.model_version = version
         try:
             rows = self.store.count(window, model_version=version)
             others = max(0, self.store.count(window) - rows)  # rows written between the two counts

@@ -41,7 +41,8 @@ class JobHealth:
     last_success: float | None = None
     last_duration_s: float | None = None
     runs: dict[str, int] = field(default_factory=lambda: {"success": 0, "failure": 0})
-    backend_errors: dict[str, int] = field(default_factory=dict)
+    backend_errors: dict[tuple[str, str], int] = field(default_factory=dict)  # (model version, backend) -> n
+    model_version: str = "unknown"  # the serving version the last run worked on (a label of the errors)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, ok: bool, duration_s: float, now: float | None = None) -> None:
@@ -53,7 +54,13 @@ class JobHealth:
 
     def backend_error(self, backend: str) -> None:
         with self._lock:
-            self.backend_errors[backend] = self.backend_errors.get(backend, 0) + 1
+            key = (self.model_version, backend)
+            self.backend_errors[key] = self.backend_errors.get(key, 0) + 1
+
+    def errors_of(self, backend: str) -> int:
+        """Failed calls to ``backend`` over every model version."""
+        with self._lock:
+            return sum(n for (_, name), n in self.backend_errors.items() if name == backend)
 
 
 class JobHealthCollector:
@@ -85,10 +92,10 @@ class JobHealthCollector:
             errors = CounterMetricFamily(
                 "mlmon_backend_errors",
                 "Failed calls to a backend (store, Prometheus, SMTP, Feast)",
-                labels=["model", "backend"],
+                labels=["model", "model_version", "backend"],
             )
-            for backend, count in sorted(h.backend_errors.items()):
-                errors.add_metric([h.model, backend], count)
+            for (version, backend), count in sorted(h.backend_errors.items()):
+                errors.add_metric([h.model, version, backend], count)
             yield errors
 
 

@@ -80,6 +80,7 @@ class StatsJob:
     def run_once(self, now: datetime | None = None) -> StatsRun:
         now = now or datetime.fromtimestamp(self.clock(), UTC)
         version, profile = self._serving()
+        self.health.model_version = version
         run = StatsRun(model=self.spec.model, version=version, at=now)
         run.retention, note = self.retention.run(self.store, self.health, now)
         if note:

@@ -32,8 +32,6 @@ HISTORY_S = 1.0
 BASELINE_SEED = 101
 FAULT_SEED = 202
 
-Deploy = Callable[[EmbeddedStack, str], str]
-
 
 @dataclass
 class ScenarioOutcome:

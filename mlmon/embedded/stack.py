@@ -118,10 +118,6 @@ class EmbeddedStack:
     def child(self, name: str) -> Child:
         return next(c for c in self.children if c.name == name)
 
-    @property
-    def pids(self) -> list[int]:
-        return [c.pid for c in self.children if c.pid is not None]
-
     # -- lifecycle ---------------------------------------------------------------------------------
     def __enter__(self) -> EmbeddedStack:
         self.start()

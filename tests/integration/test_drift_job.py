@@ -289,7 +289,8 @@ def test_missing_reference_rows_are_baseline_not_found_naming_the_version(traine
         job.run_once()
     assert version in str(info.value) and "mlmon register" in str(info.value)
     got = samples(generate_latest(registry).decode())
-    assert got[("mlmon_backend_errors_total", frozenset({("model", "loan_default"), ("backend", "registry")}))] == 1
+    labels = {("model", "loan_default"), ("model_version", "unknown"), ("backend", "registry")}  # no baseline yet
+    assert got[("mlmon_backend_errors_total", frozenset(labels))] == 1
     store.close()
 
 
