@@ -118,9 +118,11 @@ def evaluations(run: StatsRun) -> list[VersionEvaluation]:
     """The overall metrics of every version in the first window's mature evaluation."""
     if not run.windows:
         return []
-    results: list[EvalResult] = [r for r in run.windows[0].evaluation if r.segment == ALL and r.status == "ok"]
+    results: list[EvalResult] = [
+        r for r in run.windows[0].evaluation if r.segment == ALL and r.status == "ok" and r.model_version
+    ]
     both = len(results) > 1
-    return [VersionEvaluation(r.model_version, run.at.timestamp(), dict(r.metrics), both) for r in results]
+    return [VersionEvaluation(str(r.model_version), run.at.timestamp(), dict(r.metrics), both) for r in results]
 
 
 def label_findings(spec: ModelSpec, profile: BaselineProfile, run: StatsRun, min_labels: int) -> list[Finding]:

@@ -212,7 +212,12 @@ class StatsJob:
                 at = datetime.fromisoformat(body["@timestamp"]).timestamp() if body.get("@timestamp") else 0.0
                 for window in body.get("windows", [])[:1]:
                     for r in window.get("evaluation", []):
-                        if r.get("segment") == ALL and r.get("status") == "ok" and r.get("metrics"):
+                        if (
+                            r.get("segment") == ALL
+                            and r.get("status") == "ok"
+                            and r.get("metrics")
+                            and r.get("model_version")
+                        ):
                             self.versions[r["model_version"]] = VersionEvaluation(r["model_version"], at, r["metrics"])
         return self.versions
 
