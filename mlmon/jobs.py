@@ -22,8 +22,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 if TYPE_CHECKING:
-    from mlmon.notify.base import Notifier
-    from mlmon.notify.policy import IncidentPolicy
+    from mlmon.notify.tracker import IncidentTracker
     from mlmon.promql import PrometheusClient
     from mlmon.spec import ModelSpec
     from mlmon.store.base import InferenceStore
@@ -144,8 +143,7 @@ class JobParts:
     store: InferenceStore
     health: JobHealth
     prometheus: PrometheusClient | None
-    notifier: Notifier | None
-    policy: IncidentPolicy
+    incidents: IncidentTracker
 
 
 def job_parts(
@@ -156,10 +154,9 @@ def job_parts(
     *,
     store: InferenceStore | None = None,
 ) -> JobParts:
-    """Spec, store, health, Prometheus client, email notifier and incident policy for ``job`` from settings;
-    registers the job's collector and its health collector on ``registry``."""
-    from mlmon.notify.email import EmailNotifier
-    from mlmon.notify.policy import IncidentPolicy, state_path
+    """Spec, store, health, Prometheus client and incident tracker (with the email notifier) for ``job`` from
+    settings; registers the job's collector and its health collector on ``registry``."""
+    from mlmon.notify.tracker import build_tracker
     from mlmon.promql import PrometheusClient
     from mlmon.spec import load_spec
     from mlmon.store.factory import open_store
@@ -174,8 +171,7 @@ def job_parts(
         store=store,
         health=health,
         prometheus=PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None,
-        notifier=EmailNotifier(settings, registry) if settings.smtp_host else None,
-        policy=IncidentPolicy(state_path(settings.var_dir, job), settings.notify_cooldown_s),
+        incidents=build_tracker(store, spec.model, settings, registry),
     )
 
 
