@@ -51,6 +51,7 @@ from mlmon.history.sources import HistorySource, from_file
 from mlmon.history.windows import WindowPlan, parse_range
 from mlmon.inference_log.pii import PiiProtector
 from mlmon.instrument.events import EventBuilder
+from mlmon.notify.policy import Rules
 from mlmon.registry import artifact
 from mlmon.registry.scoring import model_frame
 from mlmon.spec import ModelSpec, load_spec
@@ -170,7 +171,9 @@ def backtest_time(
     spec_path = model_dir / VERSION / artifact.SPEC_FILE
     overrides = {"model_spec": spec_path, "model_path": model_dir, "exact_ks_max_rows": 0}
     with tempfile.TemporaryDirectory() as work:
-        run = run_backtest(plan, "A", overrides, window_job_factories(), DryStore(store), Path(work), cooldown_s=3600)
+        factories = window_job_factories()
+        rules = Rules(cooldown_s=3600)  # the live defaults (digest daily, input shifts in the digest)
+        run = run_backtest(plan, "A", overrides, factories, DryStore(store), Path(work), model=spec.model, rules=rules)
     started = time.perf_counter()
     document = report.backtest_document(spec.model, VERSION, plan, [run])
     report_html.write(document, root / "report.html")

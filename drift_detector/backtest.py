@@ -15,11 +15,10 @@ from typing import Any
 from drift_detector.baseline_cache import BaselineCache
 from drift_detector.collector import DriftCollector
 from drift_detector.job import DriftJob
-from drift_detector.run import DriftRun, summary_line, to_finding
+from drift_detector.run import DriftRun, summary_line
 from mlmon.history.outcome import FeatureScore, Measure, WindowJobSetup, WindowOutcome
 from mlmon.history.windows import duration_name
 from mlmon.jobs import JobHealth
-from mlmon.notify.findings import Incident
 from mlmon.settings import DriftSettings, load_settings
 from mlmon.spec import load_spec
 from mlmon.store.base import TimeWindow
@@ -86,21 +85,9 @@ def outcome(run: DriftRun, job: DriftJob, window: TimeWindow) -> WindowOutcome:
         else:
             label = f"{check.feature} (fill rate)" if check.role == "quality" else check.feature
             causes.append(FeatureScore(label, statistic, threshold, effect.test if effect else "", status))
-    contribution = None
-    if run.status == "ok":
-        spec = job.baselines.current().spec
-        units = {f.name: f.unit or "" for f in spec.features}
-        contribution = Incident(
-            model=run.model,
-            model_version=run.version,
-            window_start=window.start,
-            window_end=window.end,
-            findings=tuple(to_finding(c, d, units.get(c.feature, "")) for c, d in run.drifted),
-            prediction_ids=tuple(run.example_ids),
-            job="drift",
-            runbook=spec.runbook or "",
-            report_path=run.report_path,
-        )
+    # The live job's own part of the incident (what ``DriftJob._publish`` hands to the tracker); too few rows:
+    # no evidence either way, the incident keeps this service's last part.
+    contribution = job.contribution(run, job.baselines.current()) if run.status == "ok" else None
     return WindowOutcome(
         service="drift",
         window=window,

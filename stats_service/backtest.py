@@ -15,9 +15,8 @@ from typing import Any
 from mlmon.history.outcome import Measure, WindowJobSetup, WindowOutcome
 from mlmon.history.windows import duration_name
 from mlmon.jobs import JobHealth
-from mlmon.notify.findings import Incident
 from mlmon.settings import StatsSettings, load_settings
-from mlmon.spec import ModelSpec, load_spec
+from mlmon.spec import load_spec
 from mlmon.store.base import TimeWindow
 from stats_service.collector import StatsCollector
 from stats_service.job import StatsJob
@@ -62,13 +61,13 @@ class StatsWindows:
 
     def run_window(self, window: TimeWindow) -> WindowOutcome:
         job = self.job(window.seconds)
-        return outcome(self.run(window), job.spec, window)
+        return outcome(self.run(window), job, window)
 
     def close(self) -> None:
         self._jobs.clear()
 
 
-def outcome(run: StatsRun, spec: ModelSpec, window: TimeWindow) -> WindowOutcome:
+def outcome(run: StatsRun, job: StatsJob, window: TimeWindow) -> WindowOutcome:
     report = run.windows[0] if run.windows else None
     rows = report.rows if report is not None else 0
     symptoms = [Measure(r.slo.metric, r.value, r.slo.threshold, r.slo.op, r.breached, r.source) for r in run.slos]
@@ -76,15 +75,8 @@ def outcome(run: StatsRun, spec: ModelSpec, window: TimeWindow) -> WindowOutcome
     for share in ("empty_share", "fallback_share"):
         if report is not None and share in report.responses and share not in declared:
             symptoms.append(Measure(share, report.responses[share], None, "", False, "store"))
-    contribution = Incident(
-        model=run.model,
-        model_version=run.version,
-        window_start=window.start,
-        window_end=window.end,
-        findings=tuple(run.findings),
-        job="stats",
-        runbook=spec.runbook or "",
-    )
+    # The live job's own part of the incident (what ``StatsJob._publish`` hands to the tracker).
+    contribution = job.contribution(run) if run.windows else None
     return WindowOutcome(
         service="stats",
         window=window,

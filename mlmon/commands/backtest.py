@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlmon.commands.common import Subparsers, add_model_options, settings_for
 from mlmon.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mlmon.notify.base import Notifier
+    from mlmon.notify.policy import Rules
 
 BACKTEST_HELP = """\
 Run the statistics and drift computations of a live run over consecutive past windows of the inference store
@@ -82,14 +86,15 @@ def read_env_file(path: Path) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
-def _check(overrides: dict[str, Any]) -> tuple[float, str | None]:
+def _check(overrides: dict[str, Any]) -> tuple[Rules, str | None]:
     """Validate the settings both services would build (one ConfigError naming each bad MLMON_* value);
-    returns the notification cooldown and the SMTP host of these settings."""
+    returns the notification rules (cooldown, digest, input shifts) and the SMTP host of these settings."""
+    from mlmon.notify.tracker import rules_from
     from mlmon.settings import DriftSettings, StatsSettings, load_settings
 
     load_settings(DriftSettings, **overrides)
     stats = load_settings(StatsSettings, **overrides)
-    return stats.notify_cooldown_s, stats.smtp_host
+    return rules_from(stats), stats.smtp_host
 
 
 def _backtest(args: argparse.Namespace) -> int:
@@ -127,7 +132,7 @@ def _backtest(args: argparse.Namespace) -> int:
     runs = []
     try:
         for label, overrides in runs_settings:
-            cooldown, smtp = _check(overrides)
+            rules, smtp = _check(overrides)
             notifier = _notifier(overrides) if args.notify and smtp else None
             if args.notify and not smtp:
                 notes.append(f"run {label}: --notify without MLMON_SMTP_HOST: emails counted, not sent")
@@ -141,7 +146,8 @@ def _backtest(args: argparse.Namespace) -> int:
                         factories,
                         DryStore(store),
                         Path(workdir),
-                        cooldown_s=cooldown,
+                        model=spec.model,
+                        rules=rules,
                         model_version=args.model_version,
                         notifier=notifier,
                         progress=progress,
@@ -158,7 +164,7 @@ def _backtest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _notifier(overrides: dict[str, Any]) -> Any:
+def _notifier(overrides: dict[str, Any]) -> Notifier:
     from prometheus_client import CollectorRegistry
 
     from mlmon.notify.email import EmailNotifier

@@ -22,6 +22,8 @@ from mlmon.history.incidents import OpenIncident, PolicyReplay
 from mlmon.history.outcome import WindowJob, WindowJobFactory, WindowJobSetup, WindowOutcome
 from mlmon.history.progress import Progress
 from mlmon.history.windows import WindowPlan
+from mlmon.notify.base import Notifier
+from mlmon.notify.policy import Rules
 from mlmon.store.base import InferenceStore, TimeWindow
 
 
@@ -30,7 +32,7 @@ class WindowRecord:
     window: TimeWindow
     outcomes: dict[str, WindowOutcome]
     incident: OpenIncident | None  # open after this window's runs
-    events: list[str] = field(default_factory=list)  # emails the policy sent (kind:incident id)
+    events: list[str] = field(default_factory=list)  # emails the policy let out (event:incident id)
 
     @property
     def rows(self) -> int:
@@ -47,6 +49,7 @@ class IncidentSpan:
     kind: str
     headline: str
     severity: str
+    paged: bool = True  # actionable at some window (a symptom or a break); False: context only, in the digest
     windows: int = 1
     closed_at: datetime | None = None  # None: still open at the end of the range
 
@@ -73,13 +76,23 @@ def _track(spans: list[IncidentSpan], record: WindowRecord, previous: OpenIncide
         return
     if previous is None or current.id != previous.id:
         spans.append(
-            IncidentSpan(current.id, record.window.end, record.window, current.kind, current.headline, current.severity)
+            IncidentSpan(
+                current.id,
+                current.opened_at,
+                record.window,
+                current.kind,
+                current.headline,
+                current.severity,
+                current.actionable,
+            )
         )
     else:
         span = spans[-1]
-        span.windows += 1  # the headline stays the one it opened with
+        span.windows += 1
         if current.severity == "critical":
             span.severity = "critical"
+        if current.actionable and not span.paged:  # it became a page: named and headed as it was paged
+            span.paged, span.kind, span.headline = True, current.kind, current.headline
 
 
 def run_backtest(
@@ -90,18 +103,20 @@ def run_backtest(
     store: InferenceStore,
     workdir: Path,
     *,
-    cooldown_s: float,
+    model: str,
+    rules: Rules,
     model_version: str | None = None,
-    notifier: Any = None,
+    notifier: Notifier | None = None,
     progress: Progress | None = None,
     on_window: Callable[[WindowRecord], None] | None = None,
 ) -> BacktestRun:
-    """Run every service's window job over ``plan`` and the incident policy after each window."""
+    """Run every service's window job over ``plan`` and the incident tracker after each window (``rules``: the
+    live notification rules of these settings)."""
     started = time.monotonic()
     workdir.mkdir(parents=True, exist_ok=True)
     setup = WindowJobSetup(store=store, workdir=workdir, overrides=dict(overrides), model_version=model_version)
     jobs: Sequence[WindowJob] = [factory(setup) for factory in factories.values()]
-    policy = PolicyReplay(workdir, cooldown_s, notifier)
+    policy = PolicyReplay(model, rules, notifier)
     result = BacktestRun(label, dict(overrides))
     previous: OpenIncident | None = None
     try:

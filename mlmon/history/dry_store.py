@@ -1,13 +1,15 @@
 """A store as a past-range run sees it: every read goes to the real store, nothing is written to it.
 
 A backtest or a one-off ``--start/--end`` run computes what a live run would have, but must not leave reports
-among the live ones (they are read back newest first), apply retention, or write events. Reports are kept in
-memory (``reports``) instead; a write of events or labels is a bug and raises.
+among the live ones (they are read back newest first), apply retention, write events, or touch the model's live
+incident. Reports are kept in memory (``reports``) instead, and so is the incident state
+(:class:`MemoryIncidentState`, never read from the live store); a write of events or labels is a bug and raises.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,18 +26,42 @@ from mlmon.store.base import (
     ReportKind,
     ReportRecord,
     RetentionResult,
+    StateRecord,
     TimeWindow,
     WriteResult,
 )
 
 
+class MemoryIncidentState:
+    """``IncidentStateStore`` in memory: one document, compare-and-set on a counter (as the real stores do)."""
+
+    def __init__(self) -> None:
+        self._body: dict[str, Any] | None = None
+        self._revision = 0
+
+    def read_incident_state(self) -> StateRecord | None:
+        if self._body is None:
+            return None
+        return StateRecord(json.loads(json.dumps(self._body)), str(self._revision))  # a copy, as if read back
+
+    def write_incident_state(self, body: Mapping[str, Any], revision: str | None) -> str | None:
+        current = str(self._revision) if self._body is not None else None
+        if revision != current:
+            return None
+        self._body = json.loads(json.dumps(dict(body)))
+        self._revision += 1
+        return str(self._revision)
+
+
 class DryStore:
-    """``InferenceStore`` over ``inner``: reads pass through; reports are captured; no other writes."""
+    """``InferenceStore`` over ``inner``: reads pass through; reports are captured; the incident state is this
+    run's own, in memory; no other writes."""
 
     def __init__(self, inner: InferenceStore, keep_reports: bool = False) -> None:
         self.inner = inner
         self.keep_reports = keep_reports
         self.reports: list[ReportRecord] = []
+        self.incidents = MemoryIncidentState()
 
     @property
     def backend(self) -> str:
@@ -84,7 +110,14 @@ class DryStore:
         mine = [dict(r.body) for r in sorted(self.reports, key=lambda r: r.timestamp, reverse=True) if r.kind == kind]
         return mine[:limit]
 
+    def read_incident_state(self) -> StateRecord | None:
+        """This run's incident state (never the live one)."""
+        return self.incidents.read_incident_state()
+
     # -- writes -----------------------------------------------------------------------------------------
+    def write_incident_state(self, body: Mapping[str, Any], revision: str | None) -> str | None:
+        return self.incidents.write_incident_state(body, revision)
+
     def write_report(self, record: ReportRecord) -> None:
         if self.keep_reports:
             self.reports.append(record)

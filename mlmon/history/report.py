@@ -55,6 +55,7 @@ def incident_entry(span: IncidentSpan) -> dict[str, Any]:
         "kind": span.kind,
         "severity": span.severity,
         "headline": span.headline,
+        "paged": span.paged,
         "windows": span.windows,
         "closed_at": _iso(span.closed_at) if span.closed_at else None,
         "duration_s": duration.total_seconds() if duration is not None else None,
@@ -120,7 +121,10 @@ def summary_lines(document: dict[str, Any]) -> list[str]:
                 if item["closed_at"]
                 else f"still open after {item['windows']} window(s)"
             )
-            lines.append(f"  {item['opened_at']} {item['severity'] or '-'} {item['kind'] or '-'}: {item['headline']}")
+            context = "" if item["paged"] else " (context only: told in the digest, no page)"
+            lines.append(
+                f"  {item['opened_at']} {item['severity'] or '-'} {item['kind'] or '-'}: {item['headline']}{context}"
+            )
             lines.append(f"    {lasted}")
     lines += [f"note: {note}" for note in document["notes"]]
     return lines

@@ -14,9 +14,12 @@ from mlmon.errors import ConfigError
 from mlmon.history import report, report_html
 from mlmon.history.backtest import BacktestRun, WindowRecord, _track
 from mlmon.history.dry_store import DryStore
-from mlmon.history.incidents import OpenIncident
+from mlmon.history.incidents import OpenIncident, PolicyReplay
 from mlmon.history.outcome import FeatureScore, Measure, WindowOutcome
 from mlmon.history.windows import MAX_WINDOWS, WindowPlan, duration_name, parse_range
+from mlmon.notify.findings import Contribution, Finding
+from mlmon.notify.notice import Notice
+from mlmon.notify.policy import Rules
 from mlmon.store.base import ReportRecord, TimeWindow
 from mlmon.store.sqlite import SQLiteStore
 from tests.fixtures.tiny_model import T0, tiny_events, tiny_spec
@@ -88,6 +91,13 @@ def test_the_dry_store_reads_through_and_writes_nothing(tmp_path: Path) -> None:
         assert inner.count(window) == 30
         with pytest.raises(RuntimeError, match="does not write"):
             dry.write_events(tiny_events(1))
+        # the incident state is the dry run's own, compare-and-set like the real one; the live one is untouched
+        assert dry.read_incident_state() is None
+        first = dry.write_incident_state({"version": 2, "x": 1}, None)
+        assert first is not None and dry.write_incident_state({"x": 2}, None) is None
+        record = dry.read_incident_state()
+        assert record is not None and record.body == {"version": 2, "x": 1} and record.revision == first
+        assert inner.read_incident_state() is None
     finally:
         inner.close()
 
@@ -117,7 +127,10 @@ def _run(label: str, change_day: int, days: int = 10) -> BacktestRun:
     run = BacktestRun(label, {"alpha": "0.01"} if label == "B" else {})
     previous = None
     for day in range(days):
-        incident = OpenIncident("inc1", "slo", "SLO breached: mae is 8.5", "critical") if day >= change_day else None
+        opened = datetime(2025, 4, 2 + change_day, tzinfo=UTC)
+        incident = (
+            OpenIncident("inc1", opened, "slo", "SLO breached: mae is 8.5", "critical") if day >= change_day else None
+        )
         record = _record(day, incident, 8.0 if day >= change_day else 0.4)
         _track(run.incidents, record, previous)
         previous = record.incident
@@ -149,10 +162,60 @@ def test_an_incident_that_closes_has_a_duration() -> None:
     run = BacktestRun("A", {})
     previous = None
     for day, open_ in enumerate([False, True, True, False, True]):
-        incident = OpenIncident("i1" if day < 3 else "i9", "output", "h", "warning") if open_ else None
+        opened = datetime(2025, 4, 3 if day < 3 else 6, tzinfo=UTC)
+        incident = OpenIncident("i1" if day < 3 else "i9", opened, "output", "h", "warning") if open_ else None
         record = _record(day, incident, 2.0 if open_ else 0.1)
         _track(run.incidents, record, previous)
         previous = record.incident
     first, second = run.incidents
     assert first.windows == 2 and first.duration == timedelta(days=2)
     assert second.closed_at is None and second.first_window.start.day == 5
+
+
+class _Inbox:
+    """A notifier that keeps what it is given (the replay's ``--notify`` path without SMTP)."""
+
+    def __init__(self) -> None:
+        self.notices: list[Notice] = []
+
+    def send(self, notice: Notice) -> bool:
+        self.notices.append(notice)
+        return True
+
+    def record(self, model: str, outcome: str) -> None:
+        pass
+
+
+def _stats_run(day: int, breached: bool) -> WindowOutcome:
+    start = datetime(2025, 4, 1, tzinfo=UTC) + timedelta(days=day)
+    window = TimeWindow(start, start + timedelta(days=1))
+    findings = (Finding("evaluation", "mae", "critical", "mae 8.5, SLO <= 4.5"),) if breached else ()
+    part = Contribution("stats", "bikes", "v1", window.start, window.end, findings, interval_s=86400, at=window.end)
+    return WindowOutcome("stats", window, 400, "ok", "s", contribution=part)
+
+
+def test_the_replay_runs_the_live_tracker_on_the_windows_clock() -> None:
+    """Each window's runs go through the live tracker at the window's end: an incident opens after the first
+    breached window and resolves after the first clean one; the cooldown (4 days here) is counted on the
+    windows' clock, so the second opening is held until four days after the first email and then goes out."""
+    inbox = _Inbox()
+    replay = PolicyReplay("bikes", Rules(cooldown_s=4 * 86400, notify=False), inbox)  # notify: the replay's own
+    seen = []
+    for day, breached in enumerate([False, True, True, False, True, True, True]):
+        outcome = _stats_run(day, breached)
+        events = replay.observe([outcome, WindowOutcome("drift", outcome.window, 3, "insufficient_data", "d")],
+                                outcome.window.end)  # fmt: skip
+        incident = replay.open_incident()
+        seen.append((day, incident.id if incident else None, [e.split(":")[0] for e in events]))
+    opened = seen[1][1]
+    assert seen[0] == (0, None, [])
+    assert seen[1] == (1, opened, ["opened"]) and seen[2] == (2, opened, [])
+    assert seen[3] == (3, None, ["resolved"])  # a resolve is another signature: not held
+    again = seen[4][1]
+    assert again is not None and again != opened
+    assert seen[4] == (4, again, []) and seen[5] == (5, again, ["opened"]) and seen[6] == (6, again, [])
+    assert replay.emails == 3 and [n.event for n in inbox.notices] == ["opened", "resolved", "opened"]
+    assert [n.at.day for n in inbox.notices] == [3, 5, 6]  # April: the windows' ends (the held one as queued)
+    incident = replay.open_incident()
+    assert incident is not None and incident.severity == "critical" and incident.actionable
+    assert incident.opened_at == datetime(2025, 4, 6, tzinfo=UTC) and "mae" in incident.headline
