@@ -26,8 +26,9 @@ svg text{font-size:11px;fill:#333} .num{text-align:right}
 </style></head><body>
 <h1>Backtest: {{ doc.model }} <span class="muted">{{ doc.model_version or "" }}</span></h1>
 <p>{{ doc.windows }} windows of {{ doc.window }} from {{ doc.range.start }} to {{ doc.range.end }}; the statistics
-and drift computations of a live run over each window, then the incident policy at the window's end
-(as if live; emails counted, not sent).</p>
+and drift computations of a live run over each window, then the live incident tracker at the window's end
+(as if live; emails counted, not sent). An incident marked <em>context only</em> had input shifts but no symptom
+or break: live, it is told in the digest, not paged.</p>
 {% for note in doc.notes %}<p class="muted">Note: {{ note }}</p>{% endfor %}
 <h2>Summary</h2>
 <table id="summary"><tr><th>run</th><th>settings</th><th class="num">incidents</th><th class="num">emails</th>
@@ -53,7 +54,8 @@ and drift computations of a live run over each window, then the incident policy 
 {% for i in run.incidents %}<tr><td>{{ i.opened_at }}</td>
 <td>{{ i.first_window.start }} .. {{ i.first_window.end }}</td>
 <td class="{{ 'crit' if i.severity == 'critical' else 'warn' }}">{{ i.severity }}</td><td>{{ i.kind }}</td>
-<td>{{ i.headline }}</td><td>{{ lasted(i) }}</td></tr>{% endfor %}</table>
+<td>{{ i.headline }}{% if not i.paged %} <span class="muted">(context only)</span>{% endif %}</td>
+<td>{{ lasted(i) }}</td></tr>{% endfor %}</table>
 {% else %}<p>None.</p>{% endif %}
 <h3>Timeline of symptoms</h3>
 {{ timeline(run) | safe }}

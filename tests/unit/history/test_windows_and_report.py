@@ -163,13 +163,21 @@ def test_an_incident_that_closes_has_a_duration() -> None:
     previous = None
     for day, open_ in enumerate([False, True, True, False, True]):
         opened = datetime(2025, 4, 3 if day < 3 else 6, tzinfo=UTC)
-        incident = OpenIncident("i1" if day < 3 else "i9", opened, "output", "h", "warning") if open_ else None
-        record = _record(day, incident, 2.0 if open_ else 0.1)
+        # the second one is context only (input shifts without a symptom): told in the digest, not paged
+        incident = OpenIncident("i1" if day < 3 else "i9", opened, "output", "h", "warning", actionable=day < 3)
+        record = _record(day, incident if open_ else None, 2.0 if open_ else 0.1)
         _track(run.incidents, record, previous)
         previous = record.incident
+        run.records.append(record)
     first, second = run.incidents
-    assert first.windows == 2 and first.duration == timedelta(days=2)
-    assert second.closed_at is None and second.first_window.start.day == 5
+    assert first.windows == 2 and first.duration == timedelta(days=2) and first.paged
+    assert second.closed_at is None and second.first_window.start.day == 5 and not second.paged
+    document = report.backtest_document(
+        "bikes", "v1", WindowPlan.of(parse_range("2025-04-01", "2025-04-06"), "1d"), [run]
+    )
+    assert [i["paged"] for i in document["runs"][0]["incidents"]] == [True, False]
+    assert report_html.render(document).count("(context only)") == 1
+    assert any("(context only: told in the digest, no page)" in line for line in report.summary_lines(document))
 
 
 class _Inbox:
