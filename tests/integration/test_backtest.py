@@ -303,3 +303,28 @@ def test_ingest_joins_the_features_from_feast_or_reads_a_saved_dataset(
     saved = json.loads(registered.read_text())["feast"]["saved_dataset"]
     code, _, err = mlmon(bike_here, monkeypatch, "ingest", "--saved-dataset", saved)
     assert code == 2 and "no prediction column: neither 'prediction' nor 'score'" in err
+
+
+def test_emails_go_out_only_with_notify(
+    bike: Bike, backtest: dict[str, Any], monkeypatch: pytest.MonkeyPatch, smtp_server: Any, tmp_path: Path
+) -> None:
+    """With SMTP configured the backtest still sends nothing; with --notify the incidents' emails go out through
+    the live notifier (a real SMTP server), threaded like live ones."""
+    monkeypatch.setenv("MLMON_SMTP_HOST", smtp_server.host)
+    monkeypatch.setenv("MLMON_SMTP_PORT", str(smtp_server.port))
+    monkeypatch.setenv("MLMON_ALERT_EMAIL_TO", "oncall@example.com")
+    days = ["backtest", "--start", "2025-04-20", "--end", "2025-04-25", "--window", "1d", "--quiet"]
+    code, _, err = mlmon(bike, monkeypatch, *days, "--out", str(tmp_path / "counted"))
+    assert code == 0, err
+    counted = json.loads((tmp_path / "counted.json").read_text())["runs"][0]
+    assert counted["emails"] >= 1 and smtp_server.files() == []  # counted, not sent
+    code, _, err = mlmon(bike, monkeypatch, *days, "--notify", "--out", str(tmp_path / "sent"))
+    assert code == 0, err
+    sent = json.loads((tmp_path / "sent.json").read_text())["runs"][0]
+    assert sent["emails"] == counted["emails"]
+    messages = smtp_server.wait_for(sent["emails"])
+    assert len(messages) == sent["emails"]
+    first = messages[0]
+    assert first["Subject"].startswith("[mlmon CRITICAL] bike_rentals") and first["To"] == "oncall@example.com"
+    assert first["X-Mlmon-Incident"] == sent["incidents"][0]["id"]
+    assert all(m["In-Reply-To"] for m in messages[1:])  # one thread
