@@ -99,6 +99,13 @@ class ModelServerSettings(CommonSettings):
     feedback_token: SecretStr | None = Field(
         default=None, description="Bearer token required by POST /feedback (unset: feedback is refused)"
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Worker processes of `mlmon serve` (each with its own inference log; >1 merges /metrics "
+        "through PROMETHEUS_MULTIPROC_DIR, default <var_dir>/metrics-multiproc)",
+    )
     max_batch_size: int = Field(default=256, ge=1, description="Largest batch accepted by /predict")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Larger request bodies get 413")
     unknown_fields: Literal["reject", "ignore"] = Field(default="reject", description="Unknown request fields")

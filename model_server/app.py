@@ -19,7 +19,7 @@ import mlmon
 from mlmon.http.errors import install_error_handlers
 from mlmon.http.feedback import feedback_router
 from mlmon.http.limits import BodyLimitMiddleware
-from mlmon.instrument import instrument
+from mlmon.instrument import instrument, multiprocess
 from mlmon.settings import ModelServerSettings
 from mlmon.spec import load_spec
 from model_server.predictor import ServingModel
@@ -49,6 +49,7 @@ def create_app(
             yield
         finally:
             await run_in_threadpool(state.stop)
+            multiprocess.mark_stopped()  # its in-flight and log gauges leave the merged /metrics
 
     app = FastAPI(
         title=f"mlmon model server: {spec.model}",

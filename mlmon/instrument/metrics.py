@@ -1,7 +1,8 @@
 """Every serving metric, built on an injected ``CollectorRegistry`` (names from the architecture contract).
 
 Each family carries ``model`` and ``model_version``. Children are resolved once and cached, because
-``.labels(...)`` costs a lock and a dict build per call and these sit on the request path.
+``.labels(...)`` costs a lock and a dict build per call and these sit on the request path. Every gauge states
+how it combines across the worker processes of a multi-process server (``mlmon.instrument.multiprocess``).
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def golden_signal_metrics(registry: CollectorRegistry) -> GoldenSignalMetrics:
             "HTTP requests being served",
             list(_BASE),
             registry=registry,
+            multiprocess_mode="livesum",  # several workers: the sum over the running ones
         ),
     )
 

@@ -9,6 +9,7 @@ a log that cannot take them gives 503 and nothing is acknowledged.
 from __future__ import annotations
 
 import json
+import os
 import time
 
 from fastapi import APIRouter, Request, Response
@@ -18,6 +19,7 @@ from mlmon.http.feedback import ErrorOut
 from mlmon.http.json_body import check_content_type
 from mlmon.spec import ModelSpec
 from model_server.predictor import Predictor
+from model_server.routers.health import WORKER_HEADER
 from model_server.schemas import (
     BatchPredictionOut,
     PredictionOut,
@@ -66,6 +68,6 @@ def predict_router(spec: ModelSpec, parser: RequestParser) -> APIRouter:
         check_content_type(request.headers.get("content-type"))
         body = await request.body()
         payload = await run_in_threadpool(handle, state, predictor, body, started)
-        return Response(payload, media_type="application/json")
+        return Response(payload, media_type="application/json", headers={WORKER_HEADER: str(os.getpid())})
 
     return router
