@@ -156,7 +156,7 @@ def _model_server(name: str, model_dir: Path, spec_path: Path, store: str, workd
         "MLMON_VAR_DIR": str(workdir / name),
         "MLMON_PORT": str(port),
         "MLMON_HOST": "127.0.0.1",
-        "MLMON_PII_HASH_KEY": "bench-key",
+        "MLMON_PII_HASH_KEY": "bench-pii-key-0123456789",
         "MLMON_LOG_LEVEL": "WARNING",
     }
     return _process(name, [sys.executable, "-m", "model_server"], env, workdir, "/readyz", port)
@@ -475,7 +475,7 @@ def in_process_overhead(
         var_dir=workdir / "inproc",
         model_path=model_dir,
         model_spec=spec_path,
-        pii_hash_key="bench-key",
+        pii_hash_key="bench-pii-key-0123456789",
     )
     apps = {"bare": bare_app(model_dir), "instrumented+sqlite": create_app(settings, registry=CollectorRegistry())}
     headers = {"content-type": "application/json"}

@@ -16,7 +16,7 @@ from typing import TypeVar
 from pydantic_settings import BaseSettings
 
 from mlmon.errors import ConfigError, MlmonError
-from mlmon.inference_log.pii import DEFAULT_KEY
+from mlmon.inference_log.pii import key_problem
 from mlmon.settings import CommonSettings, DriftSettings, ModelServerSettings, StatsSettings, load_settings
 from mlmon.spec import ModelSpec, load_spec
 
@@ -126,9 +126,9 @@ def check_config() -> list[Problem]:
     if server is not None:
         if server.feedback_token is None:
             problems.append(("MLMON_FEEDBACK_TOKEN", "not set: POST /feedback will refuse ground truth"))
-        has_pii = isinstance(spec, ModelSpec) and any(f.pii for f in spec.features)
-        if server.pii_mode == "hash" and server.pii_hash_key.get_secret_value() == DEFAULT_KEY and has_pii:
-            problems.append(("MLMON_PII_HASH_KEY", f"still the placeholder {DEFAULT_KEY!r}; set a secret key"))
+        problem = key_problem(spec, server.pii_mode, server.pii_hash_key) if isinstance(spec, ModelSpec) else None
+        if problem is not None:
+            problems.append(("MLMON_PII_HASH_KEY", problem))
     if not isinstance(spec, ModelSpec):
         return problems
     before = len(problems)

@@ -1,10 +1,13 @@
 """The configuration reference of the README, generated from the settings classes.
 
-`python -m mlmon.config_docs` prints the table; a test checks that the README holds exactly this table, so
-the documentation cannot drift from the code.
+`python -m mlmon.config_docs` prints the table (`--write README.md` replaces it in place); a test checks that the
+README holds exactly this table, so the documentation cannot drift from the code.
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
@@ -57,5 +60,14 @@ def config_table() -> str:
     return "\n".join([BEGIN, *rows, END])
 
 
+def write(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    start, end = text.index(BEGIN), text.index(END) + len(END)
+    path.write_text(text[:start] + config_table() + text[end:], encoding="utf-8")
+
+
 if __name__ == "__main__":
-    print(config_table())
+    if sys.argv[1:2] == ["--write"] and len(sys.argv) == 3:
+        write(Path(sys.argv[2]))
+    else:
+        print(config_table())

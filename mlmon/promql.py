@@ -3,11 +3,17 @@
 Sample values come back as strings (``"NaN"``, ``"+Inf"`` included) and are parsed with ``float``. Any failure
 (connection refused, timeout, HTTP error, ``status: error``) raises ``BackendUnavailable`` with the reason, so
 the jobs can carry on with what the store alone tells them and say what they could not check.
+
+An outage is told once and costs one timeout: after a failure to reach Prometheus the client answers
+``BackendUnavailable`` at once for ``retry_after_s`` (a run's remaining queries do not each wait for their own
+timeout), logs a warning when Prometheus goes away and an info line when it is back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +21,8 @@ from typing import Any
 import httpx
 
 from mlmon.errors import BackendUnavailable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -24,9 +32,21 @@ class Sample:
 
 
 class PrometheusClient:
-    def __init__(self, base_url: str, *, timeout: float = 10.0, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 5.0,
+        retry_after_s: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._client = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        self.retry_after_s = retry_after_s
+        self._clock = clock
+        self._down: str | None = None  # why Prometheus was unreachable, while it is considered down
+        self._retry_at = 0.0
 
     def close(self) -> None:
         self._client.close()
@@ -60,10 +80,19 @@ class PrometheusClient:
             return False
 
     def _call(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        if self._down is not None and self._clock() < self._retry_at:
+            raise BackendUnavailable(f"{self._down} (not retried before {self.retry_after_s:g}s)")
         try:
             response = self._client.post(path, data=dict(params))
         except httpx.HTTPError as exc:
-            raise BackendUnavailable(f"Prometheus at {self.base_url} unreachable: {exc.__class__.__name__}") from exc
+            reason = f"Prometheus at {self.base_url} unreachable: {exc.__class__.__name__}"
+            if self._down is None:
+                log.warning("%s; Prometheus checks are skipped until it answers", reason)
+            self._down, self._retry_at = reason, self._clock() + self.retry_after_s
+            raise BackendUnavailable(reason) from exc
+        if self._down is not None:
+            log.info("Prometheus at %s answers again", self.base_url)
+            self._down = None
         try:
             body = response.json()
         except ValueError:
@@ -86,6 +115,8 @@ def histogram_bins(samples: list[Sample]) -> tuple[list[float], list[float]]:
         if le is None:
             continue
         by_le[float(le)] = by_le.get(float(le), 0.0) + sample.value
+    if not by_le:  # no samples for the window (a gap, a restart of Prometheus)
+        return [], []
     bounds = sorted(by_le)
     cumulative = [by_le[b] for b in bounds]
     counts = [max(c - p, 0.0) for c, p in zip(cumulative, [0.0, *cumulative[:-1]], strict=True)]

@@ -110,8 +110,10 @@ class ModelServerSettings(CommonSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Larger request bodies get 413")
     unknown_fields: Literal["reject", "ignore"] = Field(default="reject", description="Unknown request fields")
     pii_mode: Literal["hash", "drop"] = Field(default="hash", description="How PII fields are stored")
-    pii_hash_key: SecretStr = Field(
-        default=SecretStr("change-me"), description="Key of the keyed hash (HMAC-SHA256) for PII fields"
+    pii_hash_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the keyed hash (HMAC-SHA256) for PII fields; required when the spec has PII features "
+        "and MLMON_PII_MODE is hash (a placeholder is refused)",
     )
     body_timeout_s: float = Field(
         default=10.0, gt=0, description="A request body not received within this time gets 408 (slow clients)"

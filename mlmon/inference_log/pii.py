@@ -15,21 +15,37 @@ from typing import Any, Literal
 
 from pydantic import SecretStr
 
+from mlmon.errors import ConfigError
 from mlmon.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
-DEFAULT_KEY = "change-me"
 PiiMode = Literal["hash", "drop"]
+# Keys that make stored PII reversible by enumeration: refused (an example file's value is not a secret).
+PLACEHOLDER_KEYS = frozenset({"change-me", "changeme", "change-me-pii-hash-key", "secret", ""})
+MIN_KEY_LENGTH = 16
+
+
+def key_problem(spec: ModelSpec, mode: PiiMode, key: SecretStr | str | None) -> str | None:
+    """Why this key cannot protect the spec's PII features, or None when it can (or there is none to protect)."""
+    if mode != "hash" or not any(f.pii for f in spec.features):
+        return None
+    raw = key.get_secret_value() if isinstance(key, SecretStr) else key
+    if raw is None:
+        return "not set, and the spec has PII features to hash; set a random secret (e.g. `openssl rand -hex 32`)"
+    if raw.lower() in PLACEHOLDER_KEYS or "change-me" in raw.lower() or len(raw) < MIN_KEY_LENGTH:
+        return f"a placeholder or shorter than {MIN_KEY_LENGTH} characters; set a random secret"
+    return None
 
 
 class PiiProtector:
-    def __init__(self, spec: ModelSpec, mode: PiiMode, key: SecretStr | str) -> None:
+    def __init__(self, spec: ModelSpec, mode: PiiMode, key: SecretStr | str | None) -> None:
         if mode not in ("hash", "drop"):
             raise ValueError(f"unknown PII mode {mode!r}: use hash or drop")
-        raw = key.get_secret_value() if isinstance(key, SecretStr) else key
-        if mode == "hash" and raw == DEFAULT_KEY:
-            log.warning("MLMON_PII_HASH_KEY is the default; set a secret key so PII tokens cannot be guessed")
+        problem = key_problem(spec, mode, key)
+        if problem is not None:
+            raise ConfigError(f"MLMON_PII_HASH_KEY: {problem}", hint="or set MLMON_PII_MODE=drop")
+        raw = key.get_secret_value() if isinstance(key, SecretStr) else (key or "")
         self.mode = mode
         self.fields = frozenset(f.name for f in spec.features if f.pii)
         self._key = raw.encode("utf-8")

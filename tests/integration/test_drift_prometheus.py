@@ -55,7 +55,7 @@ def test_prometheus_output_check_beside_the_store_and_degraded_without_it(  # ty
             predictions = server.predict(client, instances(loaded.spec, feature_rows(N, 31)))
         assert len(predictions) == N and all(p["model_version"] == loaded.version for p in predictions)
         wait_until(lambda: _prom_count(prom, loaded.version) == N, 20, "all predictions scraped")
-        time.sleep(1.5)  # one more scrape: the last sample of the window is after the traffic
+        prom.wait_scraped_after(time.time())  # the last sample of the window is after the traffic
 
         reader = SQLiteStore(server.store_url.removeprefix("sqlite:///"), loaded.spec)
         wait_until(lambda: reader.count(TimeWindow.last(600)) == N, 20, "events written by the model server")
@@ -119,9 +119,30 @@ def test_closed_prometheus_port_is_a_note_not_a_failure(  # type: ignore[no-unty
     write_traffic(store, loaded, n=300, seed=32, end=now)
     settings = drift_settings(tmp_path, model_dir, feast_repo_dir, prometheus_url=f"http://127.0.0.1:{free_port()}")
     job, _ = make_job(settings, baselines, store)
-    job.prometheus._client.timeout = httpx.Timeout(2.0)  # type: ignore[union-attr]  # keep the test short
     run = job.run_once(now)
     assert run.status == "ok" and run.checks and run.prometheus_check is None
     assert any("Prometheus unreachable" in note and "ConnectError" in note for note in run.notes), run.notes
     assert job.health.backend_errors == {"prometheus": 1}
+    store.close()
+
+
+def test_a_prometheus_with_no_samples_for_the_window_is_a_note_not_a_crash(  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    model_dir: Path,
+    feast_repo_dir: Path,
+    baselines: BaselineCache,
+    loaded: LoadedModel,
+    prometheus_factory,
+):
+    """After a Prometheus restart or gap: a live Prometheus that holds no mlmon_prediction series."""
+    prom = prometheus_factory({"model-server": [f"127.0.0.1:{free_port()}"]})
+    store = SQLiteStore(tmp_path / "inference.db", loaded.spec)
+    store.ensure_schema()
+    now = utc_now()
+    write_traffic(store, loaded, n=300, seed=33, end=now)
+    job, _ = make_job(drift_settings(tmp_path, model_dir, feast_repo_dir, prometheus_url=prom.url), baselines, store)
+    run = job.run_once(now)
+    assert run.status == "ok" and run.checks and run.prometheus_check is None
+    assert any("no mlmon_prediction samples" in note for note in run.notes), run.notes
+    assert job.health.backend_errors == {}
     store.close()

@@ -3,6 +3,7 @@ instrumentation, the inference log and the SQLite store need only the core and t
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -67,10 +68,16 @@ SCRIPT = textwrap.dedent(
 
 
 def test_serve_extra_instruments_an_app_without_feast_or_scikit_learn(tmp_path: Path) -> None:
+    source = tmp_path / "src"  # what `pip install` needs, copied: the build writes next to the sources
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    for package in ("mlmon", "model_server", "stats_service", "drift_detector"):
+        shutil.copytree(REPO / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    install = subprocess.run([*pip, f"{REPO}[serve]"], capture_output=True, text=True, timeout=800)
+    install = subprocess.run([*pip, f"{source}[serve]"], capture_output=True, text=True, timeout=800)
     assert install.returncode == 0, install.stderr[-3000:]
     (tmp_path / "app.py").write_text(SCRIPT)
     work = tmp_path / "work"

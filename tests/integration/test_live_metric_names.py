@@ -39,7 +39,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from mlmon.demo.data import default_probability, generate_features
 from mlmon.embedded.processes import SINGLE_THREAD_ENV
 from mlmon.spec import load_spec
-from tests.conftest import ManagedProcess, free_port, require_binary, wait_http
+from tests.conftest import ManagedProcess, free_port, require_binary, wait_http, wait_until
 from tests.fixtures.prom import PrometheusHandle, repo_rule_files, repo_scrape_jobs, run_prometheus
 from tests.unit.stack.promql import usage
 from tests.unit.stack.test_grafana_dashboards import (
@@ -229,17 +229,22 @@ def post_labels(client: httpx.Client, url: str, items: list[dict[str, str]], tim
     prediction not stored yet comes back ``unknown``: those are sent again, for at most ``timeout`` s."""
     headers = {"Authorization": f"Bearer {TOKEN}"}
     written = 0
-    deadline = time.monotonic() + timeout
-    while items:
-        response = client.post(f"{url}/feedback", json=items[:100], headers=headers)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        written += body["written"] + body["replaced"]
-        unknown = set(body["unknown_ids"])
-        items = [i for i in items[:100] if i["prediction_id"] in unknown] + items[100:]
-        if items and unknown:
-            assert time.monotonic() < deadline, f"predictions never stored: {sorted(unknown)[:5]}"
-            time.sleep(0.3)
+    pending = list(items)
+
+    def all_written() -> bool:
+        nonlocal written, pending
+        while pending:
+            response = client.post(f"{url}/feedback", json=pending[:100], headers=headers)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            written += body["written"] + body["replaced"]
+            unknown = set(body["unknown_ids"])
+            pending = [i for i in pending[:100] if i["prediction_id"] in unknown] + pending[100:]
+            if unknown:
+                return False  # not stored yet: ask again on the next poll
+        return True
+
+    wait_until(all_written, timeout, "every labelled prediction stored")
     return written
 
 
@@ -370,15 +375,15 @@ def live(tmp_path_factory: pytest.TempPathFactory, trained_model_dir: Path) -> I
                 ]
                 return out
 
-            still: list[str] = []
-            deadline = time.monotonic() + WAIT_S
-            while time.monotonic() < deadline and (still := missing()):
-                time.sleep(0.3)
-            if still:
+            try:
+                wait_until(lambda: not missing(), WAIT_S, "every series on the pages", step=0.3)
+            except TimeoutError:
                 logs = "\n".join(f"--- {n} ---\n{p.log_text()[-1500:]}" for n, p in procs.items())
-                pytest.fail(f"after {WAIT_S:.0f}s the services still lack: {still}\n{logs}")
-            # One more scrape interval, so Prometheus holds what the pages hold.
-            time.sleep(1.5)
+                pytest.fail(f"after {WAIT_S:.0f}s the services still lack: {missing()}\n{logs}")
+            # Prometheus holds what the pages hold once every job was scraped after now.
+            settled = time.time()
+            for job in ("model-server", "stats-service", "drift-detector"):
+                prom.wait_scraped_after(settled, job=job)
             pages = {name: scrape(f"{url}/metrics") for name, url in urls.items()}
             families: dict[str, Family] = {}
             for name, text in pages.items():

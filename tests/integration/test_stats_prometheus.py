@@ -117,13 +117,13 @@ def test_golden_signals_and_a_traffic_drop_from_prometheus(  # type: ignore[no-u
         assert client.post(f"{broken.url}/predict", json=rows[0]).status_code == 503
         prom.wait_for_series('mlmon_requests_total{endpoint="/predict",status="503"}')
         prom.wait_for_series('mlmon_requests_total{endpoint="/predict",status="200"}')
-        time.sleep(1.2)
+        prom.wait_scraped_after(time.time())
         sent_a, _ = _paced(client, good, broken, rows, seconds=10, per_second=10, every_broken=8)
         before_b = [_duration_buckets(good), _duration_buckets(broken)]
         sent_b, errors_b = _paced(client, good, broken, rows, seconds=10, per_second=5, every_broken=8)
         after_b = [_duration_buckets(good), _duration_buckets(broken)]
     now = utc_now()
-    time.sleep(1.5)  # Prometheus has scraped past `now`
+    prom.wait_scraped_after(now.timestamp())
 
     reader = SQLiteStore(good.store_url.removeprefix("sqlite:///"), loaded.spec)
     settings = stats_settings(

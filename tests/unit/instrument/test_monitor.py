@@ -63,7 +63,7 @@ def settings_for(tiny: TinyModel, tmp_path: Path, **overrides: Any) -> ModelServ
         "model_path": tiny.model_dir,
         "var_dir": tmp_path / "var",
         "feedback_token": TOKEN,
-        "pii_hash_key": "unit-key",
+        "pii_hash_key": "unit-test-pii-key-0123456789",
         "flush_interval_s": 0.05,
     }
     return ModelServerSettings(_env_file=None, **(values | overrides))  # type: ignore[call-arg]

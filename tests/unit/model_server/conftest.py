@@ -84,7 +84,7 @@ def make_server(tmp_path: Path, small_model: LoadedModel, demo_spec_unit: ModelS
                 "store": f"sqlite:///{tmp_path / 'events.db'}",
                 "var_dir": tmp_path / "var",
                 "feedback_token": TOKEN,
-                "pii_hash_key": "unit-key",
+                "pii_hash_key": "unit-test-pii-key-0123456789",
                 "flush_interval_s": 0.05,
                 "replay_interval_s": 0.2,
                 **overrides,
@@ -140,7 +140,7 @@ def live_server(
                 "store": f"sqlite:///{tmp_path / 'live.db'}",
                 "var_dir": tmp_path / "live-var",
                 "feedback_token": TOKEN,
-                "pii_hash_key": "unit-key",
+                "pii_hash_key": "unit-test-pii-key-0123456789",
                 "flush_interval_s": 0.05,
                 **overrides,
             }

@@ -265,6 +265,7 @@ def test_model_not_loaded_answers_503(tmp_path: Any) -> None:
         var_dir=tmp_path,
         model_path=tmp_path / "no-model",
         model_spec=REPO / "mlmon/demo/loan_default.yaml",
+        pii_hash_key="unit-test-pii-key-0123456789",
     )
     with TestClient(create_app(settings, registry=CollectorRegistry())) as client:
         response = client.post("/predict", json=example_instance_from_repo())
