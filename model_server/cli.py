@@ -43,8 +43,8 @@ def serve(settings: ModelServerSettings, workers: int | None = None) -> None:
         "access_log": False,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
     }
-    configured = multiprocess.directory()
     if count <= 1:
+        configured = multiprocess.directory()
         if configured is not None:  # set by the deployment before this process started: same rules
             multiprocess.prepare_directory(configured)
         from model_server.app import create_app
@@ -52,7 +52,7 @@ def serve(settings: ModelServerSettings, workers: int | None = None) -> None:
         uvicorn.run(create_app(settings), **options)
         return
     # Set before the workers start (they are new interpreters), never after prometheus_client is in use here.
-    multiprocess.prepare_directory(configured or settings.var_dir / MULTIPROC_DIR_NAME)
+    multiprocess.prepare_directory(os.environ.get(multiprocess.ENV) or settings.var_dir / MULTIPROC_DIR_NAME)
     uvicorn.run(f"{__name__}:worker_app", factory=True, workers=count, **options)
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from mlmon.store.base import InferenceEvent
+from mlmon.store.base import _iso as iso_time
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=lambda o: _plain(o))
 
@@ -43,8 +45,33 @@ def encode_doc(doc: dict[str, Any]) -> str:
 
 
 def encode(events: Sequence[InferenceEvent]) -> bytes:
-    """The lines of ``events``, each ending in a newline."""
-    lines = [encode_doc(e.to_doc()) for e in events]
+    """The lines of ``events``, each ending in a newline: ``InferenceEvent.to_doc`` of each, built here with the
+    times formatted once per request (the events of one request share their ``datetime`` objects)."""
+    times: dict[int, str | None] = {}
+
+    def iso(ts: datetime | None) -> str | None:
+        key = id(ts)
+        text = times.get(key)
+        if text is None and ts is not None:
+            text = times[key] = iso_time(ts)
+        return text
+
+    lines = [
+        encode_doc(
+            {
+                "@timestamp": iso(e.timestamp),
+                "received_at": iso(e.received_at),
+                "prediction_id": e.prediction_id,
+                "model": {"name": e.model_name, "version": e.model_version},
+                "features": dict(e.features),
+                "missing": list(e.missing),
+                "prediction": {"label": e.prediction_label, "score": e.score},
+                "response": {"kind": e.response_kind},
+                "latency_ms": e.latency_ms,
+            }
+        )
+        for e in events
+    ]
     lines.append("")
     return "\n".join(lines).encode("ascii")
 

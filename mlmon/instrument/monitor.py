@@ -38,10 +38,10 @@ from mlmon.errors import ConfigError, InferenceLogUnavailable, ModelNotLoaded, S
 from mlmon.http.errors import install_mlmon_error_handler
 from mlmon.http.feedback import feedback_router
 from mlmon.inference_log import InferenceLog, LogConfig, LogStatus, PiiProtector
-from mlmon.instrument import multiprocess
 from mlmon.instrument.events import EventBuilder
 from mlmon.instrument.metrics import inference_log_metrics
 from mlmon.instrument.middleware import REQUEST_STARTED
+from mlmon.instrument.multiprocess import mark_stopped
 from mlmon.instrument.setup import Instrumentation, instrument
 from mlmon.registry.artifact import RegisteredModel, read_registered
 from mlmon.settings import ModelServerSettings, load_settings
@@ -217,7 +217,7 @@ def monitor(
                 yield state
         finally:
             await run_in_threadpool(mon.stop)
-            multiprocess.mark_stopped()  # several workers: its live gauges leave the merged /metrics
+            mark_stopped()  # several workers: its live gauges leave the merged /metrics
 
     app.router.lifespan_context = lifespan
     return mon

@@ -18,16 +18,20 @@ import os
 import re
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, multiprocess
+from prometheus_client import CollectorRegistry, multiprocess, values
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 _LIVE_FILE = re.compile(r"^gauge_live[a-z]+_(\d+)\.db$")
 
 
 def directory() -> Path | None:
-    """The multi-process directory of this process, or None (single-process mode)."""
+    """The multi-process directory this process writes its metrics to, or None (single-process mode). The
+    variable counts only when it was set before ``prometheus_client`` was imported — the client decides then
+    (a library that sets it at import, as Feast does, switches nothing in a running process)."""
     value = os.environ.get(ENV)
-    return Path(value) if value else None
+    if not value or values.ValueClass is values.MutexValue:
+        return None
+    return Path(value)
 
 
 def prepare_directory(path: str | Path) -> Path:

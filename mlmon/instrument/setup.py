@@ -10,7 +10,6 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from mlmon.baseline.profile import BaselineProfile
-from mlmon.instrument import multiprocess
 from mlmon.instrument.metrics import (
     InputMetrics,
     OutputMetrics,
@@ -19,6 +18,7 @@ from mlmon.instrument.metrics import (
     output_metrics,
 )
 from mlmon.instrument.middleware import GoldenSignals, GoldenSignalsMiddleware
+from mlmon.instrument.multiprocess import MultiProcessView, directory
 from mlmon.instrument.recorders import InputRecorder, PredictionRecorder
 from mlmon.spec import ModelSpec
 
@@ -30,8 +30,8 @@ class _AsgiEndpoint:
     files of every worker instead of ``registry``, so any worker answers for all of them."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        path = multiprocess.directory()
-        self._view = multiprocess.MultiProcessView(path) if path is not None else None
+        path = directory()
+        self._view = MultiProcessView(path) if path is not None else None
         self._app = make_asgi_app(registry=self._view.registry if self._view is not None else registry)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
