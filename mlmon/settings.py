@@ -106,6 +106,13 @@ class ModelServerSettings(CommonSettings):
         description="Worker processes of `mlmon serve` (each with its own inference log; >1 merges /metrics "
         "through PROMETHEUS_MULTIPROC_DIR, default <var_dir>/metrics-multiproc)",
     )
+    scoring_threads: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Threads per worker that parse, score and log /predict requests (more only add GIL "
+        "contention for the event loop that answers /healthz; scale with --workers)",
+    )
     max_batch_size: int = Field(default=256, ge=1, description="Largest batch accepted by /predict")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Larger request bodies get 413")
     unknown_fields: Literal["reject", "ignore"] = Field(default="reject", description="Unknown request fields")
@@ -140,7 +147,9 @@ class ModelServerSettings(CommonSettings):
     log_close_timeout_s: float = Field(
         default=10.0, ge=0, description="Shutdown: time to ship the local log before leaving the rest on disk"
     )
-    bulk_size: int = Field(default=500, ge=1, description="Events per bulk write to the store")
+    bulk_size: int = Field(
+        default=2000, ge=1, description="Events per bulk write to the store (fewer commits per event)"
+    )
     flush_interval_s: float = Field(default=0.5, gt=0, description="Longest wait before a bulk write")
     replay_interval_s: float = Field(default=2.0, gt=0, description="How often a store outage is re-checked")
 

@@ -76,6 +76,46 @@ def encode(events: Sequence[InferenceEvent]) -> bytes:
     return "\n".join(lines).encode("ascii")
 
 
+def _events(docs: Sequence[Any]) -> list[InferenceEvent | Exception]:
+    """``InferenceEvent.from_doc`` of each doc; the times of one request (the same text) are parsed once."""
+    times: dict[str, datetime] = {}
+
+    def parse(text: str) -> datetime:
+        when = times.get(text)
+        if when is None:
+            when = times[text] = datetime.fromisoformat(text)
+        return when
+
+    out: list[InferenceEvent | Exception] = []
+    for doc in docs:
+        if isinstance(doc, Exception):
+            out.append(doc)
+            continue
+        try:
+            if not isinstance(doc, dict):
+                raise ValueError("not a JSON object")
+            prediction = doc.get("prediction") or {}
+            received = doc.get("received_at")
+            out.append(
+                InferenceEvent(
+                    prediction_id=doc["prediction_id"],
+                    timestamp=parse(doc["@timestamp"]),
+                    model_name=doc["model"]["name"],
+                    model_version=doc["model"]["version"],
+                    features=dict(doc.get("features") or {}),
+                    missing=list(doc.get("missing") or []),
+                    prediction_label=prediction.get("label"),
+                    score=prediction.get("score"),
+                    response_kind=(doc.get("response") or {}).get("kind", "ok"),
+                    latency_ms=float(doc.get("latency_ms") or 0.0),
+                    received_at=parse(received) if received else None,
+                )
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            out.append(exc)
+    return out
+
+
 def decode(line: bytes) -> InferenceEvent:
     """One line back to an event; ``ValueError`` (or ``KeyError``/``TypeError``) when it is not one."""
     return _event(json.loads(line))
@@ -101,13 +141,4 @@ def decode_many(lines: Sequence[bytes]) -> list[InferenceEvent | Exception]:
                 docs.append(json.loads(line))
             except ValueError as exc:
                 docs.append(exc)
-    out: list[InferenceEvent | Exception] = []
-    for doc in docs:
-        if isinstance(doc, Exception):
-            out.append(doc)
-            continue
-        try:
-            out.append(_event(doc))
-        except (ValueError, KeyError, TypeError) as exc:
-            out.append(exc)
-    return out
+    return _events(docs)
