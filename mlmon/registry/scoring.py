@@ -36,7 +36,7 @@ def model_frame(spec: ModelSpec, rows: pd.DataFrame) -> pd.DataFrame:
     """Spec features in spec order, typed as described in the module docstring (the frame ``rows_frame`` just
     built in this thread is returned as it is)."""
     built = getattr(_built, "frame", None)
-    if built is not None and built() is rows:
+    if built is not None and built() is rows and list(rows.columns) == spec.feature_names:
         return rows
     out = pd.DataFrame(index=rows.index)
     for feature in spec.features:
@@ -54,24 +54,37 @@ def rows_frame(spec: ModelSpec, rows: Sequence[Mapping[str, Any]]) -> pd.DataFra
     """Validated rows — numbers as float (or int) or None, categories as str or None, booleans as bool or None,
     as the request parsers give them — as the frame ``model_frame`` would build, in one pass per column and one
     DataFrame construction (a single float block when every feature is numeric): the serving path's frame."""
-    names = spec.feature_names
+    names, columns, numeric = _layout(spec)
     nan = math.nan
-    if all(f.type == "numeric" for f in spec.features):
+    if all(numeric):
         matrix = np.array([[nan if (v := row.get(n)) is None else v for n in names] for row in rows], dtype=np.float64)
-        frame = pd.DataFrame(matrix.reshape(len(rows), len(names)), columns=names, copy=False)
+        frame = pd.DataFrame(matrix.reshape(len(rows), len(names)), columns=columns, copy=False)
     else:
-        columns: dict[str, np.ndarray] = {}
-        for feature in spec.features:
-            name = feature.name
-            if feature.type == "numeric":
-                columns[name] = np.array([nan if (v := row.get(name)) is None else v for row in rows], dtype=np.float64)
+        data: dict[str, np.ndarray] = {}
+        for name, is_numeric in zip(names, numeric, strict=True):
+            if is_numeric:
+                data[name] = np.array([nan if (v := row.get(name)) is None else v for row in rows], dtype=np.float64)
             else:
                 column = np.empty(len(rows), dtype=object)
                 column[:] = [row.get(name) for row in rows]
-                columns[name] = column
-        frame = pd.DataFrame(columns, copy=False)
+                data[name] = column
+        frame = pd.DataFrame(data, columns=columns, copy=False)
     _built.frame = weakref.ref(frame)
     return frame
+
+
+_LAYOUTS: dict[int, tuple[ModelSpec, list[str], pd.Index, list[bool]]] = {}
+
+
+def _layout(spec: ModelSpec) -> tuple[list[str], pd.Index, list[bool]]:
+    """Feature names, their (immutable, shared) column index and which are numeric, built once per spec."""
+    cached = _LAYOUTS.get(id(spec))
+    if cached is None or cached[0] is not spec:
+        if len(_LAYOUTS) > 64:
+            _LAYOUTS.clear()
+        names = spec.feature_names
+        cached = _LAYOUTS[id(spec)] = (spec, names, pd.Index(names), [f.type == "numeric" for f in spec.features])
+    return cached[1], cached[2], cached[3]
 
 
 def _missing(value: Any) -> bool:

@@ -111,11 +111,15 @@ def _text_fields(event: InferenceEvent) -> str | None:
     checks = [("prediction_id", pid), ("model.name", event.model_name), ("model.version", event.model_version)]
     if isinstance(event.prediction_label, str):
         checks.append(("prediction.label", event.prediction_label))
-    checks += [(f"missing[{i}]", m) for i, m in enumerate(event.missing) if isinstance(m, str)]
-    checks += [(f"features: the name {n!r:.40}", n) for n in event.features if isinstance(n, str)]
     for field, text in checks:
         if isinstance(text, str) and (problem := text_problem(text)):
             return f"{field}: {problem}"
+    for i, m in enumerate(event.missing):  # field names are formatted only for the text that fails
+        if isinstance(m, str) and (problem := text_problem(m)):
+            return f"missing[{i}]: {problem}"
+    for n in event.features:
+        if isinstance(n, str) and (problem := text_problem(n)):
+            return f"features: the name {n!r:.40}: {problem}"
     if len(pid.encode()) > MAX_ID_LENGTH:
         return f"prediction_id: must be a non-empty string of at most {MAX_ID_LENGTH} bytes"
     return None
