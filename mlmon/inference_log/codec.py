@@ -45,33 +45,40 @@ def encode_doc(doc: dict[str, Any]) -> str:
 
 
 def encode(events: Sequence[InferenceEvent]) -> bytes:
-    """The lines of ``events``, each ending in a newline: ``InferenceEvent.to_doc`` of each, built here with the
-    times formatted once per request (the events of one request share their ``datetime`` objects)."""
-    times: dict[int, str | None] = {}
+    """The lines of ``events``, each ending in a newline: the JSON of ``InferenceEvent.to_doc`` of each, written
+    per request rather than per event — the parts the events of one request share (times, model) are encoded
+    once, and only the rest goes through the encoder per event (an event holding a non-finite number is encoded
+    whole, with the number as null)."""
+    dumps = _ENCODER.encode
+    heads: dict[tuple[int, int, str, str], tuple[str, str]] = {}
+    texts: dict[Any, str] = {}  # labels and kinds: a few distinct values
 
-    def iso(ts: datetime | None) -> str | None:
-        key = id(ts)
-        text = times.get(key)
-        if text is None and ts is not None:
-            text = times[key] = iso_time(ts)
-        return text
+    def text(value: Any) -> str:
+        out = texts.get(value)
+        if out is None:
+            out = texts[value] = dumps(value)
+        return out
 
-    lines = [
-        encode_doc(
-            {
-                "@timestamp": iso(e.timestamp),
-                "received_at": iso(e.received_at),
-                "prediction_id": e.prediction_id,
-                "model": {"name": e.model_name, "version": e.model_version},
-                "features": dict(e.features),
-                "missing": list(e.missing),
-                "prediction": {"label": e.prediction_label, "score": e.score},
-                "response": {"kind": e.response_kind},
-                "latency_ms": e.latency_ms,
-            }
-        )
-        for e in events
-    ]
+    lines: list[str] = []
+    for e in events:
+        key = (id(e.timestamp), id(e.received_at), e.model_name, e.model_version)
+        head = heads.get(key)
+        if head is None:
+            received = None if e.received_at is None else iso_time(e.received_at)
+            head = heads[key] = (
+                f'{{"@timestamp":{dumps(iso_time(e.timestamp))},"received_at":{dumps(received)},"prediction_id":',
+                f',"model":{dumps({"name": e.model_name, "version": e.model_version})},"features":',
+            )
+        try:
+            score = "null" if e.score is None else dumps(e.score)
+            lines.append(
+                f"{head[0]}{dumps(e.prediction_id)}{head[1]}{dumps(e.features)}"
+                f',"missing":{dumps(e.missing) if e.missing else "[]"}'
+                f',"prediction":{{"label":{text(e.prediction_label)},"score":{score}}}'
+                f',"response":{{"kind":{text(e.response_kind)}}},"latency_ms":{dumps(e.latency_ms)}}}'
+            )
+        except (ValueError, TypeError):  # NaN/infinity (JSON has none), or a mapping the encoder needs as a dict
+            lines.append(encode_doc(e.to_doc()))
     lines.append("")
     return "\n".join(lines).encode("ascii")
 

@@ -54,3 +54,11 @@ def test_user_mistake_prints_message_not_traceback(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert "error: model spec not found" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_serve_workers_out_of_range_is_one_line_and_exit_2() -> None:
+    out = run_cli("serve", "--workers", "0")
+    assert out.returncode == 2
+    assert out.stderr.strip() == "error: --workers 0: must be between 1 and 64"
+    out = run_cli("serve", "--help")
+    assert out.returncode == 0 and "--workers N" in out.stdout
