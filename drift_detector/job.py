@@ -25,15 +25,14 @@ from prometheus_client import CollectorRegistry
 
 from drift_detector.baseline_cache import BaselineCache, ServingBaseline
 from drift_detector.collector import DriftCollector
+from drift_detector.integrity import NEW_CATEGORY_SHARE, Break, fingerprint
 from drift_detector.report_html import write_html_report
-from drift_detector.run import DriftRun, to_finding, to_record
+from drift_detector.run import DriftRun, to_record
 from mlmon.atomic import write_text_atomic
 from mlmon.errors import BackendUnavailable, BaselineNotFound, StoreUnavailable
 from mlmon.jobs import JobHealth, job_parts
-from mlmon.notify.base import Notifier
-from mlmon.notify.findings import Incident
-from mlmon.notify.links import grafana_url, kibana_discover_url, report_link
-from mlmon.notify.policy import IncidentPolicy
+from mlmon.notify.findings import Contribution
+from mlmon.notify.tracker import IncidentTracker
 from mlmon.promql import PrometheusClient, histogram_bins
 from mlmon.settings import DriftSettings, parse_duration
 from mlmon.stats.baseline import PREDICTED_CLASS, PREDICTION, Baseline, CategoricalBaseline, NumericBaseline
@@ -56,8 +55,7 @@ class DriftJob:
     collector: DriftCollector
     health: JobHealth
     prometheus: PrometheusClient | None = None
-    notifier: Notifier | None = None
-    policy: IncidentPolicy | None = None
+    incidents: IncidentTracker | None = None
     clock: Callable[[], float] = time.time
 
     def close(self) -> None:
@@ -85,6 +83,7 @@ class DriftJob:
             self.health.backend_error("registry")
             raise
         version = baseline.version
+        self.health.model_version = version
         try:
             rows = self.store.count(window, model_version=version)
             others = max(0, self.store.count(window) - rows)  # rows written between the two counts
@@ -94,6 +93,8 @@ class DriftJob:
         run = DriftRun(
             model=baseline.model, version=version, window=window, rows=rows, status="ok", other_version_rows=others
         )
+        run.importance = dict(baseline.registered.importance)
+        run.units = {f.name: f.unit or "" for f in baseline.spec.features}
         if others:
             run.notes.append(
                 f"{others} row(s) of other model versions in the window left out: only version {version}'s "
@@ -118,11 +119,13 @@ class DriftJob:
                 overrides=overrides,
             )
             self._add_means(baseline, window, run)
+            run.breaks = self._breaks(run, window, version)
             run.decisions, history = decide(
                 run.checks,
                 consecutive=self.settings.consecutive,
                 min_rows=self.settings.min_rows,
                 history=self._load_history(),
+                breaks=set(run.breaks),
             )
             write_text_atomic(self.state_path, json.dumps(history, sort_keys=True))
             run.prometheus_check = self._prometheus_output(baseline, run)
@@ -132,6 +135,40 @@ class DriftJob:
         run.report_path = str(write_html_report(run, baseline, self.settings.reports_path))
         self._publish(run, baseline)
         return run
+
+    def _breaks(self, run: DriftRun, window: TimeWindow, version: str) -> dict[str, Break]:
+        """Data-integrity breaks among the input checks (``drift_detector.integrity``); unseen categories are
+        named from a sample of the window's values."""
+        breaks: dict[str, Break] = {}
+        serving = self.baselines.current()
+        ranges = {f.name: f.range for f in serving.spec.features}
+        for check in run.checks:
+            unseen = check.cur_shares[-1] if check.kind != "numeric" and check.cur_shares else 0.0
+            named = self._new_category(check.feature, window, version) if unseen >= NEW_CATEGORY_SHARE else None
+            base = serving.engine.features.get(check.feature)
+            numeric = base if isinstance(base, NumericBaseline) else None
+            found = fingerprint(check, named, numeric, ranges.get(check.feature))
+            if found is not None:
+                breaks[check.key] = found
+        return breaks
+
+    def _new_category(self, feature: str, window: TimeWindow, version: str) -> tuple[str, float] | None:
+        """The most frequent category unseen in training, and its share, in (a sample of) the window."""
+        base = self.baselines.current().engine.features.get(feature)
+        if not isinstance(base, CategoricalBaseline):
+            return None
+        try:
+            frame = self.store.read_window(window, fields=[feature], limit=5000, model_version=version)
+        except StoreUnavailable:
+            return None
+        values = frame[feature].dropna().astype(str) if feature in frame.columns else None
+        if values is None or values.empty:
+            return None
+        unseen = values[~values.isin(list(base.categories))]
+        if unseen.empty:
+            return None
+        top = unseen.value_counts()
+        return str(top.index[0]), float(top.iloc[0]) / len(frame)
 
     def _add_means(self, baseline: ServingBaseline, window: TimeWindow, run: DriftRun) -> None:
         """Before → after means for numeric checks, so an email can say "1.6e7 s → 1.6e10 s". The exact path
@@ -217,40 +254,37 @@ class DriftJob:
         except StoreUnavailable as exc:
             self.health.backend_error(self.store.backend)
             log.warning("drift report not stored: %s", exc)
-        if self.policy is None or self.notifier is None or run.status != "ok":
-            return
-        units = {f.name: f.unit or "" for f in baseline.spec.features}
-        findings = [to_finding(c, d, units.get(c.feature, "")) for c, d in run.drifted]
+        if self.incidents is None or run.status != "ok":
+            return  # too few rows: no evidence either way, the incident keeps this service's last part
+        self.incidents.report(self.contribution(run, baseline))
+
+    def contribution(self, run: DriftRun, baseline: ServingBaseline) -> Contribution:
+        """The run as the drift detector's part of the model's incident."""
         settings = self.settings
-        incident = Incident(
+        start, end = run.window.start, run.window.end
+        # Kibana and Grafana links: the email builds them for the incident's window; the report link too.
+        return Contribution(
+            service="drift",
             model=run.model,
             model_version=run.version,
-            window_start=run.window.start,
-            window_end=run.window.end,
-            findings=tuple(findings),
+            window_start=start,
+            window_end=end,
+            findings=tuple(run.findings),
+            shifts=tuple(run.shifts),
+            importance_source="permutation" if run.importance else "",
+            output_measured=run.output_measured,
             prediction_ids=tuple(run.example_ids),
-            job="drift",
-            links={
-                "Kibana Discover": kibana_discover_url(
-                    settings.kibana_url, run.model, run.window.start, run.window.end
-                ),
-                "Grafana": grafana_url(settings.grafana_url, run.model, run.window.start, run.window.end),
-                **(
-                    {"HTML report": link}
-                    if (link := report_link(None, run.report_path, settings.report_base_url))
-                    else {}
-                ),
-            },
             runbook=baseline.spec.runbook or "",
             report_path=run.report_path,
+            interval_s=settings.interval_s,
+            at=end,  # the run's time (its window ends now), like the statistics service's
         )
-        self.policy.process(incident, self.notifier)
 
 
 def build_drift_job(
     settings: DriftSettings, registry: CollectorRegistry, *, store: InferenceStore | None = None
 ) -> DriftJob:
-    """Wire a job from settings: store, baseline cache, Prometheus client, email notifier and policy."""
+    """Wire a job from settings: store, baseline cache, Prometheus client and incident tracker (email)."""
     collector = DriftCollector()
     parts = job_parts("drift", settings, registry, collector, store=store)
     return DriftJob(
@@ -260,6 +294,5 @@ def build_drift_job(
         collector=collector,
         health=parts.health,
         prometheus=parts.prometheus,
-        notifier=parts.notifier,
-        policy=parts.policy,
+        incidents=parts.incidents,
     )

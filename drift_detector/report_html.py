@@ -1,4 +1,6 @@
-"""A self-contained HTML drift report: per check, baseline vs current bars (inline SVG), numbers, decision.
+"""A self-contained HTML drift report: the run told in the structure of every incident email (kind of change,
+symptoms, likely causes ranked by effect × importance, top input shifts; ``mlmon.notify.summary``), then per
+check baseline vs current bars (inline SVG), numbers, decision.
 
 No external assets, so the file can be attached, mailed or opened from disk.
 """
@@ -30,6 +32,17 @@ td,th{padding:4px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-alig
 </style></head><body>
 <h1>Drift report: {{ run.model }} <span class="muted">version {{ run.version }}</span></h1>
 <p><b>{{ summary }}</b></p>
+{% if incident %}
+<h2>{{ incident.first_line }}</h2>
+{% if incident.symptoms %}<h3>Symptoms (what users feel)</h3>
+<ul>{% for f in incident.symptoms %}<li><b>[{{ f.severity | upper }}]</b> {{ f.title }}</li>{% endfor %}</ul>{% endif %}
+{% if incident.causes %}<h3>Likely causes (ranked by effect × importance)</h3>
+<ol>{% for c in incident.causes %}<li><b>{{ c.name }}</b>: {{ c.text }}
+<span class="muted">({{ c.ranking_text }})</span></li>{% endfor %}</ol>{% endif %}
+{% if incident.top_shifts %}<h3>Top input shifts (before → after)</h3>
+<ul>{% for c in incident.top_shifts %}<li><b>{{ c.name }}</b>: {{ c.text }}</li>{% endfor %}</ul>
+<p class="muted">{{ incident.importance_note }}</p>{% endif %}
+{% endif %}
 <p>Window {{ run.window.start.isoformat() }} → {{ run.window.end.isoformat() }} ·
 {{ run.rows }} predictions of version {{ run.version }} ·
 {{ run.path }} path · baseline {{ baseline_source }}</p>
@@ -94,8 +107,15 @@ def write_html_report(run: DriftRun, baseline: ServingBaseline, folder: Path) ->
         css = {"drift": "drift", "pending": "pending", "no_drift": "ok"}.get(row["status"], "muted")
         items.append({"row": row, "css": css, "svg": bars_svg(check.labels, check.ref_shares, check.cur_shares)})
     prom = check_row(run.prometheus_check, None) if run.prometheus_check is not None else None
+    incident = run.summary() if run.status == "ok" and run.drifted else None
     html = _TEMPLATE.render(
-        run=run, summary=summary_line(run), items=items, prom=prom, fmt=_fmt, baseline_source=baseline.profile.source
+        run=run,
+        summary=summary_line(run),
+        incident=incident,
+        items=items,
+        prom=prom,
+        fmt=_fmt,
+        baseline_source=baseline.profile.source,
     )
     stamp = (run.finished_at or run.window.end).strftime("%Y%m%dT%H%M%S")
     path = folder / run.model / f"drift-{stamp}.html"

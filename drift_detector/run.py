@@ -1,4 +1,5 @@
-"""One drift run's result, and the three ways it is told: a report document, a summary, findings for email."""
+"""One drift run's result, and the ways it is told: a report document, a summary, and (``drift_detector.findings``)
+findings and measured shifts for the incident."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from mlmon.notify.findings import ChartData, Finding
+from drift_detector.findings import to_finding, to_shifts
+from drift_detector.integrity import Break
+from mlmon.notify.findings import Finding, Shift
+from mlmon.notify.summary import Summary, summarize
 from mlmon.stats.decision import Decision
 from mlmon.stats.engine import FeatureComparison
 from mlmon.store.base import ReportRecord, TimeWindow
@@ -31,6 +35,9 @@ class DriftRun:
     report_path: str | None = None
     example_ids: list[str] = field(default_factory=list)
     finished_at: datetime | None = None
+    breaks: dict[str, Break] = field(default_factory=dict)  # check key -> data-integrity break
+    importance: dict[str, float] = field(default_factory=dict)  # feature -> importance share (registration)
+    units: dict[str, str] = field(default_factory=dict)
 
     def decision_for(self, check: FeatureComparison) -> Decision | None:
         for decision in self.decisions:
@@ -43,55 +50,36 @@ class DriftRun:
         pairs = [(c, self.decision_for(c)) for c in self.checks]
         return [(c, d) for c, d in pairs if d is not None and d.drifted]
 
+    @property
+    def findings(self) -> list[Finding]:
+        return [
+            to_finding(c, d, self.units.get(c.feature, ""), self.importance.get(c.feature), self.breaks.get(c.key))
+            for c, d in self.drifted
+        ]
+
+    @property
+    def shifts(self) -> list[Shift]:
+        decisions = {d.key: d for d in self.decisions}
+        return to_shifts(self.checks, decisions, self.units, self.importance)
+
+    @property
+    def output_measured(self) -> bool:
+        return any(c.role == "output" and c.effect is not None for c in self.checks)
+
+    def summary(self) -> Summary:
+        """This run alone, in the structure of every incident email (``mlmon.notify.summary``)."""
+        return summarize(
+            self.findings,
+            self.shifts,
+            importance_source="permutation" if self.importance else "",
+            output_measured=self.output_measured,
+        )
+
 
 def _fmt(value: float | None, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     return f"{value:.{digits}g}"
-
-
-def _means(check: FeatureComparison) -> tuple[float | None, float | None, str]:
-    """What a person reads as before → after for a check."""
-    summary = check.summary
-    if check.role == "quality":
-        return summary.get("ref_missing_share"), summary.get("cur_missing_share"), "missing share"
-    if check.kind == "numeric" and "ref_mean" in summary:
-        return summary.get("ref_mean"), summary.get("cur_mean"), "mean"
-    if check.labels and check.ref_shares and check.cur_shares:
-        # The category whose share moved most.
-        moves = [abs(c - r) for r, c in zip(check.ref_shares, check.cur_shares, strict=False)]
-        i = max(range(len(moves)), key=moves.__getitem__)
-        return check.ref_shares[i], check.cur_shares[i], f"share of {check.labels[i]!r}"
-    return None, None, ""
-
-
-def to_finding(check: FeatureComparison, decision: Decision, unit: str = "") -> Finding:
-    assert check.effect is not None
-    before, after, what = _means(check)
-    role = {"output": "output", "quality": "quality"}.get(check.role, "input")
-    kind = "fill rate" if check.role == "quality" else "distribution"
-    title = (
-        f"{check.feature}: {kind} changed ({check.effect.test} {check.effect.statistic:.3f} "
-        f">= {check.effect.threshold:g})"
-    )
-    chart = None
-    if check.labels and len(check.labels) == len(check.ref_shares) == len(check.cur_shares):
-        chart = ChartData(tuple(check.labels), tuple(check.ref_shares), tuple(check.cur_shares))
-    detail = f"{what}: {_fmt(before)} -> {_fmt(after)}" if what else ""
-    if check.findings:
-        detail = "; ".join([detail, *check.findings]) if detail else "; ".join(check.findings)
-    return Finding(
-        role=role,  # type: ignore[arg-type]
-        name=check.feature,
-        severity="critical" if check.role == "output" else "warning",
-        title=title,
-        before=before,
-        after=after,
-        unit="" if check.role == "quality" or what.startswith("share") else unit,
-        detail=detail,
-        effect=float(check.effect.statistic / check.effect.threshold) if check.effect.threshold else 0.0,
-        chart=chart,
-    )
 
 
 def check_row(check: FeatureComparison, decision: Decision | None) -> dict[str, Any]:
@@ -112,6 +100,7 @@ def check_row(check: FeatureComparison, decision: Decision | None) -> dict[str, 
         "n_cur": check.n_cur,
         "status": decision.status if decision else "not_tested",
         "streak": decision.streak if decision else 0,
+        "immediate": decision.immediate if decision else False,
         "reason": decision.reason if decision else "",
         "findings": list(check.findings),
         "summary": {k: v for k, v in check.summary.items() if v is None or math.isfinite(v)},
@@ -133,6 +122,7 @@ def report_document(run: DriftRun) -> dict[str, Any]:
         "drift_detected": bool(drifted),
         "drifted_features": drifted,
         "summary": summary_line(run),
+        "incident_summary": run.summary().to_document() if run.status == "ok" else None,
         "checks": [check_row(c, run.decision_for(c)) for c in run.checks],
         "prometheus": check_row(run.prometheus_check, None) if run.prometheus_check else None,
         "notes": list(run.notes),
@@ -171,6 +161,8 @@ def summary_text(run: DriftRun) -> str:
         f"rows of version {run.version} only"
     )
     lines = [summary_line(run), window]
+    if run.status == "ok" and run.drifted:
+        lines += run.summary().lines()
     lines.append(
         f"{'feature':<28} {'role':<8} {'method':<13} {'stat':>8} {'thr':>7} {'(from)':<10} {'p_adj':>9} "
         f"{'n_ref':>7} {'n_cur':>7} status"

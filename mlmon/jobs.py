@@ -22,8 +22,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 if TYPE_CHECKING:
-    from mlmon.notify.base import Notifier
-    from mlmon.notify.policy import IncidentPolicy
+    from mlmon.notify.tracker import IncidentTracker
     from mlmon.promql import PrometheusClient
     from mlmon.spec import ModelSpec
     from mlmon.store.base import InferenceStore
@@ -42,7 +41,8 @@ class JobHealth:
     last_success: float | None = None
     last_duration_s: float | None = None
     runs: dict[str, int] = field(default_factory=lambda: {"success": 0, "failure": 0})
-    backend_errors: dict[str, int] = field(default_factory=dict)
+    backend_errors: dict[tuple[str, str], int] = field(default_factory=dict)  # (model version, backend) -> n
+    model_version: str = "unknown"  # the serving version the last run worked on (a label of the errors)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, ok: bool, duration_s: float, now: float | None = None) -> None:
@@ -54,7 +54,13 @@ class JobHealth:
 
     def backend_error(self, backend: str) -> None:
         with self._lock:
-            self.backend_errors[backend] = self.backend_errors.get(backend, 0) + 1
+            key = (self.model_version, backend)
+            self.backend_errors[key] = self.backend_errors.get(key, 0) + 1
+
+    def errors_of(self, backend: str) -> int:
+        """Failed calls to ``backend`` over every model version."""
+        with self._lock:
+            return sum(n for (_, name), n in self.backend_errors.items() if name == backend)
 
 
 class JobHealthCollector:
@@ -86,10 +92,10 @@ class JobHealthCollector:
             errors = CounterMetricFamily(
                 "mlmon_backend_errors",
                 "Failed calls to a backend (store, Prometheus, SMTP, Feast)",
-                labels=["model", "backend"],
+                labels=["model", "model_version", "backend"],
             )
-            for backend, count in sorted(h.backend_errors.items()):
-                errors.add_metric([h.model, backend], count)
+            for (version, backend), count in sorted(h.backend_errors.items()):
+                errors.add_metric([h.model, version, backend], count)
             yield errors
 
 
@@ -137,8 +143,7 @@ class JobParts:
     store: InferenceStore
     health: JobHealth
     prometheus: PrometheusClient | None
-    notifier: Notifier | None
-    policy: IncidentPolicy
+    incidents: IncidentTracker
 
 
 def job_parts(
@@ -149,10 +154,9 @@ def job_parts(
     *,
     store: InferenceStore | None = None,
 ) -> JobParts:
-    """Spec, store, health, Prometheus client, email notifier and incident policy for ``job`` from settings;
-    registers the job's collector and its health collector on ``registry``."""
-    from mlmon.notify.email import EmailNotifier
-    from mlmon.notify.policy import IncidentPolicy, state_path
+    """Spec, store, health, Prometheus client and incident tracker (with the email notifier) for ``job`` from
+    settings; registers the job's collector and its health collector on ``registry``."""
+    from mlmon.notify.tracker import build_tracker
     from mlmon.promql import PrometheusClient
     from mlmon.spec import load_spec
     from mlmon.store.factory import open_store
@@ -167,8 +171,7 @@ def job_parts(
         store=store,
         health=health,
         prometheus=PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None,
-        notifier=EmailNotifier(settings, registry) if settings.smtp_host else None,
-        policy=IncidentPolicy(state_path(settings.var_dir, job), settings.notify_cooldown_s),
+        incidents=build_tracker(store, spec.model, settings, registry),
     )
 
 

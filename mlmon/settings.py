@@ -177,6 +177,14 @@ class EmailSettings(BaseSettings):
         default_factory=list, description="Extra recipients for critical incidents (comma separated)"
     )
     notify_cooldown_s: float = Field(default=3600, ge=0, description="Repeat suppression per incident")
+    input_shifts: Literal["digest", "notify"] = Field(
+        default="digest",
+        description="Input shifts without a symptom: digest (context in the incident and the digest email) or "
+        "notify (an incident email like a symptom)",
+    )
+    digest_interval_s: float = Field(
+        default=86400, gt=0, description="Seconds between digest emails of input shifts without a symptom"
+    )
     kibana_url: str = Field(default="http://127.0.0.1:5601", description="Base URL for Kibana links")
     grafana_url: str = Field(default="http://127.0.0.1:3000", description="Base URL for Grafana links")
     report_base_url: str | None = Field(default=None, description="Where the HTML reports are served")

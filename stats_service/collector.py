@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from mlmon.jobs import LatestRun
+from stats_service.evaluation import ALL
 from stats_service.run import StatsRun
 
 
@@ -58,13 +59,15 @@ class StatsCollector(LatestRun[StatsRun]):
                         traffic.add_metric([model, report.name, offset], ratio)
             lags = []
             for result in report.evaluation:
+                if result.model_version is None:  # no predictions in the window
+                    continue
                 if result.status == "ok":
                     for metric, value in result.metrics.items():
                         if math.isfinite(value):
                             evaluation.add_metric(
                                 [model, result.model_version, metric, result.segment, report.name], value
                             )
-                if result.segment == "all" and result.status != "no_traffic":
+                if result.segment == ALL:
                     coverage.add_metric([model, result.model_version, report.name], result.coverage)
                     if result.label_lag_s is not None:
                         lags.append(result.label_lag_s)

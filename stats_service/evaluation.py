@@ -1,8 +1,9 @@
 """Evaluation metrics in production, from predictions joined with their delayed labels.
 
-Pure: a joined frame in, metrics out (scikit-learn does the arithmetic). A window is *mature* once its end is
-older than the label delay; before that its labels are still arriving and its metrics would be biased, so it
-is reported as immature, not as zeros. With fewer than ``min_labels`` labels it is reported as insufficient.
+Pure: a joined frame in, metrics out (``mlmon.metrics``: binary, multi-class, regression). A window is *mature*
+once its end is older than the label delay; before that its labels are still arriving and its metrics would be
+biased, so it is reported as immature, not as zeros. With fewer than ``min_labels`` labels it is reported as
+insufficient.
 """
 
 from __future__ import annotations
@@ -13,27 +14,19 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    accuracy_score,
-    f1_score,
-    mean_absolute_error,
-    mean_squared_error,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
 
+from mlmon.metrics import binary_metrics, multiclass_metrics, regression_metrics
 from mlmon.spec import ModelSpec
 from mlmon.store.fields import LABEL, LABEL_OBSERVED_AT, TIMESTAMP, DocField
 
 EvalStatus = Literal["ok", "immature", "insufficient_labels", "no_traffic"]
-ALL = "all"
+ALL = "all"  # the segment of every prediction
 
 
 @dataclass
 class EvalResult:
-    model_version: str
-    segment: str  # "all" or "<feature>=<value>"
+    model_version: str | None  # None: no predictions in the window, so no version either
+    segment: str  # ALL or "<feature>=<value>"
     status: EvalStatus
     predictions: int
     labelled: int
@@ -44,33 +37,6 @@ class EvalResult:
     @property
     def coverage(self) -> float:
         return self.labelled / self.predictions if self.predictions else 0.0
-
-
-def classification_metrics(truth: np.ndarray, scores: np.ndarray, positive: str, threshold: float) -> dict[str, float]:
-    y = (truth == positive).astype(int)
-    predicted = (scores >= threshold).astype(int)
-    metrics = {
-        "accuracy": float(accuracy_score(y, predicted)),
-        "precision": float(precision_score(y, predicted, zero_division=0)),
-        "recall": float(recall_score(y, predicted, zero_division=0)),
-        "f1": float(f1_score(y, predicted, zero_division=0)),
-        "positive_rate": float(predicted.mean()),
-    }
-    # ROC AUC is undefined with a single class among the labels.
-    if len(np.unique(y)) == 2:
-        metrics["roc_auc"] = float(roc_auc_score(y, scores))
-    return metrics
-
-
-def regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    metrics = {
-        "mae": float(mean_absolute_error(truth, predicted)),
-        "rmse": float(math.sqrt(mean_squared_error(truth, predicted))),
-    }
-    nonzero = truth != 0
-    if nonzero.any():
-        metrics["mape"] = float(np.mean(np.abs((truth[nonzero] - predicted[nonzero]) / truth[nonzero])))
-    return metrics
 
 
 def valid_labels(spec: ModelSpec, labels: pd.Series) -> np.ndarray:
@@ -91,7 +57,7 @@ def valid_labels(spec: ModelSpec, labels: pd.Series) -> np.ndarray:
 def evaluate(spec: ModelSpec, joined: pd.DataFrame, *, mature: bool, min_labels: int) -> list[EvalResult]:
     """Metrics per model version and per declared segment value, plus coverage and label lag."""
     if joined.empty:
-        return [EvalResult("all", ALL, "no_traffic", 0, 0)]
+        return [EvalResult(None, ALL, "no_traffic", 0, 0)]
     results: list[EvalResult] = []
     for version, rows in joined.groupby(DocField.MODEL_VERSION, sort=True):
         groups: list[tuple[str, pd.DataFrame]] = [(ALL, rows)]
@@ -124,10 +90,13 @@ def _evaluate_group(
         result.status = "insufficient_labels"
         return result
     scores = labelled[DocField.SCORE].to_numpy(dtype=float)
-    if spec.prediction.kind == "classification":
+    prediction = spec.prediction
+    if prediction.binary:
         truth = labelled[LABEL].astype(str).to_numpy()
-        result.metrics = classification_metrics(truth, scores, str(spec.prediction.positive), spec.prediction.threshold)
+        result.metrics = binary_metrics(truth, scores, str(prediction.positive), prediction.threshold)
+    elif prediction.kind == "classification":
+        truth = labelled[LABEL].astype(str).to_numpy()
+        result.metrics = multiclass_metrics(truth, labelled[DocField.PREDICTED_LABEL].astype(str).to_numpy())
     else:
-        truth_values = labelled[LABEL].to_numpy(dtype=float)
-        result.metrics = regression_metrics(truth_values, scores)
+        result.metrics = regression_metrics(labelled[LABEL].to_numpy(dtype=float), scores)
     return result

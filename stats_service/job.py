@@ -1,5 +1,6 @@
 """One statistics run per model: window statistics, golden signals and traffic change, evaluation with delayed
-labels, SLOs and response heuristics → collector, a report document in the store, findings for the notifier.
+labels, SLOs and response heuristics → collector, a report document in the store, findings for the model's
+incident (``stats_service.findings``).
 
 For each configured window length ``w`` (default 1h and 1d):
 - statistics and response shares over the current window ``[now - w, now)``;
@@ -20,24 +21,31 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from mlmon.baseline.profile import BaselineProfile
 from mlmon.errors import StoreUnavailable
 from mlmon.jobs import JobHealth, job_parts
-from mlmon.notify.base import Notifier
-from mlmon.notify.findings import Finding, Incident
-from mlmon.notify.links import grafana_url, kibana_discover_url
-from mlmon.notify.policy import IncidentPolicy
+from mlmon.notify.findings import Contribution, Finding
+from mlmon.notify.tracker import IncidentTracker
 from mlmon.promql import PrometheusClient
 from mlmon.registry.artifact import read_registered
 from mlmon.settings import StatsSettings, parse_duration
 from mlmon.spec import ModelSpec
 from mlmon.store.base import InferenceStore, TimeWindow
-from mlmon.store.fields import DocField
+from mlmon.store.fields import LABEL, DocField
 from stats_service.collector import StatsCollector
-from stats_service.evaluation import ALL, evaluate
+from stats_service.evaluation import ALL, evaluate, valid_labels
+from stats_service.findings import (
+    VersionEvaluation,
+    evaluations,
+    label_findings,
+    slo_findings,
+    traffic_findings,
+    version_findings,
+)
 from stats_service.retention import RetentionSchedule
 from stats_service.run import StatsRun, WindowReport, to_record
 from stats_service.slo import evaluate_slos
@@ -55,10 +63,10 @@ class StatsJob:
     health: JobHealth
     collector: StatsCollector
     prometheus: PrometheusClient | None = None
-    notifier: Notifier | None = None
-    policy: IncidentPolicy | None = None
+    incidents: IncidentTracker | None = None
     clock: Callable[[], float] = time.time
     retention: RetentionSchedule = field(default_factory=RetentionSchedule)
+    versions: dict[str, VersionEvaluation] | None = None  # last evaluation per model version (seeded from reports)
 
     def _serving(self) -> tuple[str, BaselineProfile]:
         profile = read_registered(self.settings.model_dir(self.spec.model)).profile
@@ -72,6 +80,7 @@ class StatsJob:
     def run_once(self, now: datetime | None = None) -> StatsRun:
         now = now or datetime.fromtimestamp(self.clock(), UTC)
         version, profile = self._serving()
+        self.health.model_version = version
         run = StatsRun(model=self.spec.model, version=version, at=now)
         run.retention, note = self.retention.run(self.store, self.health, now)
         if note:
@@ -95,7 +104,7 @@ class StatsJob:
                 run.notes.append(f"no traffic in the last {name}")
             run.notes.extend(self._label_notes(name, report))
         run.slos = evaluate_slos(self.spec.slos, self._measured(run))
-        run.findings = self._findings(run)
+        run.findings = self._findings(run, profile)
         self._publish(run)
         return run
 
@@ -113,6 +122,7 @@ class StatsJob:
         if delay > 0:
             current = self.store.labelled_predictions(window, extra_fields=segments)
             report.current_evaluation = evaluate(self.spec, current, mature=False, min_labels=self.settings.min_labels)
+        report.label_shares, report.labelled = self._label_shares(mature_rows, profile.model_version)
         if self.prometheus is not None:
             report.traffic = query_traffic(
                 self.prometheus, self.spec.model, self.spec.serving.routes, name, self.settings.traffic_offsets, now
@@ -180,42 +190,45 @@ class StatsJob:
             measured["error_ratio"] = (traffic.error_ratio, "prometheus")
         return measured
 
-    def _findings(self, run: StatsRun) -> list[Finding]:
-        findings: list[Finding] = []
-        for result in run.slos:
-            if result.breached and result.value is not None:
-                slo = result.slo
-                findings.append(
-                    Finding(
-                        role="slo",
-                        name=slo.metric,
-                        severity=slo.severity,
-                        title=f"SLO breached: {slo.metric} is {result.value:.4g} (needs {slo.op} {slo.threshold:g})",
-                        before=slo.threshold,
-                        after=result.value,
-                        detail=f"measured from {result.source}",
-                        effect=abs(result.value - slo.threshold) / (abs(slo.threshold) or 1.0),
-                    )
-                )
-        for report in run.windows:
-            traffic = report.traffic
-            if traffic is None:
-                continue
-            for offset, ratio in traffic.change_ratio.items():
-                if ratio is not None and abs(ratio) > self.settings.traffic_change_threshold:
-                    before = traffic.previous_volume.get(offset)
-                    findings.append(
-                        Finding(
-                            role="traffic",
-                            name=f"traffic_{report.name}_vs_{offset}",
-                            severity="warning",
-                            title=f"Prediction volume over {report.name} changed {ratio:+.0%} against {offset} earlier",
-                            before=before,
-                            after=traffic.volume,
-                            unit="predictions",
-                            effect=abs(ratio),
-                        )
-                    )
+    def _label_shares(self, rows: Any, version: str) -> tuple[dict[str, float], int]:
+        """Observed class shares of the serving version's usable labels (classification only)."""
+        if self.spec.prediction.kind != "classification" or rows.empty:
+            return {}, 0
+        mine = rows[(rows[DocField.MODEL_VERSION] == version) & rows[LABEL].notna()]
+        labels = mine[LABEL][valid_labels(self.spec, mine[LABEL])].astype(str)
+        if labels.empty:
+            return {}, 0
+        return {str(k): float(v) for k, v in labels.value_counts(normalize=True).items()}, len(labels)
+
+    def _previous_versions(self) -> dict[str, VersionEvaluation]:
+        """The last evaluation of each model version: remembered, and seeded from the stored reports at start."""
+        if self.versions is None:
+            self.versions = {}
+            try:
+                reports = self.store.latest_reports("stats", limit=50)
+            except StoreUnavailable:
+                reports = []
+            for body in reversed(reports):  # oldest first: newer evaluations replace older ones
+                at = datetime.fromisoformat(body["@timestamp"]).timestamp() if body.get("@timestamp") else 0.0
+                for window in body.get("windows", [])[:1]:
+                    for r in window.get("evaluation", []):
+                        if (
+                            r.get("segment") == ALL
+                            and r.get("status") == "ok"
+                            and r.get("metrics")
+                            and r.get("model_version")
+                        ):
+                            self.versions[r["model_version"]] = VersionEvaluation(r["model_version"], at, r["metrics"])
+        return self.versions
+
+    def _findings(self, run: StatsRun, profile: BaselineProfile) -> list[Finding]:
+        previous = self._previous_versions()
+        current = {e.version: e for e in evaluations(run)}  # this window's versions (same traffic)
+        findings = slo_findings(run)
+        findings += version_findings(run, {**previous, **current}, run.at.timestamp())
+        findings += label_findings(self.spec, profile, run, self.settings.min_labels)
+        findings += traffic_findings(run, self.settings.traffic_change_threshold)
+        previous.update(current)
         return findings
 
     def _publish(self, run: StatsRun) -> None:
@@ -225,30 +238,30 @@ class StatsJob:
         except StoreUnavailable as exc:
             self.health.backend_error(self.store.backend)
             log.warning("statistics report not stored: %s", exc)
-        if self.policy is None or self.notifier is None or not run.windows:
+        if self.incidents is None or not run.windows:
             return
+        self.incidents.report(self.contribution(run))
+
+    def contribution(self, run: StatsRun) -> Contribution:
+        """The run as the statistics service's part of the model's incident."""
         window = run.windows[0].window
-        settings = self.settings
-        incident = Incident(
+        return Contribution(
+            service="stats",
             model=run.model,
             model_version=run.version,
             window_start=window.start,
             window_end=window.end,
             findings=tuple(run.findings),
-            job="stats",
-            runbook=self.spec.runbook or "",
-            links={
-                "Kibana Discover": kibana_discover_url(settings.kibana_url, run.model, window.start, window.end),
-                "Grafana": grafana_url(settings.grafana_url, run.model, window.start, window.end),
-            },
+            runbook=self.spec.runbook or "",  # Kibana and Grafana links: the email builds them for the window
+            interval_s=self.settings.interval_s,
+            at=run.at,
         )
-        self.policy.process(incident, self.notifier)
 
 
 def build_stats_job(
     settings: StatsSettings, registry: CollectorRegistry, *, store: InferenceStore | None = None
 ) -> StatsJob:
-    """Wire a job from settings: store, Prometheus client, email notifier and policy."""
+    """Wire a job from settings: store, Prometheus client and incident tracker (email)."""
     collector = StatsCollector()
     parts = job_parts("stats", settings, registry, collector, store=store)
     return StatsJob(
@@ -258,6 +271,5 @@ def build_stats_job(
         health=parts.health,
         collector=collector,
         prometheus=parts.prometheus,
-        notifier=parts.notifier,
-        policy=parts.policy,
+        incidents=parts.incidents,
     )

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from mlmon.notify.findings import Finding
+from mlmon.notify.summary import summarize
 from mlmon.store.base import ReportRecord, RetentionResult, TimeWindow
 from stats_service.evaluation import EvalResult
 from stats_service.slo import SLOResult
@@ -28,6 +29,8 @@ class WindowReport:
     evaluation: list[EvalResult] = field(default_factory=list)
     current_evaluation: list[EvalResult] = field(default_factory=list)  # immature, coverage only
     traffic: TrafficResult | None = None
+    label_shares: dict[str, float] = field(default_factory=dict)  # observed class shares, serving version, mature
+    labelled: int = 0  # usable labels behind label_shares
 
 
 @dataclass
@@ -102,8 +105,9 @@ def report_document(run: StatsRun) -> dict[str, Any]:
                 for r in run.slos
             ],
             "findings": [
-                {"role": f.role, "name": f.name, "severity": f.severity, "title": f.title} for f in run.findings
+                {"signal": f.signal, "name": f.name, "severity": f.severity, "title": f.title} for f in run.findings
             ],
+            "incident_summary": summarize(run.findings).to_document() if run.findings else None,
             "notes": run.notes,
             "retention": None
             if run.retention is None

@@ -9,7 +9,6 @@ Never pulls the window's rows into Python.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
@@ -112,7 +111,3 @@ def response_shares(counts: dict[str, int]) -> dict[str, float]:
     if not total:
         return {}
     return {f"{kind}_share": counts.get(kind, 0) / total for kind in ("empty", "fallback", "ok")}
-
-
-def finite(stats: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in stats.items() if not (isinstance(v, float) and not math.isfinite(v))}

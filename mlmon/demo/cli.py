@@ -144,20 +144,19 @@ def _stop_on_sigterm() -> Any:
 def conclude(stack: EmbeddedStack, scenario: Scenario, outcome: ScenarioOutcome, timings: DemoTimings) -> int:
     report = outcome.report_path
     if not scenario.expected_features:
-        if outcome.drift_mails:
-            _say(f"FAILED: '{scenario.name}' must not alert, but got {outcome.drift_mails[0].path}")
-            _say(f"subject: {outcome.drift_mails[0].subject}")
+        if outcome.alert_mails:
+            _say(f"FAILED: '{scenario.name}' must not alert, but got {outcome.alert_mails[0].path}")
+            _say(f"subject: {outcome.alert_mails[0].subject}")
             return 1
         if outcome.timed_out:
             _say(f"FAILED: the run hit its timeout ({timings.timeout_s:g}s) before the watch ended")
             return 1
-        others = [m for m in outcome.mails if m.job != "drift"]
-        extra = f" ({len(others)} other email(s), e.g. {others[0].subject})" if others else ""
-        _say(f"OK: no drift email for '{scenario.name}' (as expected){extra}; latest drift report: {report}")
+        _say(f"OK: no incident for '{scenario.name}' (as expected); latest drift report: {report}")
         return 0
     if not outcome.detected:
         _say(
-            f"FAILED: no incident email naming {', '.join(scenario.expected_features)} arrived; "
+            f"FAILED: no email naming {' or '.join(scenario.expected_kinds)} and "
+            f"{', '.join(scenario.expected_features)} arrived; "
             f"see {stack.logs_dir} and {stack.inbox}"
         )
         for mail in outcome.mails:

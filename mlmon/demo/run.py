@@ -2,9 +2,10 @@
 
 ``run_scenario`` replays a ``baseline`` phase, deploys the scenario's model variant if it has one (the
 ``bad-retrain`` scenario: a degraded retrained model, then a server restart), replays the fault in a
-background thread, and watches the inbox. It returns as soon as an email from the expected job names the
-expected feature or metric in its subject and text part, or, for scenarios that must not alert, once the fault
-phase and a grace period passed without any drift email. Everything is bounded by ``timings.timeout_s``.
+background thread, and watches the inbox. It returns as soon as an email names the expected kind of change in
+its subject (and the expected feature or metric in its text): an incident email, or for input shifts without a
+symptom the digest. For scenarios that must not alert it returns once the fault phase and a grace period passed
+without any incident email or digest. Everything is bounded by ``timings.timeout_s``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from mlmon.demo.scenarios import Scenario, get_scenario
 from mlmon.demo.timings import DemoTimings
 from mlmon.embedded.mail import Mail, read_new
 from mlmon.embedded.stack import FEEDBACK_TOKEN, EmbeddedStack, Say
+from mlmon.notify.kinds import LABELS
 from mlmon.registry import artifact
 from mlmon.replay.traffic import ReplayStats, replay
 
@@ -29,8 +31,6 @@ HISTORY_SEED = 100
 HISTORY_S = 1.0
 BASELINE_SEED = 101
 FAULT_SEED = 202
-
-Deploy = Callable[[EmbeddedStack, str], str]
 
 
 @dataclass
@@ -50,16 +50,27 @@ class ScenarioOutcome:
     fault: ReplayStats | None = None
     model_version: str | None = None  # the version served during the fault
     timed_out: bool = False
+    fault_started_at: float | None = None  # wall-clock time the fault phase began
 
     @property
-    def drift_mails(self) -> list[Mail]:
-        return [m for m in self.mails if m.job == "drift" and not m.resolved]
+    def alert_mails(self) -> list[Mail]:
+        """Incident emails and digests (resolves left out): what a no-alert scenario must not produce."""
+        return [m for m in self.mails if not m.resolved]
+
+    @property
+    def pages(self) -> list[Mail]:
+        return [m for m in self.mails if m.page]
+
+    @property
+    def incidents(self) -> set[str]:
+        """The incidents the emails of the fault phase belong to (a digest names those of its shifts)."""
+        return {i for m in self.mails for i in m.incident.split(",") if i and i != "digest"}
 
     @property
     def ok(self) -> bool:
-        """Detected as expected, or (no-alert scenario) no drift email from the fault on."""
+        """Detected as expected, or (no-alert scenario) no incident email nor digest from the fault on."""
         if not self.expected:
-            return not self.drift_mails and not self.timed_out
+            return not self.alert_mails and not self.timed_out
         return self.detected
 
 
@@ -71,18 +82,16 @@ def send_scenario(
     return replay(target, rows, rate=rate, duration=duration, **options)
 
 
-def expected_job(scenario: Scenario) -> str | None:
-    return {"drift": "drift", "stats": "stats"}.get(scenario.detected_by)
-
-
 def matching(mail: Mail, scenario: Scenario) -> bool:
-    """An opened/escalated incident email from the expected job whose findings name an expected feature.
-
-    The subject carries the top finding only, symptoms first: when an input fault also moves the output
-    (``enrichment-outage``: every answer becomes the fallback), the subject names ``prediction`` and
-    "(+N more)", and the input is in the text part's findings list."""
-    job = expected_job(scenario)
-    if mail.resolved or (job is not None and mail.job not in (job, None)):
+    """An incident email (or, for input shifts without a symptom, the digest) that names one of the scenario's
+    kinds of change in its subject, with the scenario's subject words, and an expected feature in its text."""
+    if mail.resolved or (mail.digest and scenario.pages):
+        return False
+    subject = mail.subject.lower()
+    kinds = [k for k in scenario.expected_kinds if LABELS[k] in subject and mail.kind == k]
+    if scenario.expected_kinds and not kinds:
+        return False
+    if any(word.lower() not in subject for word in scenario.subject_words):
         return False
     return bool(mail.in_text(scenario.expected_features))
 
@@ -203,6 +212,7 @@ def run_scenario(
         daemon=True,
     )
     started = time.monotonic()
+    outcome.fault_started_at = time.time()
     sender.start()
     # Expected alerts end the run when they arrive; otherwise watch the whole phase plus a grace period (the
     # jobs' last windows still hold the fault), all within the overall deadline.
@@ -222,7 +232,7 @@ def run_scenario(
             if now >= min(deadline, watch_until):
                 outcome.timed_out = deadline < watch_until
                 break
-            if not scenario.expected_features and outcome.drift_mails:
+            if not scenario.expected_features and outcome.alert_mails:
                 break  # a false alarm: no need to wait for more
             time.sleep(POLL_S)
     finally:

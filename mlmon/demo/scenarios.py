@@ -27,13 +27,21 @@ Expectation = Literal["drift", "stats", "none"]
 
 @dataclass(frozen=True)
 class Scenario:
+    """A fault and what its incident email must say: ``expected_kinds`` (codes of ``mlmon.notify.kinds``) name the
+    kind of change, whose label must be in the subject with ``subject_words``; ``expected_features`` must be in
+    the text. ``pages``: a symptom or an integrity break pages; False: input shifts alone, told by the digest
+    (a page is fine only when a symptom followed)."""
+
     name: str
     description: str
     transform: Transform
-    expected_features: tuple[str, ...] = ()  # what the detector should name (empty: nothing should alert)
+    expected_features: tuple[str, ...] = ()  # what the email should name (empty: nothing should alert)
     detected_by: Expectation = "drift"
     model_variant: str = "standard"  # "degraded": the demo deploys a worse model version first
     rate_profile: Callable[[float], float] = field(default=lambda progress: 1.0)
+    expected_kinds: tuple[str, ...] = ()
+    subject_words: tuple[str, ...] = ()
+    pages: bool = True
 
     def rows(self, seed: int, total: int) -> RowSource:
         return ScenarioRows(self, seed, total)
@@ -143,21 +151,40 @@ SCENARIOS: dict[str, Scenario] = {
             "seconds_since_last_application sent in milliseconds",
             _unit_change,
             ("seconds_since_last_application",),
+            expected_kinds=("data_integrity",),
+            subject_words=("unit change",),
         ),
-        Scenario("fill-rate-drop", "debt_ratio filled 80% -> 20%", _fill_rate_drop, ("debt_ratio",)),
+        Scenario(
+            "fill-rate-drop",
+            "debt_ratio filled 80% -> 20%",
+            _fill_rate_drop,
+            ("debt_ratio",),
+            expected_kinds=("data_integrity",),
+            subject_words=("fill rate",),
+        ),
         Scenario(
             "enrichment-outage",
             "credit-bureau enrichment down: bureau_score and open_credit_lines null",
             _enrichment_outage,
             ("bureau_score", "open_credit_lines"),
+            expected_kinds=("data_integrity",),
+            subject_words=("fill rate",),
         ),
-        Scenario("category-shift", "partner channel share 10% -> 40%", _category_shift, ("channel",)),
+        Scenario(
+            "category-shift",
+            "partner channel share 10% -> 40%",
+            _category_shift,
+            ("channel",),
+            expected_kinds=("covariate_shift",),
+            pages=False,
+        ),
         Scenario(
             "empty-responses",
             "income no longer sent: the affordability filter empties responses",
             _empty_responses,
             ("empty_share",),
             detected_by="stats",
+            expected_kinds=("post_processing",),
         ),
         Scenario(
             "bad-retrain",
@@ -166,8 +193,16 @@ SCENARIOS: dict[str, Scenario] = {
             ("roc_auc",),
             detected_by="stats",
             model_variant="degraded",
+            expected_kinds=("worse_version",),
         ),
-        Scenario("gradual-drift", "loan_amount creeps up to +150% over the replay", _gradual_drift, ("loan_amount",)),
+        Scenario(
+            "gradual-drift",
+            "loan_amount creeps up to +150% over the replay",
+            _gradual_drift,
+            ("loan_amount",),
+            expected_kinds=("covariate_shift", "data_integrity"),
+            pages=False,
+        ),
         Scenario(
             "seasonal",
             "daily volume pattern, same mix: must NOT alert",

@@ -32,6 +32,7 @@ class DemoTimings:
     timeout_s: float = 300.0  # bound on one scenario run (baseline + fault + waiting)
     grace_s: float = 30.0  # keep watching the inbox this long after the fault phase ended
     notify_cooldown_s: float = 600.0
+    digest_interval_s: float = 20.0  # input shifts without a symptom: the digest email (a deployment: daily)
 
     ENV_PREFIX = "MLMON_DEMO_"
 

@@ -1,4 +1,5 @@
-"""Reading the incident emails the SMTP sink wrote (``.eml`` files): subject, text part, which job sent it.
+"""Reading the incident emails the SMTP sink wrote (``.eml`` files): subject, text part, thread headers, the
+incident, the kind of change and the services behind it.
 
 The demo and the end-to-end tests judge a scenario by what a person would read, so they parse the real
 message rather than asking the services.
@@ -22,12 +23,27 @@ class Mail:
     path: Path
     subject: str
     text: str
-    severity: str  # X-Mlmon-Severity: warning, critical or resolved
-    job: str | None  # "drift" or "stats", from X-Mlmon-Job or the text part's signature line
+    severity: str  # X-Mlmon-Severity: warning, critical, resolved or digest
+    job: str | None  # the services behind it ("stats", "drift", "stats,drift"), from X-Mlmon-Job
+    message_id: str = ""
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
+    incident: str = ""  # X-Mlmon-Incident (a digest: the incidents of its items)
+    event: str = ""  # X-Mlmon-Event: opened, reopened, updated, resolved, opened_resolved, digest
+    kind: str = ""  # X-Mlmon-Kind: the kind of change's code
 
     @property
     def resolved(self) -> bool:
         return self.severity == "resolved"
+
+    @property
+    def digest(self) -> bool:
+        return self.event == "digest"
+
+    @property
+    def page(self) -> bool:
+        """An incident email that asks for attention (not a resolve, not a digest)."""
+        return not self.resolved and not self.digest
 
     def names(self, words: Iterable[str]) -> list[str]:
         """The words that appear in both the subject and the text part (what a reader sees first)."""
@@ -53,12 +69,19 @@ def read_mail(path: Path) -> Mail:
     if not job:
         found = _JOB_FOOTER.search(text)
         job = found.group(1) if found else None
+    refs = str(message.get("References") or "").split()
     return Mail(
         path=path,
         subject=subject,
         text=text,
         severity=str(message.get("X-Mlmon-Severity") or ""),
         job=str(job) if job else None,
+        message_id=str(message.get("Message-ID") or "").strip(),
+        in_reply_to=str(message.get("In-Reply-To") or "").strip(),
+        references=tuple(refs),
+        incident=str(message.get("X-Mlmon-Incident") or ""),
+        event=str(message.get("X-Mlmon-Event") or ""),
+        kind=str(message.get("X-Mlmon-Kind") or ""),
     )
 
 

@@ -93,12 +93,6 @@ class Child:
         self.start()
         self.wait_ready(ready_url, timeout=timeout)
 
-    def log_tail(self, chars: int = 2000) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
-        except OSError:
-            return ""
-
 
 def python_module(
     name: str, module: str, log_path: Path, env: dict[str, str], extra: Sequence[str] = (), cwd: Path | None = None

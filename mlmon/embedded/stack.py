@@ -44,6 +44,7 @@ class ServiceTimings:
     label_delay_s: float = 15.0  # statistics: labels of a window are mature after this
     min_labels: int = 300  # statistics: fewest joined labels for evaluation metrics
     notify_cooldown_s: float = 600.0
+    digest_interval_s: float = 20.0  # input shifts without a symptom: one digest email this often
 
 
 @dataclass(frozen=True)
@@ -117,10 +118,6 @@ class EmbeddedStack:
     def child(self, name: str) -> Child:
         return next(c for c in self.children if c.name == name)
 
-    @property
-    def pids(self) -> list[int]:
-        return [c.pid for c in self.children if c.pid is not None]
-
     # -- lifecycle ---------------------------------------------------------------------------------
     def __enter__(self) -> EmbeddedStack:
         self.start()
@@ -167,6 +164,7 @@ class EmbeddedStack:
             "MLMON_SMTP_PORT": str(smtp_port),
             "MLMON_ALERT_EMAIL_TO": "ml-team@example.com",
             "MLMON_NOTIFY_COOLDOWN_S": str(t.notify_cooldown_s),
+            "MLMON_DIGEST_INTERVAL_S": str(t.digest_interval_s),
             # Links in the emails point at the report files of this run.
             "MLMON_REPORTS_DIR": str(self.reports_dir),
             **self.extra_env,

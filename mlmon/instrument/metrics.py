@@ -23,7 +23,6 @@ RESPONSE_KINDS = ("ok", "empty", "fallback")
 # prediction was served but its event not logged (log full, MLMON_LOG_FULL=drop) · refused: a prediction was
 # refused with 503 because its event could not be logged · dead_lettered: the store refused the event itself
 EVENT_OUTCOMES = ("stored", "spooled", "dropped", "refused", "dead_lettered")
-BACKENDS = ("elasticsearch", "sqlite", "prometheus", "smtp", "feast")
 
 
 def score_buckets(edges: Iterable[float] | None) -> tuple[float, ...]:

@@ -1,17 +1,19 @@
-"""The notifier interface the jobs depend on (email today; chat or webhooks would be one module each)."""
+"""The notifier interface the incident tracker depends on (email today; chat or webhooks would be one module each)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from mlmon.notify.findings import IncidentUpdate
+    from mlmon.notify.notice import Notice
 
 
 class Notifier(Protocol):
-    def notify(self, update: IncidentUpdate) -> bool:
-        """Deliver ``update``; True when delivered or deliberately not needed. Never raises.
+    def send(self, notice: Notice) -> bool:
+        """Deliver ``notice``; True when delivered (or deliberately not needed, e.g. no recipients), False when
+        it should be tried again later. Never raises."""
+        ...
 
-        An update with ``suppressed=True`` is only counted, never delivered (returns False).
-        """
+    def record(self, model: str, outcome: str) -> None:
+        """Count an outcome decided outside a delivery (``suppressed``: dropped by the cooldown)."""
         ...

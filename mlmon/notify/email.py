@@ -1,4 +1,4 @@
-"""Email notifier: render an incident update and deliver it over SMTP, with retries, counted, never raising.
+"""Email notifier: render a notice and deliver it over SMTP, with retries, counted, never raising.
 
 Delivery rules:
 - transient failures (connection refused or reset, timeouts, a dropped connection, any 4xx reply) are retried
@@ -6,12 +6,13 @@ Delivery rules:
   delivery): a retry happens only when its wait and at least one second of attempt still fit, and a retried
   attempt's socket timeout is cut to what is left. So an SMTP outage holds a drift or statistics run up for
   at most ``max(max_total_s, one first attempt)`` — the first attempt keeps the configured
-  ``smtp_timeout_s``. An update not delivered is retried by the incident policy at the next run;
+  ``smtp_timeout_s``. An email not delivered stays in the incident state's outbox and is tried again at a later
+  run (``mlmon.notify.tracker``), after a restart too;
 - permanent failures (5xx: bad credentials 535, recipient refused 550, …, TLS errors, missing server
   features) are not retried;
 - once the server has accepted the DATA the message is never sent again, even if QUIT then fails;
 - every outcome is counted in ``mlmon_notifications_total{model,outcome}`` (sent, suppressed, failed,
-  retried) and logged on one line. ``notify()`` never raises: a monitoring job must keep running.
+  retried) and logged on one line. ``send()`` never raises: a monitoring job must keep running.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from email.message import EmailMessage
 
 from prometheus_client import CollectorRegistry, Counter
 
-from mlmon.notify.findings import IncidentUpdate, utc_from_timestamp
+from mlmon.notify.findings import utc_from_timestamp
+from mlmon.notify.notice import Notice
 from mlmon.notify.render import build_message, recipients_for
 from mlmon.settings import EmailSettings
 
@@ -102,49 +104,33 @@ class EmailNotifier:
         )
 
     # -- public ------------------------------------------------------------------------------------
-    def notify(self, update: IncidentUpdate) -> bool:
-        model = update.model
+    def record(self, model: str, outcome: str) -> None:
+        self._count(model, outcome)
+
+    def send(self, notice: Notice) -> bool:
+        model = notice.model
         try:
-            if update.suppressed:
-                self._count(model, "suppressed")
-                log.info(
-                    "email suppressed by cooldown: model=%s incident=%s %s", model, update.incident_id, update.kind
-                )
-                return False
             if not self.settings.smtp_host:
                 self._count(model, "suppressed")
-                log.info(
-                    "email not sent (MLMON_SMTP_HOST unset): model=%s incident=%s %s",
-                    model,
-                    update.incident_id,
-                    update.kind,
-                )
+                log.info("email not sent (MLMON_SMTP_HOST unset): model=%s %s", model, notice.message_id)
                 return True
-            recipients = recipients_for(update, self.settings)
+            recipients = recipients_for(notice, self.settings)
             if not recipients:
                 self._count(model, "suppressed")
-                log.warning(
-                    "email not sent (MLMON_ALERT_EMAIL_TO empty): model=%s incident=%s %s",
-                    model,
-                    update.incident_id,
-                    update.kind,
-                )
+                log.warning("email not sent (MLMON_ALERT_EMAIL_TO empty): model=%s %s", model, notice.message_id)
                 return True
-            message = build_message(update, self.settings, recipients, utc_from_timestamp(self.clock()))
-            return self._deliver(update, message, recipients)
+            message = build_message(notice, self.settings, recipients, utc_from_timestamp(self.clock()))
+            return self._deliver(notice, message, recipients)
         except Exception as exc:  # never let a notification stop the job
             self._count(model, "failed")
             log.exception(
-                "email NOT sent (internal error %s): model=%s incident=%s",
-                type(exc).__name__,
-                model,
-                update.incident_id,
+                "email NOT sent (internal error %s): model=%s %s", type(exc).__name__, model, notice.message_id
             )
             return False
 
     # -- delivery ----------------------------------------------------------------------------------
-    def _deliver(self, update: IncidentUpdate, message: EmailMessage, recipients: list[str]) -> bool:
-        model = update.model
+    def _deliver(self, notice: Notice, message: EmailMessage, recipients: list[str]) -> bool:
+        model = notice.model
         timeout = self.settings.smtp_timeout_s
         floor = min(MIN_ATTEMPT_S, timeout)
         deadline = self.monotonic() + self.max_total_s
@@ -159,10 +145,10 @@ class EmailNotifier:
                 if not is_transient(exc):
                     self._count(model, "failed")
                     log.error(
-                        "email NOT sent (permanent failure, not retried): model=%s incident=%s %s: %s",
+                        "email NOT sent (permanent failure, not retried now): model=%s %s %s: %s",
                         model,
-                        update.incident_id,
-                        update.kind,
+                        notice.message_id,
+                        notice.event,
                         describe(exc),
                     )
                     return False
@@ -184,11 +170,11 @@ class EmailNotifier:
             self._count(model, "sent")
             extra = f"; refused: {', '.join(sorted(refused))}" if refused else ""
             log.info(
-                "email sent: model=%s incident=%s %s severity=%s to %d recipient(s) after %d attempt(s)%s",
+                "email sent: model=%s %s %s severity=%s to %d recipient(s) after %d attempt(s)%s",
                 model,
-                update.incident_id,
-                update.kind,
-                update.effective_severity,
+                notice.message_id,
+                notice.event,
+                notice.severity,
                 len(recipients) - len(refused),
                 attempt,
                 extra,
@@ -196,13 +182,13 @@ class EmailNotifier:
             return True
         self._count(model, "failed")
         log.error(
-            "email NOT sent (gave up after %d attempt(s), retry budget %.1fs; the next run tries again): "
-            "model=%s incident=%s %s: %s",
+            "email NOT sent (gave up after %d attempt(s), retry budget %.1fs; it stays in the outbox): "
+            "model=%s %s %s: %s",
             attempt,
             self.max_total_s,
             model,
-            update.incident_id,
-            update.kind,
+            notice.message_id,
+            notice.event,
             describe(last) if last else "?",
         )
         return False

@@ -1,30 +1,58 @@
-"""What a monitoring job hands to the notifier: findings of one run, grouped per model into an incident.
+"""What a monitoring job hands to the incident tracker: the findings of one run and the inputs it measured.
 
-A :class:`Finding` is one thing that changed (an output distribution, a breached SLO, an empty-response share,
-traffic, an input feature). An :class:`Incident` is everything one run found for one model. The incident
-policy (``mlmon.notify.policy``) turns successive incidents into :class:`IncidentUpdate` s: opened, severity
-changed, resolved — the only moments a person gets an email.
+A :class:`Finding` is one thing that changed, with its *signal*:
+
+    symptoms (what users feel)    evaluation (an evaluation-metric SLO), version (a new model version worse than the
+                                  previous one), responses (empty/fallback share, answers without a score), output
+                                  (the prediction distribution), latency, errors, traffic, coverage (labels)
+    data-integrity breaks         integrity (an input broke: unit change, fill-rate collapse, new category, stuck
+                                  value, values out of the training range)
+    context                       input (a distribution shift of valid inputs), labels (observed class shares moved)
+
+A :class:`Shift` is one input's measured change in the window, decided or not, so that an email can show the top
+input shifts with before → after numbers even when none passed its threshold. A :class:`Contribution` is one
+service's run for one model; the tracker merges the contributions of both services into one incident.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
-Role = Literal["output", "slo", "quality", "traffic", "input"]
+Signal = Literal[
+    "evaluation",
+    "version",
+    "responses",
+    "output",
+    "latency",
+    "errors",
+    "traffic",
+    "coverage",
+    "integrity",
+    "input",
+    "labels",
+]
 Severity = Literal["warning", "critical"]
-UpdateKind = Literal["opened", "severity_changed", "findings_added", "resolved"]
+Tier = Literal["symptom", "integrity", "context"]
 
-ROLES: tuple[Role, ...] = ("output", "slo", "quality", "traffic", "input")
-SEVERITIES: tuple[Severity, ...] = ("warning", "critical")
-# Symptoms first (what users feel), then likely causes: the order a person should read them in.
-_ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+# Symptoms in the order a person should read them when their severity is equal.
+SYMPTOMS: tuple[Signal, ...] = (
+    "evaluation",
+    "version",
+    "responses",
+    "output",
+    "latency",
+    "errors",
+    "traffic",
+    "coverage",
+)
+SIGNALS: tuple[Signal, ...] = (*SYMPTOMS, "integrity", "input", "labels")
 _SEVERITY_RANK = {"warning": 1, "critical": 2}
 DEFAULT_RUNBOOK = (
-    "Check the output findings first; the input features listed after them are the likely causes. "
+    "Start with the symptom; the likely causes below it are ranked by effect × importance. "
     "Open the Kibana link to see the logged requests of the window."
 )
 
@@ -38,6 +66,9 @@ class ChartData:
     current: tuple[float, ...]
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", tuple(str(x) for x in self.labels))
+        object.__setattr__(self, "baseline", tuple(float(x) for x in self.baseline))
+        object.__setattr__(self, "current", tuple(float(x) for x in self.current))
         n = len(self.labels)
         if n == 0:
             raise ValueError("chart: at least one bin is needed")
@@ -50,60 +81,167 @@ class ChartData:
                 raise ValueError(f"chart: {name} shares must be finite and >= 0")
 
 
+SHARE = "share"  # the unit of a fraction shown as a percentage (a fill rate, a category's share)
+
+
+def format_number(value: float | None, unit: str = "") -> str:
+    """A number as an email shows it: ``n/a``, 4 significant digits, thousands separators, then the unit; a
+    fraction with the unit :data:`SHARE` as a percentage (0.2 → "20%"). A spec unit "%" is printed as it is."""
+    if value is None:
+        return "n/a"
+    if not math.isfinite(value):
+        return str(value)
+    if unit == SHARE:
+        return f"{value:.0%}" if abs(value) >= 0.1 else f"{value:.1%}"
+    if abs(value) >= 1e12:
+        text = f"{value:.3e}"
+    elif abs(value) >= 1e4:
+        text = f"{value:,.0f}"
+    else:
+        text = f"{value:.4g}"
+    return f"{text} {unit}".rstrip()
+
+
+def _effect(statistic: float | None, threshold: float | None) -> float:
+    if statistic is None or threshold is None or threshold <= 0 or not math.isfinite(statistic):
+        return 0.0
+    return statistic / threshold
+
+
 @dataclass(frozen=True)
 class Finding:
-    """One change found by a job run.
+    """One change found by a job run (see the module docstring for the signals).
 
-    ``name`` is the feature or metric (``prediction``, ``precision``, ``temperature``); ``effect`` ranks findings of
-    the same role (drift score, relative change — bigger means more important).
+    ``title`` is the whole statement with unambiguous numbers ("mae 27.37, SLO ≤ 20"; "humidity: fill rate 98% →
+    40%"). ``before``/``after`` (with ``what`` they measure and ``unit``) are shown as "before → after" only when
+    both exist; a symptom measured against a bound has no ``before``. ``statistic``/``threshold`` give the
+    effect (statistic / threshold, ≥ 1 passes); ``importance`` is the feature's share of the model's sensitivity
+    (None: unknown). ``aspect`` separates two findings of one name (``fill`` for a feature's fill rate).
     """
 
-    role: Role
+    signal: Signal
     name: str
     severity: Severity
     title: str
     before: float | None = None
     after: float | None = None
     unit: str = ""
+    what: str = ""
     detail: str = ""
-    effect: float = 0.0
+    statistic: float | None = None
+    threshold: float | None = None
+    test: str = ""
+    importance: float | None = None
+    integrity: str = ""  # data-integrity fingerprint: unit_change, fill_rate, new_category, stuck, out_of_range
+    fingerprint: str = ""  # its words: "values ≈1000× the training values — a unit change?"
+    aspect: str = ""
+    model_version: str = ""
     chart: ChartData | None = None
 
     def __post_init__(self) -> None:
-        if self.role not in _ROLE_RANK:
-            raise ValueError(f"finding.role: {self.role!r} is not one of {', '.join(ROLES)}")
+        if self.signal not in SIGNALS:
+            raise ValueError(f"finding.signal: {self.signal!r} is not one of {', '.join(SIGNALS)}")
         if self.severity not in _SEVERITY_RANK:
             raise ValueError(f"finding.severity: {self.severity!r} is not one of warning, critical")
         if not self.name:
             raise ValueError("finding.name: must not be empty")
+        if (self.signal == "integrity") != bool(self.integrity):
+            raise ValueError("finding.integrity: set exactly for integrity findings (a fingerprint code)")
 
     @property
     def key(self) -> str:
-        return f"{self.role}:{self.name}"
+        """Identity within an incident: a break's fingerprint code is part of it (a break that turns out to be a
+        unit change, not just values out of range, is news)."""
+        parts = [self.signal, self.name, *(p for p in (self.aspect, self.integrity) if p)]
+        return ":".join(parts)
 
-    def format_value(self, value: float | None) -> str:
-        if value is None or not math.isfinite(value):
-            return "n/a" if value is None else str(value)
-        if abs(value) >= 1e12:
-            text = f"{value:.3e}"
-        elif abs(value) >= 1e4:
-            text = f"{value:,.0f}"
+    @property
+    def tier(self) -> Tier:
+        if self.signal in SYMPTOMS:
+            return "symptom"
+        return "integrity" if self.signal == "integrity" else "context"
+
+    @property
+    def is_input(self) -> bool:
+        return self.signal in ("integrity", "input")
+
+    @property
+    def effect(self) -> float:
+        return _effect(self.statistic, self.threshold)
+
+    @property
+    def change_text(self) -> str:
+        """``mean 1.6e7 s → 1.6e10 s``; empty when the finding has no before → after."""
+        if self.before is None or self.after is None:
+            return ""
+        what = f"{self.what} " if self.what else ""
+        return f"{what}{format_number(self.before, self.unit)} → {format_number(self.after, self.unit)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return _finite(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        values = {k: v for k, v in data.items() if k in _FINDING_FIELDS}
+        chart = values.get("chart")
+        values["chart"] = ChartData(**chart) if isinstance(chart, Mapping) else None
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Shift:
+    """One input's measured change in a window, whether or not it passed its threshold (``decided``)."""
+
+    feature: str
+    what: str
+    before: float | None
+    after: float | None
+    unit: str = ""
+    statistic: float | None = None
+    threshold: float | None = None
+    test: str = ""
+    importance: float | None = None
+    decided: bool = False
+
+    @property
+    def effect(self) -> float:
+        return _effect(self.statistic, self.threshold)
+
+    @property
+    def change_text(self) -> str:
+        if self.before is None or self.after is None:
+            return self.what
+        what = f"{self.what} " if self.what else ""
+        return f"{what}{format_number(self.before, self.unit)} → {format_number(self.after, self.unit)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return _finite(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Shift:
+        return cls(**{k: v for k, v in data.items() if k in _SHIFT_FIELDS})
+
+
+_FINDING_FIELDS = set(Finding.__dataclass_fields__)
+_SHIFT_FIELDS = set(Shift.__dataclass_fields__)
+
+
+def _finite(data: dict[str, Any]) -> dict[str, Any]:
+    """JSON-safe: non-finite floats become None (a state document must stay valid JSON)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            out[key] = None
+        elif isinstance(value, dict):
+            out[key] = _finite(value)
+        elif isinstance(value, (list, tuple)):
+            out[key] = [None if isinstance(v, float) and not math.isfinite(v) else v for v in value]
         else:
-            text = f"{value:.4g}"
-        if self.unit == "%":
-            return f"{text}%"
-        return f"{text} {self.unit}".rstrip()
-
-    @property
-    def before_text(self) -> str:
-        return self.format_value(self.before)
-
-    @property
-    def after_text(self) -> str:
-        return self.format_value(self.after)
+            out[key] = value
+    return out
 
 
-def max_severity(findings: Iterable[Finding]) -> Severity | None:
+def max_severity(findings: Sequence[Finding]) -> Severity | None:
     worst: Severity | None = None
     for finding in findings:
         if worst is None or _SEVERITY_RANK[finding.severity] > _SEVERITY_RANK[worst]:
@@ -115,98 +253,49 @@ def severity_rank(severity: str | None) -> int:
     return _SEVERITY_RANK.get(severity or "", 0)
 
 
-def symptom_order(findings: Iterable[Finding]) -> list[Finding]:
-    """Outputs and SLOs first, then quality and traffic, then input features as likely causes.
-
-    Within a role: critical before warning, then the larger effect first; the name breaks ties so the order
-    is stable across runs.
-    """
-    return sorted(
-        findings,
-        key=lambda f: (_ROLE_RANK[f.role], -_SEVERITY_RANK[f.severity], -abs(f.effect), f.name),
-    )
-
-
 @dataclass(frozen=True)
-class Incident:
-    """Everything one job run found for one model (no findings = the model looks healthy)."""
+class Contribution:
+    """One service's run for one model: what it found and what it measured (no findings = healthy for it).
 
+    ``shifts`` are the window's measured input shifts (the drift detector); ``importance_source`` says where the
+    findings' importance comes from (``"permutation"``, or empty: equal weights); ``output_measured`` says whether
+    the run measured the output distribution (so "the scores are stable" is known, not assumed).
+    ``interval_s`` is how often the service runs: its contribution counts for three intervals (at least 15
+    minutes), so a service that stopped cannot hold an incident open for ever.
+    """
+
+    service: str
     model: str
     model_version: str
     window_start: datetime
     window_end: datetime
     findings: tuple[Finding, ...] = ()
+    shifts: tuple[Shift, ...] = ()
+    importance_source: str = ""
+    output_measured: bool = False
     prediction_ids: tuple[str, ...] = ()
     links: Mapping[str, str] = field(default_factory=dict)
-    runbook: str = DEFAULT_RUNBOOK
+    runbook: str = ""
     report_path: str | None = None
-    report_url: str | None = None
-    job: str = "drift"
+    interval_s: float = 300.0
+    at: datetime | None = None
 
     def __post_init__(self) -> None:
-        if not self.model:
-            raise ValueError("incident.model: must not be empty")
+        if not self.service or not self.model:
+            raise ValueError("contribution: service and model must not be empty")
         for name, value in (("window_start", self.window_start), ("window_end", self.window_end)):
             if value.tzinfo is None:
-                raise ValueError(f"incident.{name}: needs a timezone-aware datetime")
+                raise ValueError(f"contribution.{name}: needs a timezone-aware datetime")
         if self.window_end < self.window_start:
-            raise ValueError("incident.window_end: before window_start")
-        # Accept lists from callers but keep the dataclass hashable and immutable.
+            raise ValueError("contribution.window_end: before window_start")
         object.__setattr__(self, "findings", tuple(self.findings))
-        object.__setattr__(self, "prediction_ids", tuple(self.prediction_ids))
+        object.__setattr__(self, "shifts", tuple(self.shifts))
+        object.__setattr__(self, "prediction_ids", tuple(str(p) for p in self.prediction_ids))
+        object.__setattr__(self, "links", dict(self.links))
 
     @property
-    def severity(self) -> Severity | None:
-        return max_severity(self.findings)
-
-    @property
-    def ordered_findings(self) -> list[Finding]:
-        return symptom_order(self.findings)
-
-
-def group_by_model(
-    findings: Iterable[tuple[str, Finding]],
-) -> dict[str, list[Finding]]:
-    """``(model, finding)`` pairs → findings per model, for jobs that check several models in one run."""
-    grouped: dict[str, list[Finding]] = {}
-    for model, finding in findings:
-        grouped.setdefault(model, []).append(finding)
-    return grouped
-
-
-@dataclass(frozen=True)
-class IncidentUpdate:
-    """A moment worth an email: an incident opened, changed severity, gained findings, or resolved.
-
-    ``suppressed`` marks a change that the cooldown holds back: the notifier counts it and sends nothing.
-    ``resolved_titles`` lists what was open before a resolve (the resolving run has no findings).
-    ``new_findings`` lists the keys (``role:name``) that joined an open incident since the last email.
-    """
-
-    kind: UpdateKind
-    incident: Incident
-    incident_id: str
-    opened_at: datetime
-    severity: Severity | None
-    previous_severity: Severity | None = None
-    resolved_titles: Sequence[str] = ()
-    suppressed: bool = False
-    new_findings: Sequence[str] = ()
-
-    @property
-    def model(self) -> str:
-        return self.incident.model
-
-    @property
-    def effective_severity(self) -> Severity:
-        """Severity for routing and the subject: a resolve keeps the severity it had while open."""
-        return self.severity or self.previous_severity or "warning"
-
-    @property
-    def message_key(self) -> str:
-        """Stable per update, so that a duplicate delivery carries the same Message-ID."""
-        added = "+".join(sorted(self.new_findings))
-        return f"{self.incident_id}.{self.kind}.{self.severity or 'none'}" + (f".{added}" if added else "")
+    def time(self) -> datetime:
+        return self.at or self.window_end
 
 
 def utc_from_timestamp(ts: float) -> datetime:

@@ -13,12 +13,18 @@ For each check (an engine result):
 3. ``effect.effect_passed and significant`` → the streak grows by one, else it is reset to 0.
 4. streak ≥ ``consecutive`` → ``drift``; a streak that has started but is shorter → ``pending``;
    otherwise ``no_drift``.
+5. Gross changes decide in the first window: a check that passes (3.) with an effect of at least
+   ``gross_factor`` × its threshold (default :data:`GROSS_FACTOR` = 5; thresholds are the 99th percentile of the
+   no-change statistic or the test's practical floor, so 5× is never sampling noise), or whose key is in
+   ``breaks`` (the caller's data-integrity breaks: a unit change, a fill-rate collapse, a new category, a stuck
+   value, values out of the training range), is ``drift`` at once (``immediate``), whatever the streak.
+   Persistence over ``consecutive`` windows stays for borderline effects.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -27,6 +33,7 @@ from mlmon.stats.base import StatResult
 from mlmon.stats.multiple import bh_adjust
 
 Status = Literal["drift", "pending", "no_drift", "insufficient_data"]
+GROSS_FACTOR = 5.0  # effect / threshold from which one window decides (see the module docstring, rule 5)
 
 
 class Check(Protocol):
@@ -67,6 +74,7 @@ class Decision:
     p_adjusted: float | None
     streak: int
     reason: str
+    immediate: bool = False  # decided in this window by rule 5 (gross effect or data-integrity break)
 
     @property
     def key(self) -> str:
@@ -100,10 +108,15 @@ def decide(
     consecutive: int = 1,
     min_rows: int = 1,
     history: Mapping[str, int] | None = None,
+    gross_factor: float | None = GROSS_FACTOR,
+    breaks: Collection[str] = (),
 ) -> tuple[list[Decision], dict[str, int]]:
-    """Decisions in the order of ``checks`` and the new streak history."""
+    """Decisions in the order of ``checks`` and the new streak history. ``gross_factor=None`` turns rule 5's
+    effect part off (persistence alone); ``breaks`` are keys (``"<role>:<feature>"``) that decide at once."""
     if consecutive < 1:
         raise ValueError("consecutive must be at least 1")
+    if gross_factor is not None and gross_factor <= 1:
+        raise ValueError("gross_factor must be above 1")
     history = dict(history or {})
     problems = [_usable(c, min_rows) for c in checks]
     tested = [i for i, problem in enumerate(problems) if problem is None]
@@ -123,9 +136,11 @@ def decide(
         assert check.effect is not None and check.significance is not None
         effect_passed = check.effect.effect_passed
         significant = p_adj[i] < check.alpha
-        streak = previous + 1 if effect_passed and significant else 0
+        passed = effect_passed and significant
+        streak = previous + 1 if passed else 0
         new_history[check.key] = streak
-        if streak >= consecutive:
+        why_now = _immediate(check.effect, check.key, gross_factor, breaks) if passed else None
+        if streak >= consecutive or why_now:
             status: Status = "drift"
         elif streak > 0:
             status = "pending"
@@ -137,7 +152,19 @@ def decide(
             f"{check.significance.test} p_adj={p_adj[i]:.3g} (alpha {check.alpha:g}), "
             f"{streak}/{consecutive} windows"
         )
+        immediate = bool(why_now) and streak < consecutive
+        if immediate:
+            reason += f"; decided at once: {why_now}"
         decisions.append(
-            Decision(check.feature, check.role, status, effect_passed, significant, p_adj[i], streak, reason)
+            Decision(check.feature, check.role, status, effect_passed, significant, p_adj[i], streak, reason, immediate)
         )
     return decisions, new_history
+
+
+def _immediate(effect: StatResult, key: str, gross_factor: float | None, breaks: Collection[str]) -> str | None:
+    """Why a passing check decides in this window (rule 5), or None."""
+    if key in breaks:
+        return "data-integrity break"
+    if gross_factor is not None and effect.threshold > 0 and effect.statistic >= gross_factor * effect.threshold:
+        return f"effect {effect.statistic / effect.threshold:.1f}× its threshold (≥ {gross_factor:g}×)"
+    return None

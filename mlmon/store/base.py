@@ -212,6 +212,17 @@ class ReportRecord:
 
 
 @dataclass(frozen=True)
+class StateRecord:
+    """A model's incident state as the store keeps it: a JSON document and its revision.
+
+    ``revision`` is opaque (SQLite: a counter; Elasticsearch: ``"<seq_no>:<primary_term>"``); hand it back to
+    ``write_incident_state`` to replace exactly this version of the document (compare-and-set)."""
+
+    body: Mapping[str, Any]
+    revision: str
+
+
+@dataclass(frozen=True)
 class RetentionResult:
     """What ``apply_retention`` removed: the events of the UTC days before ``cutoff`` (and their labels)."""
 
@@ -226,6 +237,7 @@ class RetentionResult:
 from mlmon.store.protocols import (  # noqa: E402
     EventSink,
     EventWriter,
+    IncidentStateStore,
     InferenceStore,
     LabelSink,
     Maintenance,
@@ -242,6 +254,7 @@ __all__ = [
     "EventSink",
     "EventWriter",
     "FeatureValue",
+    "IncidentStateStore",
     "InferenceEvent",
     "InferenceStore",
     "LabelRecord",
@@ -256,6 +269,7 @@ __all__ = [
     "ReportSink",
     "ResponseKind",
     "RetentionResult",
+    "StateRecord",
     "TimeWindow",
     "WindowReader",
     "WriteResult",

@@ -5,7 +5,7 @@ rejected with the reason, per-item 429 retried with backoff; anything else → `
 caller may replay the whole batch: what was stored comes back as duplicates). Reads push the work down
 (``es_reads``). No data streams, ingest pipelines, scripts, rollover or runtime fields: plain daily indices
 work on Elasticsearch 8/9, OpenSearch 2/3 and the osmem test server alike. Names and mappings:
-``es_mapping``; putting them on the cluster: ``es_schema``.
+``es_mapping``; putting them on the cluster: ``es_schema``; the shared incident state: ``es_incidents``.
 Elasticsearch is near-real-time: a search may miss writes of the last second (``refresh()`` forces it);
 label look-ups refresh once before calling an id unknown.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -23,7 +23,7 @@ from elasticsearch import BadRequestError, Elasticsearch, NotFoundError
 
 from mlmon.errors import StoreUnavailable
 from mlmon.spec import ModelSpec
-from mlmon.store import es_mapping, es_reads, es_writes
+from mlmon.store import es_incidents, es_mapping, es_reads, es_writes
 from mlmon.store.base import (
     BinnedCounts,
     BinSpec,
@@ -34,6 +34,7 @@ from mlmon.store.base import (
     ReportKind,
     ReportRecord,
     RetentionResult,
+    StateRecord,
     TimeWindow,
     WriteResult,
 )
@@ -220,6 +221,19 @@ class ElasticsearchStore:
             es = self._ready()
             self._guard.before_report(es, record.kind)
             es.index(index=index, document=doc, refresh="wait_for")
+
+    def read_incident_state(self) -> StateRecord | None:
+        with translated("reading the incident state", self._url):
+            es = self._ready()
+            self._guard.before_incidents(es)
+            return es_incidents.read(es, es_mapping.incidents_index(self._spec.model))
+
+    def write_incident_state(self, body: Mapping[str, Any], revision: str | None) -> str | None:
+        index = es_mapping.incidents_index(self._spec.model)
+        with translated("writing the incident state", self._url):
+            es = self._ready()
+            self._guard.before_incidents(es)
+            return es_incidents.write(es, index, self._spec.model, body, revision)
 
     def apply_retention(self, now: datetime | None = None) -> RetentionResult:
         """Delete daily indices (and labels) older than ``retention_days``: whole indices, no delete-by-query

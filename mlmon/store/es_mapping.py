@@ -4,6 +4,7 @@
     mlmon-labels-<model>                 _id = prediction_id, last label wins
     mlmon-drift-reports-<model>          drift reports (the report body is kept, not indexed)
     mlmon-stats-<model>                  statistics reports
+    mlmon-incidents-<model>              the shared incident state (one document, compare-and-set)
 
 The daily indices get their mappings from one component template ``mlmon-inference-<model>-mappings`` used by
 the composable index template ``mlmon-inference-<model>`` (pattern ``mlmon-inference-<model>-*``).
@@ -43,6 +44,10 @@ def labels_index(model: str) -> str:
 
 def reports_index(model: str, kind: str) -> str:
     return f"mlmon-drift-reports-{model}" if kind == "drift" else f"mlmon-stats-{model}"
+
+
+def incidents_index(model: str) -> str:
+    return f"mlmon-incidents-{model}"
 
 
 def component_template_name(model: str) -> str:
@@ -129,5 +134,23 @@ def reports_mappings() -> dict[str, Any]:
             "findings": {"type": "keyword"},
             "written_ns": {"type": "long"},
             "report": {"type": "object", "enabled": False},
+        },
+    }
+
+
+def incidents_mappings() -> dict[str, Any]:
+    # The state document is the jobs' business (``state`` is stored, not indexed); a few fields are indexed so
+    # that Kibana can show the open incident.
+    return {
+        "dynamic": False,
+        "properties": {
+            "@timestamp": {"type": "date"},
+            "model": {"type": "keyword"},
+            "status": {"type": "keyword"},
+            "incident_id": {"type": "keyword"},
+            "severity": {"type": "keyword"},
+            "kind": {"type": "keyword"},
+            "pending_notifications": {"type": "integer"},
+            "state": {"type": "object", "enabled": False},
         },
     }

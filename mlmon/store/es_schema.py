@@ -35,8 +35,8 @@ _COMPATIBLE = {"double": _NUMERIC, "keyword": {"keyword", "constant_keyword"}, "
 
 
 def put_schema(es: Elasticsearch, spec: ModelSpec, inference_indices: str | None = None) -> None:
-    """Templates, the labels index and both report indices; existing inference indices (``inference_indices``,
-    default all) get the spec's new features mapped."""
+    """Templates, the labels index, both report indices and the incidents index; existing inference indices
+    (``inference_indices``, default all) get the spec's new features mapped."""
     model = spec.model
     es.cluster.put_component_template(
         name=es_mapping.component_template_name(model), **es_mapping.component_template(spec)
@@ -45,6 +45,7 @@ def put_schema(es: Elasticsearch, spec: ModelSpec, inference_indices: str | None
     create_index(es, es_mapping.labels_index(model), es_mapping.labels_mappings())
     for kind in ("drift", "stats"):
         create_index(es, es_mapping.reports_index(model, kind), es_mapping.reports_mappings())
+    create_index(es, es_mapping.incidents_index(model), es_mapping.incidents_mappings())
     features = es_mapping.inference_mappings(spec)["properties"]["features"]
     try:
         es.indices.put_mapping(
@@ -147,6 +148,10 @@ class SchemaGuard:
 
     def before_report(self, es: Elasticsearch, kind: str) -> None:
         if not es.indices.exists(index=es_mapping.reports_index(self._model, kind)):
+            self._template(es, force=True)
+
+    def before_incidents(self, es: Elasticsearch) -> None:
+        if not es.indices.exists(index=es_mapping.incidents_index(self._model)):
             self._template(es, force=True)
 
     def before_read(self, es: Elasticsearch) -> None:

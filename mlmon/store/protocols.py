@@ -5,6 +5,7 @@
     WindowReader   the statistics service and the drift detector: counts, rows, bins, summaries of a window
     ReportSink     both monitoring jobs: one report per run
     ReportReader   people and tests reading the latest reports back
+    IncidentStateStore  both monitoring jobs: the model's shared incident state (compare-and-set)
     Maintenance    schema, retention, visibility of recent writes, closing
     InferenceStore all of them: what a backend (``sqlite``, ``elasticsearch``) implements
 
@@ -18,7 +19,7 @@ deploy can be restricted to the serving version's rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # no runtime import: ``base`` re-exports these Protocols, and
         ReportKind,
         ReportRecord,
         RetentionResult,
+        StateRecord,
         TimeWindow,
         WriteResult,
     )
@@ -123,6 +125,21 @@ class ReportReader(Protocol):
         ...
 
 
+class IncidentStateStore(Protocol):
+    """The model's incident state, shared by the statistics service, the drift detector, their restarts and
+    replicas: one JSON document per model (SQLite table ``incidents``, Elasticsearch index
+    ``mlmon-incidents-<model>``), replaced by compare-and-set so that concurrent writers never lose an update."""
+
+    def read_incident_state(self) -> StateRecord | None:
+        """The stored document and its revision; None when there is none yet. StoreUnavailable when unreachable."""
+        ...
+
+    def write_incident_state(self, body: Mapping[str, Any], revision: str | None) -> str | None:
+        """Replace the document if it is still at ``revision`` (None: only if there is none yet); the new
+        revision, or None when another writer got there first (read again, re-apply, retry)."""
+        ...
+
+
 class Maintenance(Protocol):
     def ensure_schema(self) -> None:
         """Create (or repair) tables / templates and indices; StoreUnavailable when unreachable."""
@@ -140,5 +157,7 @@ class Maintenance(Protocol):
     def close(self) -> None: ...
 
 
-class InferenceStore(EventSink, LabelSink, WindowReader, ReportSink, ReportReader, Maintenance, Protocol):
+class InferenceStore(
+    EventSink, LabelSink, WindowReader, ReportSink, ReportReader, IncidentStateStore, Maintenance, Protocol
+):
     """Everything the services need from a store; each backend module implements it whole."""

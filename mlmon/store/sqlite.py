@@ -1,10 +1,10 @@
 """SQLite inference store (embedded mode): one file, WAL, one writer process and any number of readers.
 
-Per model three tables: ``events_<model>`` (one typed column per spec feature, ``f_<name>`` REAL or TEXT;
-``prediction_id`` primary key, so a replay is stored once), ``labels_<model>`` (upsert, last wins) and
-``reports_<model>``. Counts, bins and summaries run as SQL next to the data (``sqlite_sql``); only the numbers
-come back. Conventions shared with Elasticsearch (bins, booleans, millisecond times, percentiles) are in
-``common``.
+Per model four tables: ``events_<model>`` (one typed column per spec feature, ``f_<name>`` REAL or TEXT;
+``prediction_id`` primary key, so a replay is stored once), ``labels_<model>`` (upsert, last wins),
+``reports_<model>`` and the shared incident state ``incidents_<model>`` (``sqlite_incidents``). Counts, bins
+and summaries run as SQL next to the data (``sqlite_sql``); only the numbers come back. Conventions shared
+with Elasticsearch (bins, booleans, millisecond times, percentiles) are in ``common``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +22,7 @@ import pandas as pd
 
 from mlmon.errors import StoreUnavailable
 from mlmon.spec import ModelSpec
-from mlmon.store import sqlite_sql
+from mlmon.store import sqlite_incidents, sqlite_sql
 from mlmon.store.base import (
     BinnedCounts,
     BinSpec,
@@ -33,6 +33,7 @@ from mlmon.store.base import (
     ReportKind,
     ReportRecord,
     RetentionResult,
+    StateRecord,
     TimeWindow,
     WriteResult,
 )
@@ -259,6 +260,14 @@ class SQLiteStore:
                 "findings) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (record.kind, to_ms(record.timestamp), body, *_summary(record), drift, findings),
             )
+
+    def read_incident_state(self) -> StateRecord | None:
+        with self._db() as conn:
+            return sqlite_incidents.read(conn, self._tables.incidents)
+
+    def write_incident_state(self, body: Mapping[str, Any], revision: str | None) -> str | None:
+        with self._db(write=True) as conn:
+            return sqlite_incidents.write(conn, self._tables.incidents, body, revision)
 
     def apply_retention(self, now: datetime | None = None) -> RetentionResult:
         """Delete events (and their labels) from UTC days older than ``retention_days``."""

@@ -2,7 +2,8 @@
 
 Per model: ``events_<model>`` (fixed columns, then one typed column per spec feature, ``f_<name>`` REAL or
 TEXT; ``prediction_id`` primary key, so a replay is stored once; an index on ``ts``), ``labels_<model>``
-(``prediction_id`` primary key: upsert, last wins) and ``reports_<model>``. A column added in a later version
+(``prediction_id`` primary key: upsert, last wins), ``reports_<model>`` and ``incidents_<model>`` (the shared
+incident state, ``sqlite_incidents``). A column added in a later version
 of mlmon or a feature added to the spec is added by ``ALTER TABLE`` to an existing file; old rows read NULL.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mlmon.spec import ModelSpec
+from mlmon.store import sqlite_incidents
 from mlmon.store.common import feature_column
 
 # Fixed columns of the events table, in insert order; the feature columns follow.
@@ -63,6 +65,10 @@ class Tables:
     def reports(self) -> str:
         return quote(f"reports_{self.model}")
 
+    @property
+    def incidents(self) -> str:
+        return quote(f"incidents_{self.model}")
+
 
 def create_schema(conn: sqlite3.Connection, tables: Tables, spec: ModelSpec) -> None:
     """Create or extend the tables, inside the caller's transaction."""
@@ -85,6 +91,7 @@ def create_schema(conn: sqlite3.Connection, tables: Tables, spec: ModelSpec) -> 
         " kind TEXT NOT NULL, ts INTEGER NOT NULL, body TEXT NOT NULL)"
     )
     _add_missing_columns(conn, tables.reports, _REPORT_COLUMNS)
+    sqlite_incidents.create_table(conn, tables.incidents)
 
 
 def _add_missing_columns(conn: sqlite3.Connection, table: str, columns: Sequence[tuple[str, str]]) -> None:

@@ -39,6 +39,7 @@ E2E_TIMINGS = DemoTimings(
     feedback_delay_s=2.0,
     timeout_s=150.0,
     grace_s=10.0,
+    digest_interval_s=12.0,
 )
 TRAIN_ROWS = 20_000  # what `mlmon demo` trains on: the degraded model's real AUC is measured on this size
 

@@ -75,7 +75,8 @@ def test_demo_detects_the_unit_change(tmp_path: Path, trained_models: TrainedMod
     inbox = tmp_path / "var" / "mail" / "unit-change"
     named = [m for m in map(read_mail, mail_paths(inbox)) if m.names(["seconds_since_last_application"])]
     assert named, f"no email in {inbox} names the feature:\n{output}"
-    assert named[0].job == "drift" and named[0].severity in ("warning", "critical")
+    assert "drift" in (named[0].job or "") and named[0].severity in ("warning", "critical")
+    assert named[0].kind == "data_integrity" and "unit change" in named[0].subject
     assert f"email: {named[0].path}" in output
     report = re.search(r"HTML drift report: (\S+)", output)
     assert report and Path(report.group(1)).is_file(), output

@@ -1,11 +1,13 @@
-"""Every replay scenario against a running embedded stack: the expected finding arrives by email (or, for
-``seasonal``, no drift email does), judged from the received ``.eml`` the way a person would read it.
+"""Every replay scenario against a running embedded stack: exactly one incident, whose email names the expected
+kind of change in its subject (or, for ``seasonal`` and ``baseline``, no incident at all), judged from the
+received ``.eml`` the way a person would read it and from the incident state in the store.
 
 One fresh stack per scenario (own store, inbox, incident state); see ``conftest.E2E_TIMINGS`` for the windows.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -16,7 +18,10 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from mlmon.demo.run import ScenarioOutcome, run_scenario
+from mlmon.embedded.mail import Mail
 from mlmon.embedded.stack import EmbeddedStack
+from mlmon.notify.kinds import LABELS
+from mlmon.notify.state import ModelState
 from mlmon.store.base import TimeWindow
 from tests.e2e.conftest import E2E_TIMINGS, TrainedModels, describe
 
@@ -26,22 +31,61 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 def play(stack: EmbeddedStack, name: str) -> ScenarioOutcome:
     outcome = run_scenario(stack, name, E2E_TIMINGS, say=print)
     print(describe(outcome, stack))
+    print(f"TIMING {name}: fault → email {outcome.elapsed_s}s")
     return outcome
 
 
-def assert_detected(outcome: ScenarioOutcome, stack: EmbeddedStack, job: str) -> None:
+def incident_state(stack: EmbeddedStack) -> ModelState:
+    store = stack.open_store()
+    try:
+        record = store.read_incident_state()
+    finally:
+        store.close()
+    return ModelState.load("loan_default", record.body if record else None)
+
+
+def incidents_since(stack: EmbeddedStack, since: float) -> list[dict[str, Any]]:
+    """The incidents opened from ``since`` on (closed ones from the history, then the open one)."""
+    state = incident_state(stack)
+    found = [h for h in state.history if h["opened_at"] >= since]
+    if state.incident is not None and state.incident.opened_at >= since:
+        found.append({"id": state.incident.id, "kind": (state.incident.kind or {}).get("code")})
+    return found
+
+
+def assert_one_incident(outcome: ScenarioOutcome, stack: EmbeddedStack, kind: str) -> Mail:
+    """Exactly one incident, named ``kind`` in its subject, and no incident email before the fault."""
     assert outcome.detected, describe(outcome, stack)
     assert outcome.elapsed_s is not None and outcome.elapsed_s < E2E_TIMINGS.fault_s + E2E_TIMINGS.grace_s
     mail = outcome.mail
-    assert mail is not None and mail.job == job, describe(outcome, stack)
-    assert mail.severity in ("warning", "critical")
+    assert mail is not None and mail.kind == kind and LABELS[kind] in mail.subject, describe(outcome, stack)
+    assert [m for m in outcome.baseline_mails if not m.resolved] == [], describe(outcome, stack)
+    assert len(outcome.incidents) == 1, describe(outcome, stack)
+    assert outcome.fault_started_at is not None
+    opened = incidents_since(stack, outcome.fault_started_at - E2E_TIMINGS.job_interval_s)
+    assert len(opened) == 1, (opened, describe(outcome, stack))
+    pages = outcome.pages
+    if pages:  # one thread: one opening email, every other one replies to it
+        first = [m for m in pages if m.event in ("opened", "opened_resolved")]
+        assert len(first) == 1, describe(outcome, stack)
+        assert all(first[0].message_id in m.references for m in outcome.mails if m is not first[0] and not m.digest)
     assert outcome.fault is not None and outcome.fault.errors == 0
+    return mail
 
 
-def assert_no_false_drift_alarm(outcome: ScenarioOutcome, stack: EmbeddedStack) -> None:
-    """Before the fault, the traffic is like the training data: the drift detector must stay quiet."""
-    false = [m for m in outcome.baseline_mails if m.job == "drift"]
-    assert not false, describe(outcome, stack)
+def assert_no_incident(outcome: ScenarioOutcome, stack: EmbeddedStack) -> None:
+    assert outcome.ok, describe(outcome, stack)
+    assert not [m for m in outcome.baseline_mails + outcome.mails if not m.resolved], describe(outcome, stack)
+    assert incident_state(stack).history == [] and incident_state(stack).incident is None
+
+
+def first_drift_decision(stack: EmbeddedStack, feature: str) -> dict[str, Any] | None:
+    """The check row of the first drift run that decided ``feature`` (oldest first)."""
+    for report in reversed(latest_reports(stack, "drift", 60)):
+        for row in report.get("checks", []):
+            if row["feature"] == feature and row["status"] == "drift":
+                return dict(row)
+    return None
 
 
 def kind_share(outcome: ScenarioOutcome, kind: str) -> float:
@@ -71,32 +115,27 @@ def wait_for_slo(
     return None
 
 
-def test_unit_change_names_seconds_since_last_application(stack: EmbeddedStack) -> None:
+def test_unit_change_is_a_data_integrity_break_decided_in_the_first_window(stack: EmbeddedStack) -> None:
     outcome = play(stack, "unit-change")
-    assert_detected(outcome, stack, "drift")
-    assert_no_false_drift_alarm(outcome, stack)
-    assert "seconds_since_last_application" in (outcome.subject or "")
-    assert "outside the baseline range" in (outcome.text or "")  # the ×1000 values leave the training range
+    mail = assert_one_incident(outcome, stack, "data_integrity")
+    assert "unit change" in mail.subject and "seconds_since_last_application" in mail.subject
+    assert "≈1,000× the training values" in mail.text
+    row = first_drift_decision(stack, "seconds_since_last_application")
+    assert row is not None and row["immediate"] and row["streak"] == 1, row  # consecutive=2: it did not wait
 
 
-def test_fill_rate_drop_names_debt_ratio(stack: EmbeddedStack) -> None:
+def test_fill_rate_drop_names_debt_ratio_and_its_fill_rate(stack: EmbeddedStack) -> None:
     outcome = play(stack, "fill-rate-drop")
-    assert_detected(outcome, stack, "drift")
-    assert_no_false_drift_alarm(outcome, stack)
-    assert "debt_ratio" in (outcome.subject or "")
-    assert "fill rate" in (outcome.text or "") or "missing share" in (outcome.text or "")
+    mail = assert_one_incident(outcome, stack, "data_integrity")
+    assert "fill rate" in mail.subject and "debt_ratio" in mail.subject
+    assert re.search(r"fill rate (7|8)\d% → \d+%", mail.subject), mail.subject  # about 80% → less than half of it
 
 
 def test_enrichment_outage_names_the_bureau_fields_and_fallbacks(stack: EmbeddedStack) -> None:
     outcome = play(stack, "enrichment-outage")
-    # When the output symptom is decided a run before its causes, the causes arrive in a second email
-    # ("findings_added") of the same incident; the outcome's mail is the first one that names them.
-    assert_detected(outcome, stack, "drift")
-    assert_no_false_drift_alarm(outcome, stack)
-    assert outcome.mail is not None
-    # The symptom leads the subject (every answer is now the same fallback score), the cause follows.
-    assert outcome.mail.names(["prediction"]) or outcome.mail.names(["bureau_score", "open_credit_lines"])
-    assert set(outcome.mail.in_text(["bureau_score", "open_credit_lines"])) == {"bureau_score", "open_credit_lines"}
+    mail = assert_one_incident(outcome, stack, "data_integrity")
+    assert "fill rate" in mail.subject
+    assert set(mail.in_text(["bureau_score", "open_credit_lines"])) == {"bureau_score", "open_credit_lines"}
     # Both enrichment fields gone: the server answers with its rule-based fallback, and the statistics
     # service measures it against the fallback_share SLO.
     assert kind_share(outcome, "fallback") > 0.95, describe(outcome, stack)
@@ -104,15 +143,17 @@ def test_enrichment_outage_names_the_bureau_fields_and_fallbacks(stack: Embedded
     assert slo is not None, describe(outcome, stack)
 
 
-def test_category_shift_names_channel(stack: EmbeddedStack) -> None:
+def test_category_shift_is_covariate_shift_context_not_a_page(stack: EmbeddedStack) -> None:
     outcome = play(stack, "category-shift")
-    assert_detected(outcome, stack, "drift")
-    assert_no_false_drift_alarm(outcome, stack)
-    assert "channel" in (outcome.subject or "")
-    assert "partner" in (outcome.text or "")
+    mail = assert_one_incident(outcome, stack, "covariate_shift")
+    assert "channel" in mail.subject and "partner" in mail.text
+    for page in outcome.pages:  # a page only when a symptom followed the shift
+        assert "Symptoms (what users feel)" in page.text, describe(outcome, stack)
+    if not outcome.pages:
+        assert mail.digest and mail.severity == "digest"
 
 
-def test_empty_responses_breach_the_empty_share_slo(stack: EmbeddedStack) -> None:
+def test_empty_responses_are_a_post_processing_fault(stack: EmbeddedStack) -> None:
     # Everything but income, so that the enrichment fallback does not apply.
     probe = httpx.post(
         f"{stack.server_url}/predict",
@@ -131,8 +172,8 @@ def test_empty_responses_breach_the_empty_share_slo(stack: EmbeddedStack) -> Non
     assert probe.status_code == 200, probe.text
     assert probe.json().get("kind") == "empty", f"the affordability filter did not empty the answer: {probe.text}"
     outcome = play(stack, "empty-responses")
-    assert_detected(outcome, stack, "stats")
-    assert "empty_share" in (outcome.subject or "")
+    mail = assert_one_incident(outcome, stack, "post_processing")
+    assert "empty_share" in mail.text and "SLO ≤ 0.05" in mail.text
     # income blanked for 60% (+2% never declared); the enrichment fallback (4%) answers before the filter.
     assert kind_share(outcome, "empty") == pytest.approx(0.608 * 0.96, abs=0.1)
 
@@ -149,11 +190,14 @@ def _auc(stack: EmbeddedStack, version: str) -> tuple[float, int]:
     return float(roc_auc_score(truth, rows["prediction.score"].to_numpy(dtype=float))), len(rows)
 
 
-def test_bad_retrain_breaches_the_roc_auc_slo(stack: EmbeddedStack, trained_models: TrainedModels) -> None:
+def test_bad_retrain_is_a_worse_model_version_with_the_input_shifts_listed(
+    stack: EmbeddedStack, trained_models: TrainedModels
+) -> None:
     outcome = play(stack, "bad-retrain")
     assert outcome.model_version == trained_models.degraded
-    assert_detected(outcome, stack, "stats")
-    assert "roc_auc" in (outcome.subject or "")
+    mail = assert_one_incident(outcome, stack, "worse_version")
+    assert f"version {trained_models.degraded}" in mail.subject and f"version {trained_models.standard}" in mail.subject
+    assert "Top input shifts (before → after):" in mail.text  # the inputs, with before → after numbers
     good, n_good = _auc(stack, trained_models.standard)
     bad, n_bad = _auc(stack, trained_models.degraded)
     print(
@@ -165,15 +209,18 @@ def test_bad_retrain_breaches_the_roc_auc_slo(stack: EmbeddedStack, trained_mode
 
 def test_gradual_drift_names_loan_amount(stack: EmbeddedStack) -> None:
     outcome = play(stack, "gradual-drift")
-    assert_detected(outcome, stack, "drift")
-    assert_no_false_drift_alarm(outcome, stack)
-    assert "loan_amount" in (outcome.subject or "")
+    assert outcome.detected, describe(outcome, stack)
+    assert outcome.mail is not None and outcome.mail.kind in ("covariate_shift", "data_integrity")
+    assert "loan_amount" in outcome.mail.subject and len(outcome.incidents) == 1
+
+
+def test_baseline_traffic_opens_no_incident(stack: EmbeddedStack) -> None:
+    assert_no_incident(play(stack, "baseline"), stack)
 
 
 def test_seasonal_volume_pattern_does_not_alert(stack: EmbeddedStack) -> None:
     outcome = play(stack, "seasonal")
-    assert outcome.ok, describe(outcome, stack)
-    assert not [m for m in outcome.baseline_mails + outcome.mails if m.job == "drift"], describe(outcome, stack)
+    assert_no_incident(outcome, stack)
     assert outcome.fault is not None
     # The whole phase ran (nothing cut it short), with the volume swinging but the same total.
     assert outcome.fault.elapsed_s >= E2E_TIMINGS.fault_s - 1

@@ -150,26 +150,27 @@ def test_no_drift_on_baseline_like_traffic(tmp_path, model_dir, feast_repo_dir, 
     assert doc["drift_detected"] is False and doc["rows"] == ROWS and doc["model"]["version"] == loaded.version
 
 
-def test_unit_change_needs_two_consecutive_windows_and_names_the_feature(  # type: ignore[no-untyped-def]
+def test_unit_change_is_decided_in_the_first_window_and_named_as_one(  # type: ignore[no-untyped-def]
     tmp_path, model_dir, feast_repo_dir, baselines, loaded, sqlite_store
 ):
+    """A data-integrity break does not wait for ``consecutive`` windows (decision rule 5)."""
     now = utc_now()
     write_traffic(sqlite_store, loaded, seed=22, end=now, transform=unit_change)
     settings = drift_settings(tmp_path, model_dir, feast_repo_dir, consecutive=2)
     job, registry = make_job(settings, baselines, sqlite_store)
-
-    first = job.run_once(now)
-    assert first.drifted == []
-    assert statuses(first)[(UNIT, "input")] == "pending"
-    got = samples(generate_latest(registry).decode())
     key = (
         "mlmon_drift_detected",
         frozenset({("model", "loan_default"), ("model_version", loaded.version), ("feature", UNIT), ("role", "input")}),
     )
-    assert got[key] == 0.0
 
-    second = job.run_once(now + timedelta(seconds=1))
+    second = job.run_once(now)
     assert [c.feature for c, _ in second.drifted if c.role == "input"] == [UNIT]
+    decision = next(d for c, d in second.drifted if c.feature == UNIT)
+    assert decision.immediate and decision.streak == 1 and "data-integrity break" in decision.reason
+    [finding] = [f for f in second.findings if f.name == UNIT]
+    assert finding.signal == "integrity" and finding.integrity == "unit_change"
+    assert finding.fingerprint == "values ≈1,000× the training values — a unit change?"
+    assert second.summary().kind.code == "data_integrity"  # type: ignore[union-attr]
     check = next(c for c, _ in second.drifted if c.feature == UNIT)
     assert check.summary["cur_mean"] / check.summary["ref_mean"] == pytest.approx(1000, rel=0.25)  # type: ignore[operator]
     assert any("outside the baseline range" in f for f in check.findings)
@@ -177,12 +178,14 @@ def test_unit_change_needs_two_consecutive_windows_and_names_the_feature(  # typ
     doc = sqlite_store.latest_reports("drift", limit=1)[0]
     assert doc["drifted_features"] == [UNIT]
     assert UNIT in doc["summary"] and "DRIFT" in doc["summary"]
+    assert doc["incident_summary"]["first_line"].startswith(f"Data-integrity break: {UNIT} values ≈1,000×")
 
     # The HTML report of the run: self-contained, names the feature, marks it as drift.
     report = Path(second.report_path or "")
     assert report.is_file() and report.parent == settings.reports_path / "loan_default"
     html = report.read_text()
     assert UNIT in html and 'class="drift"' in html and "<svg" in html
+    assert f"Data-integrity break: {UNIT} values ≈1,000×" in html  # the structure of the incident email
     assert re.search(r'(src|href)="https?:', html) is None  # no external assets: opens from disk or a mail
     assert (report.parent / "latest.html").read_text() == html
 
@@ -286,7 +289,8 @@ def test_missing_reference_rows_are_baseline_not_found_naming_the_version(traine
         job.run_once()
     assert version in str(info.value) and "mlmon register" in str(info.value)
     got = samples(generate_latest(registry).decode())
-    assert got[("mlmon_backend_errors_total", frozenset({("model", "loan_default"), ("backend", "registry")}))] == 1
+    labels = {("model", "loan_default"), ("model_version", "unknown"), ("backend", "registry")}  # no baseline yet
+    assert got[("mlmon_backend_errors_total", frozenset(labels))] == 1
     store.close()
 
 

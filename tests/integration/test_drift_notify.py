@@ -110,7 +110,7 @@ def test_smtp_outage_is_counted_and_the_email_goes_out_next_run(  # type: ignore
     )
     job, registry = make_job(settings, baselines, sqlite_store)
     waits = VirtualTime()  # back-off waits recorded, not waited, but counted against the retry budget
-    job.notifier.sleep, job.notifier.monotonic = waits, waits.monotonic  # type: ignore[union-attr]
+    job.incidents.notifier.sleep, job.incidents.notifier.monotonic = waits, waits.monotonic  # type: ignore[union-attr]
     run = job.run_once(now)
     assert [c.feature for c, _ in run.drifted] == [UNIT] and run.report_path
     got = samples(generate_latest(registry).decode())
@@ -119,7 +119,7 @@ def test_smtp_outage_is_counted_and_the_email_goes_out_next_run(  # type: ignore
     assert waits == [1.0, 2.0]  # the default budget (5 s) holds the run up 3 s, not 1+2+4 s or more
 
     server = smtp_factory()
-    job.notifier.settings = settings.model_copy(update={"smtp_port": server.port})  # type: ignore[union-attr]
+    job.incidents.notifier.settings = settings.model_copy(update={"smtp_port": server.port})  # type: ignore[union-attr]
     job.run_once(now + timedelta(seconds=30))
     [message] = server.wait_for(1)
     assert UNIT in message["Subject"]

@@ -100,7 +100,8 @@ def test_prometheus_output_check_beside_the_store_and_degraded_without_it(  # ty
         assert degraded.status == "ok" and degraded.checks and degraded.prometheus_check is None
         assert any(note.startswith("Prometheus unreachable") for note in degraded.notes), degraded.notes
         got = samples(generate_latest(registry).decode())
-        errors = ("mlmon_backend_errors_total", frozenset({("model", "loan_default"), ("backend", "prometheus")}))
+        labels = {("model", "loan_default"), ("model_version", loaded.version), ("backend", "prometheus")}
+        errors = ("mlmon_backend_errors_total", frozenset(labels))
         assert got[errors] == 1
         assert not any(n == "mlmon_drift_score" and ("source", "prometheus") in k for n, k in got)
         reader.close()
@@ -122,7 +123,7 @@ def test_closed_prometheus_port_is_a_note_not_a_failure(  # type: ignore[no-unty
     run = job.run_once(now)
     assert run.status == "ok" and run.checks and run.prometheus_check is None
     assert any("Prometheus unreachable" in note and "ConnectError" in note for note in run.notes), run.notes
-    assert job.health.backend_errors == {"prometheus": 1}
+    assert job.health.errors_of("prometheus") == 1
     store.close()
 
 

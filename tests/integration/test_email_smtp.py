@@ -13,9 +13,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from mlmon.notify.email import EmailNotifier
-from mlmon.notify.findings import ChartData, Finding, Incident, IncidentUpdate
-from mlmon.notify.policy import IncidentPolicy
+from mlmon.notify.findings import SHARE, ChartData, Finding
+from mlmon.notify.notice import Notice
+from mlmon.notify.policy import Rules
+from mlmon.notify.tracker import IncidentTracker
 from mlmon.settings import EmailSettings
+from mlmon.spec import parse_spec
+from mlmon.store.sqlite import SQLiteStore
 from tests.conftest import free_port
 from tests.fixtures.smtp import (
     AuthLog,
@@ -25,49 +29,50 @@ from tests.fixtures.smtp import (
     SmtpServer,
     TlsFiles,
 )
-from tests.unit.notify.helpers import VirtualTime
+from tests.unit.notify.helpers import VirtualTime, contribution, notice
 from tests.unit.notify.pngcheck import read_png
 
 pytestmark = pytest.mark.integration
 
 END = datetime.now(UTC).replace(microsecond=0)
 START = END - timedelta(hours=1)
+OUTPUT = Finding(
+    "output",
+    "prediction",
+    "critical",
+    "predicted class shares moved: share of 'default' 12% → 31% (jensen_shannon 0.21, threshold 0.1)",
+    before=0.12,
+    after=0.31,
+    unit=SHARE,
+    what="share of 'default'",
+    statistic=0.21,
+    threshold=0.1,
+    test="jensen_shannon",
+    chart=ChartData(("no_default", "default"), (0.88, 0.12), (0.69, 0.31)),
+)
+CAUSE = Finding(
+    "integrity",
+    "loan_duration",
+    "warning",
+    "loan_duration: values ≈1,000× the training values — a unit change?",
+    before=86_400.0,
+    after=86_400_000.0,
+    unit="s",
+    what="mean",
+    statistic=4.2,
+    threshold=0.1,
+    test="wasserstein",
+    integrity="unit_change",
+    fingerprint="values ≈1,000× the training values — a unit change?",
+    chart=ChartData(tuple(f"b{i}" for i in range(20)), (0.05,) * 20, (0.0,) * 19 + (1.0,)),
+)
+SPEC = parse_spec(
+    {"model": "loan_default", "prediction": {"kind": "regression"}, "features": [{"name": "x", "type": "numeric"}]}
+)
 
 
-def incident(model: str = "loan_default", severity: str = "critical") -> Incident:
-    output = Finding(
-        "output",
-        "prediction",
-        severity,
-        "Share of predicted 'default' rose from 12% to 31%",  # type: ignore[arg-type]
-        before=12.0,
-        after=31.0,
-        unit="%",
-        detail="Jensen-Shannon 0.21 (threshold 0.1), n=4,812",
-        effect=0.21,
-        chart=ChartData(("no_default", "default"), (0.88, 0.12), (0.69, 0.31)),
-    )
-    cause = Finding(
-        "input",
-        "loan_duration",
-        "warning",
-        "loan_duration looks 1000× larger (seconds → ms?)",
-        before=86_400.0,
-        after=86_400_000.0,
-        unit="s",
-        detail="PSI 4.2",
-        effect=4.2,
-        chart=ChartData(tuple(f"b{i}" for i in range(20)), (0.05,) * 20, (0.0,) * 19 + (1.0,)),
-    )
-    return Incident(
-        model,
-        "v3",
-        START,
-        END,
-        (cause, output),
-        prediction_ids=("p-17", "p-42"),
-        report_path="/var/reports/loan_default-1.html",
-    )
+def _notice() -> Notice:
+    return notice(CAUSE, OUTPUT, report_path="/var/reports/loan_default-1.html", prediction_ids=("p-17", "p-42"))
 
 
 def settings(server_port: int, **kw: object) -> EmailSettings:
@@ -118,27 +123,32 @@ def counts(registry: CollectorRegistry, model: str = "loan_default") -> dict[str
     return out
 
 
-@pytest.fixture
-def policy(tmp_path: Path) -> IncidentPolicy:
-    return IncidentPolicy(tmp_path / "state.json", cooldown_s=3600)
+def tracker(tmp_path: Path, live: EmailNotifier, cooldown_s: float = 3600) -> IncidentTracker:
+    store = SQLiteStore(tmp_path / "incidents.db", SPEC)
+    return IncidentTracker(store, "loan_default", Rules(cooldown_s=cooldown_s, domain="monitor.test"), live)
 
 
-def test_incident_email_arrives_complete(smtp_server: SmtpServer, policy: IncidentPolicy) -> None:
+def test_incident_email_arrives_complete(smtp_server: SmtpServer, tmp_path: Path) -> None:
     registry = CollectorRegistry()
     live = notifier(settings(smtp_server.port), registry)
-    update = policy.process(incident(), live)
-    assert update is not None and update.kind == "opened"
+    incidents = tracker(tmp_path, live)
+    opened = contribution(
+        CAUSE, OUTPUT, at=END, prediction_ids=("p-17", "p-42"), report_path="/var/reports/loan_default-1.html"
+    )
+    assert incidents.report(opened) is not None
     [msg] = smtp_server.wait_for(1)
-    assert msg["Subject"] == (
-        "[mlmon CRITICAL] loan_default: Share of predicted 'default' rose from 12% to 31% (+1 more)"
+    assert " ".join(str(msg["Subject"]).split()) == (
+        "[mlmon CRITICAL] loan_default: data-integrity break: loan_duration values ≈1,000× the training values — "
+        "a unit change?"
     )
     assert msg["X-Mlmon-Envelope-To"] == "team@monitor.test, oncall@monitor.test"
+    assert msg["Message-ID"].endswith("@monitor.test>") and msg["In-Reply-To"] is None
     assert msg.get_content_type() == "multipart/alternative"
     plain = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
     for body in (plain, html):
         assert "v3" in body and "p-17" in body and "p-42" in body
-        assert body.index("Share of predicted") < body.index("loan_duration looks")  # symptom first
+        assert body.index("predicted class shares moved") < body.index("(data-integrity break")  # symptom first
         assert "12%" in body and "31%" in body and "86,400 s" in body
         assert "Runbook" in body
     assert "http://kibana.test:5601/app/discover#/?_g=(time:(from:'" in plain
@@ -151,22 +161,22 @@ def test_incident_email_arrives_complete(smtp_server: SmtpServer, policy: Incide
     for image in images:
         assert image.get_content_disposition() == "inline"
         assert f"cid:{image['Content-ID'].strip('<>')}" in html
-        pixels = read_png(image.get_content())
-        assert pixels.shape[0] == 90
+        assert read_png(image.get_content()).shape[0] == 90
     assert counts(registry) == {"sent": 1.0, "suppressed": 0.0, "failed": 0.0, "retried": 0.0}
     # the same findings in the next run: no second email
-    assert policy.process(incident(), live) is None
-    resolved = policy.process(Incident("loan_default", "v3", START, END), live)
-    assert resolved is not None and resolved.kind == "resolved"
+    incidents.report(contribution(CAUSE, OUTPUT, at=END + timedelta(seconds=60)))
+    assert len(smtp_server.wait_for(2, timeout=1.0)) == 1
+    incidents.report(contribution(at=END + timedelta(seconds=120)))
     msgs = smtp_server.wait_for(2)
-    assert msgs[1]["Subject"] == "[mlmon RESOLVED] loan_default: incident resolved"
+    assert str(msgs[1]["Subject"]).split()[:3] == ["[mlmon", "RESOLVED]", "loan_default:"]
+    assert msgs[1]["In-Reply-To"] == msg["Message-ID"]
 
 
 def test_unreachable_server_is_retried_counted_and_never_raises(caplog: pytest.LogCaptureFixture) -> None:
     registry, sleeps = CollectorRegistry(), Sleeps()
     port = free_port()  # nothing listens there
     with caplog.at_level(logging.INFO, logger="mlmon.notify.email"):
-        ok = notifier(settings(port), registry, sleeps, attempts=3).notify(_update())
+        ok = notifier(settings(port), registry, sleeps, attempts=3).send(_notice())
     assert ok is False
     assert counts(registry) == {"sent": 0.0, "suppressed": 0.0, "failed": 1.0, "retried": 2.0}
     assert sleeps == [0.5, 1.0]  # exponential backoff
@@ -182,7 +192,7 @@ def test_retries_stop_when_the_time_budget_is_spent(budget: float, waits: list[f
         settings(free_port()), registry, sleeps, attempts=20, backoff_s=1.0, max_backoff_s=60.0, max_total_s=budget
     )
     started = sleeps.monotonic()
-    assert sender.notify(_update()) is False
+    assert sender.send(_notice()) is False
     assert sleeps == waits
     assert sleeps.monotonic() - started <= max(budget, 0.5)  # waits plus the (instant, refused) attempts
     assert counts(registry) == {"sent": 0.0, "suppressed": 0.0, "failed": 1.0, "retried": float(len(waits))}
@@ -193,7 +203,7 @@ def test_real_waits_stay_inside_the_budget() -> None:
     registry = CollectorRegistry()
     sender = EmailNotifier(settings(free_port()), registry, max_total_s=1.5, backoff_s=0.25)
     started = time.monotonic()
-    assert sender.notify(_update()) is False
+    assert sender.send(_notice()) is False
     elapsed = time.monotonic() - started
     assert 0.25 <= elapsed <= 1.5, elapsed
     assert counts(registry)["retried"] == 1.0 and counts(registry)["failed"] == 1.0
@@ -217,7 +227,7 @@ def test_a_retry_that_hangs_is_cut_to_the_remaining_budget() -> None:
     sender = notifier(settings(port, smtp_timeout_s=10.0), registry, sleeps, backoff_s=0.1, max_total_s=1.6)
     try:
         started = time.monotonic()
-        assert sender.notify(_update()) is False
+        assert sender.send(_notice()) is False
         elapsed = time.monotonic() - started
     finally:
         listener.close()
@@ -240,7 +250,7 @@ def silent_listener() -> Iterator[int]:
 
 def test_timeout_is_transient(silent_listener: int) -> None:
     registry = CollectorRegistry()
-    ok = notifier(settings(silent_listener, smtp_timeout_s=0.3), registry, attempts=2).notify(_update())
+    ok = notifier(settings(silent_listener, smtp_timeout_s=0.3), registry, attempts=2).send(_notice())
     assert ok is False
     assert counts(registry)["retried"] == 1.0 and counts(registry)["failed"] == 1.0
 
@@ -248,7 +258,7 @@ def test_timeout_is_transient(silent_listener: int) -> None:
 def test_451_then_accepted_is_delivered_once(smtp_factory: Callable[..., SmtpServer]) -> None:
     server = smtp_factory(lambda folder: FlakyHandler(folder, failures=2))
     registry, sleeps = CollectorRegistry(), Sleeps()
-    assert notifier(settings(server.port), registry, sleeps).notify(_update()) is True
+    assert notifier(settings(server.port), registry, sleeps).send(_notice()) is True
     assert len(server.wait_for(1)) == 1
     assert server.handler.data_commands == 3  # type: ignore[attr-defined]
     assert counts(registry) == {"sent": 1.0, "suppressed": 0.0, "failed": 0.0, "retried": 2.0}
@@ -263,7 +273,7 @@ def test_bad_credentials_535_fail_without_retry(
     registry = CollectorRegistry()
     cfg = settings(server.port, smtp_username="mlmon", smtp_password="wrong-password")
     with caplog.at_level(logging.INFO, logger="mlmon.notify.email"):
-        assert notifier(cfg, registry).notify(_update()) is False
+        assert notifier(cfg, registry).send(_notice()) is False
     assert auth.attempts >= 1 and len(auth.sessions) == 1  # one SMTP session: no retry
     assert counts(registry) == {"sent": 0.0, "suppressed": 0.0, "failed": 1.0, "retried": 0.0}
     assert "permanent failure" in caplog.text and "535" in caplog.text
@@ -271,7 +281,7 @@ def test_bad_credentials_535_fail_without_retry(
     assert server.files() == []
     # the right password works against the same server
     good = settings(server.port, smtp_username="mlmon", smtp_password="right-password")
-    assert notifier(good, CollectorRegistry()).notify(_update()) is True
+    assert notifier(good, CollectorRegistry()).send(_notice()) is True
     assert len(server.wait_for(1)) == 1
 
 
@@ -279,12 +289,12 @@ def test_recipient_refused_550(smtp_factory: Callable[..., SmtpServer]) -> None:
     server = smtp_factory(RefuseRecipientHandler)
     registry = CollectorRegistry()
     cfg = settings(server.port, alert_email_to=["nobody@monitor.test"], alert_email_to_critical=[])
-    assert notifier(cfg, registry).notify(_update()) is False
+    assert notifier(cfg, registry).send(_notice()) is False
     assert counts(registry) == {"sent": 0.0, "suppressed": 0.0, "failed": 1.0, "retried": 0.0}
     assert server.handler.refused == ["nobody@monitor.test"]  # type: ignore[attr-defined]
     # one good and one refused recipient: delivered once to the good one
     mixed = settings(server.port, alert_email_to=["team@monitor.test", "nobody@monitor.test"])
-    assert notifier(mixed, CollectorRegistry()).notify(_update()) is True
+    assert notifier(mixed, CollectorRegistry()).send(_notice()) is True
     [msg] = server.wait_for(1)
     assert msg["X-Mlmon-Envelope-To"] == "team@monitor.test, oncall@monitor.test"
 
@@ -292,7 +302,7 @@ def test_recipient_refused_550(smtp_factory: Callable[..., SmtpServer]) -> None:
 def test_accepted_data_is_never_resent(smtp_factory: Callable[..., SmtpServer]) -> None:
     server = smtp_factory(DropOnQuitHandler)
     registry = CollectorRegistry()
-    assert notifier(settings(server.port), registry).notify(_update()) is True
+    assert notifier(settings(server.port), registry).send(_notice()) is True
     assert len(server.wait_for(1, timeout=2)) == 1
     assert counts(registry) == {"sent": 1.0, "suppressed": 0.0, "failed": 0.0, "retried": 0.0}
 
@@ -300,23 +310,17 @@ def test_accepted_data_is_never_resent(smtp_factory: Callable[..., SmtpServer]) 
 def test_suppressed_and_disabled_are_counted(smtp_server: SmtpServer, tmp_path: Path) -> None:
     disabled_registry = CollectorRegistry()
     disabled = EmailNotifier(EmailSettings(smtp_host=None, alert_email_to=["a@monitor.test"]), disabled_registry)
-    assert disabled.notify(_update()) is True
+    assert disabled.send(_notice()) is True
     assert counts(disabled_registry)["suppressed"] == 1.0
     registry = CollectorRegistry()
-    flapping = IncidentPolicy(tmp_path / "s.json", cooldown_s=3600)
-    live = notifier(settings(smtp_server.port), registry)
-    flapping.process(incident(), live)
-    flapping.process(Incident("loan_default", "v3", START, END), live)
-    reopened = flapping.process(incident(), live)
-    assert reopened is not None and reopened.suppressed
+    flapping = tracker(tmp_path, notifier(settings(smtp_server.port), registry), cooldown_s=3600)
+    flapping.report(contribution(OUTPUT, at=END))
+    flapping.report(contribution(at=END + timedelta(seconds=10)))
+    flapping.report(contribution(OUTPUT, at=END + timedelta(seconds=20)))  # held by the cooldown
+    flapping.report(contribution(at=END + timedelta(seconds=30)))  # and resolved again: dropped, counted
     assert len(smtp_server.wait_for(2)) == 2
     assert counts(registry) == {"sent": 2.0, "suppressed": 1.0, "failed": 0.0, "retried": 0.0}
-
-
-def _update() -> IncidentUpdate:
-    return IncidentUpdate(
-        kind="opened", incident=incident(), incident_id="0123abcd", opened_at=START, severity="critical"
-    )
+    assert flapping.read().outbox == []
 
 
 def test_starttls_with_auth(smtp_factory: Callable[..., SmtpServer], tls_files: TlsFiles) -> None:
@@ -327,12 +331,12 @@ def test_starttls_with_auth(smtp_factory: Callable[..., SmtpServer], tls_files: 
     cfg = settings(server.port, smtp_security="starttls", smtp_username="mlmon", smtp_password="s3cret")
     registry = CollectorRegistry()
     sender = EmailNotifier(cfg, registry, ssl_context=tls_files.client_context(), sleep=Sleeps())
-    assert sender.notify(_update()) is True
+    assert sender.send(_notice()) is True
     assert len(server.wait_for(1)) == 1 and auth.attempts == 1
     # without STARTTLS the server refuses the mail: a permanent 530, not retried
     plain_registry = CollectorRegistry()
     plain = EmailNotifier(settings(server.port), plain_registry, sleep=Sleeps())
-    assert plain.notify(_update()) is False
+    assert plain.send(_notice()) is False
     assert counts(plain_registry) == {"sent": 0.0, "suppressed": 0.0, "failed": 1.0, "retried": 0.0}
     assert counts(registry)["sent"] == 1.0
 
@@ -341,9 +345,9 @@ def test_implicit_tls_and_untrusted_certificate(smtp_factory: Callable[..., Smtp
     server = smtp_factory(ssl_context=tls_files.server_context())
     registry = CollectorRegistry()
     cfg = settings(server.port, smtp_security="ssl")
-    assert EmailNotifier(cfg, registry, ssl_context=tls_files.client_context()).notify(_update()) is True
+    assert EmailNotifier(cfg, registry, ssl_context=tls_files.client_context()).send(_notice()) is True
     assert len(server.wait_for(1)) == 1
     # the system trust store does not know the self-signed certificate: permanent, no retry
     untrusted = CollectorRegistry()
-    assert EmailNotifier(cfg, untrusted, sleep=Sleeps()).notify(_update()) is False
+    assert EmailNotifier(cfg, untrusted, sleep=Sleeps()).send(_notice()) is False
     assert counts(untrusted) == {"sent": 0.0, "suppressed": 0.0, "failed": 1.0, "retried": 0.0}

@@ -278,7 +278,11 @@ def services(
         "MLMON_ALERT_EMAIL_TO": "ml-team@example.com",
     }
     envs = {
-        "model-server": {"MLMON_FEEDBACK_TOKEN": TOKEN, "MLMON_FLUSH_INTERVAL_S": "0.2"},
+        "model-server": {
+            "MLMON_FEEDBACK_TOKEN": TOKEN,
+            "MLMON_PII_HASH_KEY": "test-pii-key-0123456789abcdef",
+            "MLMON_FLUSH_INTERVAL_S": "0.2",
+        },
         "stats-service": {
             "MLMON_INTERVAL_S": str(INTERVAL_S),
             "MLMON_WINDOWS": "5m",

@@ -336,7 +336,8 @@ def test_prometheus_unreachable_is_a_note_and_the_store_part_runs(  # type: igno
     latencies = [e.latency_ms for e in traffic.events]
     assert slo.value == pytest.approx(np.percentile(latencies, 95), rel=1e-9)
     got = samples(generate_latest(registry).decode())
-    assert got[("mlmon_backend_errors_total", frozenset({("model", "loan_default"), ("backend", "prometheus")}))] == 1
+    labels = {("model", "loan_default"), ("model_version", job.health.model_version), ("backend", "prometheus")}
+    assert got[("mlmon_backend_errors_total", frozenset(labels))] == 1
     assert not any(n == "mlmon_traffic_change_ratio" for n, _ in got)
 
 
@@ -381,7 +382,12 @@ def test_the_job_applies_retention_hourly_and_survives_a_failing_store(  # type:
         text = generate_latest(registry).decode()
         promtool_check(text)
         errors = samples(text)[
-            ("mlmon_backend_errors_total", frozenset({("model", "loan_default"), ("backend", "sqlite")}))
+            (
+                "mlmon_backend_errors_total",
+                frozenset(
+                    {("model", "loan_default"), ("model_version", job.health.model_version), ("backend", "sqlite")}
+                ),
+            )
         ]
         assert errors == 2  # the retention, and the report that could not be written under the same lock
         assert store.count(everything) == 260

@@ -73,6 +73,7 @@ MLMON_METRICS: dict[str, tuple[str, frozenset[str]]] = {
         ("mlmon_job_runs_total", "counter", "model job outcome"),
         # notifier
         ("mlmon_notifications_total", "counter", "model outcome"),
+        ("mlmon_notifications_pending", "gauge", "model"),
     ]
 }
 

@@ -156,6 +156,7 @@ def run_model_server(
             "MLMON_HOST": "127.0.0.1",
             "MLMON_PORT": str(port),
             "MLMON_FEEDBACK_TOKEN": token,
+            "MLMON_PII_HASH_KEY": "test-pii-key-0123456789abcdef",
             "MLMON_FLUSH_INTERVAL_S": "0.2",
             "MLMON_LOG_LEVEL": "WARNING",
             "OMP_NUM_THREADS": "1",

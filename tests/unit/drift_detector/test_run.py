@@ -10,13 +10,14 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from drift_detector.findings import to_finding
+from drift_detector.integrity import fingerprint
 from drift_detector.run import (
     DriftRun,
     check_row,
     report_document,
     summary_line,
     summary_text,
-    to_finding,
     to_record,
 )
 from mlmon.stats.baseline import PREDICTED_CLASS, PREDICTION, Baseline, CategoricalBaseline, NumericBaseline
@@ -125,15 +126,13 @@ def test_no_drift_document_and_summary() -> None:
     assert summary_line(run) == "loan_default abc123: no drift in 1000 rows (2 checks)"
 
 
-def test_pending_is_not_drift_until_consecutive_windows() -> None:
+def test_a_gross_change_is_decided_in_the_first_window_and_the_report_says_so() -> None:
     first = _run(drift=True, consecutive=2)
-    assert first.drifted == []
-    row = check_row(first.checks[0], first.decision_for(first.checks[0]))
-    assert row["status"] in {"pending", "no_drift"}
-    statuses = {(c.feature, c.role): first.decision_for(c).status for c in first.checks}  # type: ignore[union-attr]
-    assert statuses[("seconds_since_last_application", "input")] == "pending"
-    second = _run(drift=True, consecutive=2, history={"input:seconds_since_last_application": 1})
-    assert [c.feature for c, _ in second.drifted if c.role == "input"] == ["seconds_since_last_application"]
+    pairs = {c.key: (c, d) for c, d in first.drifted}
+    check, decision = pairs["input:seconds_since_last_application"]
+    assert decision.immediate and decision.streak == 1
+    row = check_row(check, decision)
+    assert row["status"] == "drift" and row["immediate"] is True and "decided at once" in row["reason"]
 
 
 def test_insufficient_data_summary_and_document() -> None:
@@ -152,15 +151,19 @@ def test_insufficient_data_summary_and_document() -> None:
     assert "min_rows=200" in summary_text(run)
 
 
-def test_unit_change_finding_names_feature_and_before_after() -> None:
+def test_unit_change_finding_names_the_break_and_before_after() -> None:
     run = _run(drift=True)
     pairs = {c.key: (c, d) for c, d in run.drifted}
     check, decision = pairs["input:seconds_since_last_application"]
-    finding = to_finding(check, decision, unit="s")
-    assert finding.role == "input" and finding.severity == "warning"
-    assert finding.name == "seconds_since_last_application"
-    assert finding.title.startswith("seconds_since_last_application: distribution changed (")
-    assert check.effect is not None and check.effect.test in finding.title
+    brk = fingerprint(check)
+    assert brk is not None and brk.code == "unit_change"
+    finding = to_finding(check, decision, unit="s", importance=0.3, brk=brk)
+    assert finding.signal == "integrity" and finding.severity == "warning" and finding.importance == 0.3
+    assert finding.title == "seconds_since_last_application: values ≈1,000× the training values — a unit change?"
+    assert finding.fingerprint == brk.text and finding.integrity == "unit_change"
+    plain = to_finding(check, decision, unit="s")  # without the break: a shift of the distribution
+    assert plain.signal == "input" and plain.title.startswith("seconds_since_last_application: mean ")
+    assert check.effect is not None and check.effect.test in plain.title
     # before/after are the means: about 1.5e7 s before, 1000 times more after
     assert finding.before == pytest.approx(check.summary["ref_mean"])
     assert finding.after == pytest.approx(check.summary["cur_mean"])
@@ -175,12 +178,15 @@ def test_quality_and_category_findings() -> None:
     run = _run(drift=True)
     pairs = {c.key: (c, d) for c, d in run.drifted}
     check, decision = pairs["quality:age"]
-    finding = to_finding(check, decision, unit="years")
-    assert finding.role == "quality" and finding.unit == ""  # a share, not years
-    assert "fill rate changed" in finding.title
-    assert finding.before == pytest.approx(check.summary["ref_missing_share"])
-    assert finding.after == pytest.approx(check.summary["cur_missing_share"])
-    assert 0.25 < finding.after < 0.35  # type: ignore[operator]
+    brk = fingerprint(check)  # 28 points at once, far above its threshold: the first window of a collapse
+    assert brk is not None and brk.code == "fill_rate" and brk.text.startswith("fill rate 95% → 6")
+    assert to_finding(check, decision, brk=brk).key == "integrity:age:fill:fill_rate"
+    finding = to_finding(check, decision, unit="years")  # told as a shift when it is not a break
+    assert finding.signal == "input" and finding.unit == "share" and finding.key == "input:age:fill"  # a share
+    assert finding.title.startswith("age: fill rate 95% → 6")
+    assert finding.before == pytest.approx(1 - check.summary["ref_missing_share"])  # type: ignore[operator]
+    assert finding.after == pytest.approx(1 - check.summary["cur_missing_share"])  # type: ignore[operator]
+    assert 0.6 < finding.after < 0.75  # type: ignore[operator]
 
 
 def test_output_findings_are_critical() -> None:
@@ -189,7 +195,21 @@ def test_output_findings_are_critical() -> None:
     decision = run.decision_for(output)
     assert decision is not None
     finding = to_finding(output, decision)
-    assert finding.role == "output" and finding.severity == "critical"
+    assert finding.signal == "output" and finding.severity == "critical" and finding.tier == "symptom"
+    assert finding.title.startswith("prediction distribution moved: mean ")
+
+
+def test_the_run_tells_its_findings_in_the_incident_structure() -> None:
+    run = _run(drift=True)
+    run.breaks = {c.key: b for c in run.checks if (b := fingerprint(c)) is not None}
+    run.importance = {"seconds_since_last_application": 0.5, "age": 0.3, "channel": 0.2}
+    signals = {f.key: f.signal for f in run.findings}
+    assert signals["integrity:seconds_since_last_application:unit_change"] == "integrity"
+    assert {s.feature for s in run.shifts} >= {"age", "channel", "seconds_since_last_application"}
+    doc = report_document(run)["incident_summary"]
+    assert doc["first_line"].startswith("Data-integrity break: seconds_since_last_application values ≈1,000×")
+    assert doc["likely_causes"][0]["name"] == "seconds_since_last_application"
+    assert "Likely causes:" in summary_text(run)
 
 
 def test_summary_text_lists_every_check_and_the_report() -> None:

@@ -27,6 +27,9 @@ import pandas as pd
 import pytest
 import yaml
 
+# Real Feast and a real training run: slow for the fast tier (`make test-fast` leaves it to `make test`).
+pytestmark = pytest.mark.slow
+
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "bike_rentals"
 COMMITTED = ["make_data.py", "train.py", "spec.yaml"] + [
     f"feature_repo/{name}" for name in ("feature_store.yaml", "features.py", ".feastignore")

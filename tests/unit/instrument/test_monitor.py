@@ -109,7 +109,11 @@ def test_one_call_counts_logs_and_takes_feedback(
 
 def test_a_full_log_answers_503_in_the_shared_error_shape(tiny: TinyModel, tmp_path: Path) -> None:
     registry = CollectorRegistry()
-    settings = settings_for(tiny, tmp_path, store="http://127.0.0.1:9", log_max_bytes=4096, log_segment_bytes=1024)
+    down = f"sqlite:///{tmp_path / 'not-a-dir' / 'x.db'}"  # a file where a folder must be: cannot open
+    (tmp_path / "not-a-dir").write_text("")
+    settings = settings_for(
+        tiny, tmp_path, store=down, log_max_bytes=4096, log_segment_bytes=1024, log_close_timeout_s=0.5
+    )
     app, _mon = own_app(tiny, settings, registry)
     with TestClient(app) as client:
         statuses = [client.post("/v1/score", json={"x": 1.0}).status_code for _ in range(60)]

@@ -1,198 +1,234 @@
+"""The notification policy on the state document alone (pure): one incident per model across both services, one
+thread, cooldown, digest, and an outbox that converges to the latest state."""
+
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from datetime import UTC, datetime
 
 import pytest
 
-from mlmon.notify.findings import IncidentUpdate
-from mlmon.notify.policy import IncidentPolicy, state_path
-from tests.unit.notify.helpers import finding, incident
+from mlmon.notify import policy
+from mlmon.notify.findings import Finding, Shift
+from mlmon.notify.policy import Rules
+from mlmon.notify.state import ModelState
+from tests.unit.notify.helpers import MODEL, T0, contribution, finding, notices_of, shift
+
+SYMPTOM = finding("evaluation", "roc_auc", severity="critical", title="roc_auc 0.61, SLO ≥ 0.7")
+WARN_SYMPTOM = finding("responses", "fallback_share", severity="warning", title="fallback_share 0.2, SLO ≤ 0.05")
+BREAK = finding("integrity", "seconds_since", title="seconds_since: values ≈1000× the training values")
+SHIFT = finding("input", "channel", title="channel: share of 'partner' 10% → 40%")
 
 
-class Clock:
-    """A clock the test moves by hand (the policy takes any callable returning epoch seconds)."""
+class Run:
+    """A state and a clock; ``send`` delivers (or fails) what is due, like the tracker does."""
 
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
+    def __init__(self, rules: Rules | None = None) -> None:
+        self.rules = rules or Rules(cooldown_s=3600, digest_interval_s=600)
+        self.state = ModelState(model=MODEL)
+        self.now = T0
+        self.sent: list[tuple[str, str, tuple[str, ...]]] = []  # (event, message id, refs)
 
-    def __call__(self) -> float:
-        return self.now
+    def report(
+        self, *findings: Finding, service: str = "drift", shifts: tuple[Shift, ...] = (), advance: float = 60.0
+    ) -> list[str]:
+        self.now += advance
+        at = datetime.fromtimestamp(self.now, UTC)
+        return policy.apply(
+            self.state, contribution(*findings, service=service, shifts=shifts, at=at), self.now, self.rules
+        )
 
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class Recorder:
-    """A real Notifier implementation that keeps the updates (and can pretend delivery failed)."""
-
-    def __init__(self) -> None:
-        self.updates: list[IncidentUpdate] = []
-        self.fail = False
-
-    def notify(self, update: IncidentUpdate) -> bool:
-        self.updates.append(update)
-        return not update.suppressed and not self.fail
-
-    def sent(self) -> list[tuple[str, str | None]]:
-        return [(u.kind, u.severity) for u in self.updates if not u.suppressed]
-
-
-WARN = incident(finding(severity="warning"))
-CRIT = incident(finding(severity="critical"), finding("input", "income", severity="warning"))
-OK = incident()
+    def send(self, ok: bool = True, owner: str = "a") -> list[str]:
+        events = []
+        for entry, notice in notices_of(self.state, self.now, self.rules, owner):
+            policy.complete(self.state, entry.id, owner, ok, self.now, self.rules, "" if ok else "down")
+            if ok:
+                self.sent.append((notice.event, entry.id, notice.refs))
+                events.append(notice.event)
+        return events
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def test_open_update_resolve_is_one_thread() -> None:
+    run = Run()
+    run.report()  # healthy: nothing
+    assert run.state.incident is None and run.send() == []
+    run.report(WARN_SYMPTOM)
+    assert run.send() == ["opened"]
+    for _ in range(5):  # the same again and again: no repeat
+        run.report(WARN_SYMPTOM)
+        assert run.send() == []
+    run.report(WARN_SYMPTOM, SYMPTOM)
+    assert run.send() == ["updated"]  # severity warning → critical
+    run.report()
+    assert run.send() == ["resolved"]
+    (_, root, refs0), (_, second, refs1), (_, third, refs2) = run.sent
+    assert refs0 == () and refs1 == (root,) and refs2 == (root, second)
+    assert len({root, second, third}) == 3 and all(m.startswith(f"mlmon.{MODEL}.") for m in (root, second, third))
+    assert run.state.incident is None and run.state.history[-1]["emails"] == 3
 
 
-def make(tmp_path: Path, clock: Clock, cooldown: float = 3600) -> IncidentPolicy:
-    return IncidentPolicy(state_path(tmp_path, "drift"), cooldown_s=cooldown, clock=clock)
+def test_two_services_share_one_incident_and_each_clears_only_its_part() -> None:
+    run = Run()
+    run.report(SYMPTOM, service="stats")
+    run.report(BREAK, service="drift")
+    assert run.send() == ["opened"]  # one email: both findings, not one per service
+    [(_, root, _)] = run.sent
+    incident = run.state.incident
+    assert incident is not None and set(incident.view["services"]) == {"stats", "drift"}
+    run.report(service="stats")  # the symptom is gone, the break is not: still open
+    assert run.state.incident is not None and run.send() == ["updated"]  # severity critical → warning
+    run.report(service="drift")
+    assert run.send() == ["resolved"]
+    assert all(refs[0] == root for _, _, refs in run.sent[1:])
 
 
-def test_open_escalate_resolve_send_one_email_each(tmp_path: Path, clock: Clock) -> None:
-    policy, out = make(tmp_path, clock), Recorder()
-    assert policy.process(OK, out) is None  # healthy from the start: nothing to say
-    first = policy.process(WARN, out)
-    assert first is not None and first.kind == "opened" and first.severity == "warning"
-    for _ in range(5):  # the same finding again and again: no repeat
-        clock.advance(300)
-        assert policy.process(WARN, out) is None
-    clock.advance(300)
-    up = policy.process(CRIT, out)
-    assert up is not None and (up.kind, up.severity, up.previous_severity) == (
-        "severity_changed",
-        "critical",
-        "warning",
-    )
-    assert up.incident_id == first.incident_id
-    clock.advance(300)
-    resolved = policy.process(OK, out)
-    assert resolved is not None and resolved.kind == "resolved"
-    assert resolved.previous_severity == "critical" and resolved.effective_severity == "critical"
-    assert list(resolved.resolved_titles) == ["prediction changed", "income changed"]
-    assert out.sent() == [("opened", "warning"), ("severity_changed", "critical"), ("resolved", None)]
+def test_a_cause_found_after_its_symptom_is_one_update_and_announced_once() -> None:
+    run = Run()
+    run.report(SYMPTOM, service="stats")
+    assert run.send() == ["opened"]
+    run.report(BREAK, service="drift")
+    assert run.send() == ["updated"]
+    run.report(service="drift")  # leaves
+    run.report(BREAK, service="drift")  # and comes back: already told in this incident
+    assert run.send() == []
 
 
-def test_flapping_within_cooldown_is_suppressed_then_caught_up(tmp_path: Path, clock: Clock) -> None:
-    policy, out = make(tmp_path, clock, cooldown=3600), Recorder()
-    policy.process(WARN, out)
-    clock.advance(60)
-    policy.process(OK, out)  # resolved: a different message, sent
-    clock.advance(60)
-    reopened = policy.process(WARN, out)
-    assert reopened is not None and reopened.suppressed and reopened.kind == "opened"
-    clock.advance(60)
-    assert policy.process(WARN, out) is None  # still held back, counted only once
-    assert out.sent() == [("opened", "warning"), ("resolved", None)]
-    assert sum(u.suppressed for u in out.updates) == 1
-    clock.advance(3600)  # cooldown over and the incident is still open: people must learn it
-    caught_up = policy.process(WARN, out)
-    assert caught_up is not None and not caught_up.suppressed and caught_up.kind == "opened"
-    assert out.sent()[-1] == ("opened", "warning")
+def test_input_shift_without_symptom_is_context_and_digest_never_a_page() -> None:
+    run = Run(Rules(cooldown_s=0, digest_interval_s=600))
+    events = run.report(SHIFT)
+    assert any(e.startswith("opened:") for e in events)
+    incident = run.state.incident
+    assert incident is not None and not incident.actionable and incident.kind["code"] == "covariate_shift"  # type: ignore[index]
+    assert run.send() == []
+    for _ in range(12):  # ten minutes later the digest is due, once
+        run.report(SHIFT)
+        run.send()
+    assert [e for e, _, _ in run.sent] == ["digest"]
+    run.report(SHIFT, SYMPTOM, service="drift")  # a symptom follows: now it pages, the shift as likely cause
+    assert run.send() == ["opened"]
+    assert run.state.digest.items == {}
 
 
-def test_suppressed_reopen_that_resolves_again_sends_nothing(tmp_path: Path, clock: Clock) -> None:
-    policy, out = make(tmp_path, clock), Recorder()
-    policy.process(WARN, out)
-    clock.advance(10)
-    policy.process(OK, out)
-    clock.advance(10)
-    policy.process(WARN, out)  # suppressed
-    clock.advance(10)
-    assert policy.process(OK, out) is None  # recipients already believe it is resolved
-    assert out.sent() == [("opened", "warning"), ("resolved", None)]
+def test_notify_mode_pages_input_shifts() -> None:
+    run = Run(Rules(cooldown_s=0, input_shifts="notify"))
+    run.report(SHIFT)
+    assert run.send() == ["opened"]
 
 
-def test_failed_delivery_is_retried_on_the_next_run(tmp_path: Path, clock: Clock) -> None:
-    policy, out = make(tmp_path, clock), Recorder()
-    out.fail = True
-    assert policy.process(WARN, out) is not None
-    out.fail = False
-    clock.advance(60)
-    again = policy.process(WARN, out)
-    assert again is not None and again.kind == "opened" and not again.suppressed
-    clock.advance(60)
-    assert policy.process(WARN, out) is None
+def test_data_integrity_break_alone_pages_at_once() -> None:
+    run = Run()
+    run.report(BREAK)
+    assert run.send() == ["opened"]
+    assert run.state.incident.kind["code"] == "data_integrity"  # type: ignore[union-attr,index]
 
 
-def test_zero_cooldown_sends_every_change(tmp_path: Path, clock: Clock) -> None:
-    policy, out = make(tmp_path, clock, cooldown=0), Recorder()
-    for inc in (WARN, OK, WARN, OK):
-        clock.advance(1)
-        policy.process(inc, out)
-    assert out.sent() == [("opened", "warning"), ("resolved", None)] * 2
+def test_incident_opened_and_resolved_during_an_smtp_outage_is_one_email() -> None:
+    run = Run()
+    run.report(SYMPTOM, service="stats")
+    assert run.send(ok=False) == []
+    entry = run.state.outbox[0]
+    assert entry.attempts == 1 and entry.last_error == "down"
+    run.report(service="stats", advance=30)  # resolved while SMTP is still down
+    assert run.send(ok=False) == [] and len(run.state.outbox) == 1
+    run.now += 600  # SMTP back, backoff over
+    assert run.send() == ["opened_resolved"]
+    assert run.state.outbox == []
+    run.now += 3600
+    assert run.send() == []
 
 
-def test_state_survives_a_restart(tmp_path: Path, clock: Clock) -> None:
-    out = Recorder()
-    first = make(tmp_path, clock).process(WARN, out)
-    assert first is not None
-    path = state_path(tmp_path, "drift")
-    saved = json.loads(path.read_text())
-    assert saved["models"]["loan_default"]["notified"] == {"state": "open", "severity": "warning"}
-    assert not list(path.parent.glob("*.tmp"))  # atomic write leaves no temp file
-    clock.advance(600)
-    restarted = make(tmp_path, clock)  # a new process reads the same file
-    assert restarted.open_incident("loan_default") is not None
-    assert restarted.process(WARN, out) is None  # no second "opened" after the restart
-    resolved = restarted.process(OK, out)
-    assert resolved is not None and resolved.kind == "resolved" and resolved.incident_id == first.incident_id
+def test_a_failed_update_merges_with_the_next_and_keeps_the_message_id() -> None:
+    run = Run(Rules(cooldown_s=0))
+    run.report(WARN_SYMPTOM, service="stats")
+    run.send()
+    run.report(WARN_SYMPTOM, SYMPTOM, service="stats")
+    [(_, pending)] = [(e.id, e) for e in run.state.outbox]
+    assert run.send(ok=False) == []
+    run.report(service="stats")  # resolved meanwhile
+    [entry] = run.state.outbox
+    assert entry.id == pending.id and entry.target.status == "resolved"
+    run.now += 600
+    assert run.send() == ["resolved"]
 
 
-def test_models_are_separate_incidents(tmp_path: Path, clock: Clock) -> None:
-    policy, out = make(tmp_path, clock), Recorder()
-    policy.process(WARN, out)
-    other = policy.process(incident(finding(severity="critical"), model="churn"), out)
-    assert other is not None and other.kind == "opened" and other.model == "churn"
-    assert policy.process(OK, out) is not None  # resolves loan_default only
-    assert policy.open_incident("churn") is not None
+def test_flapping_within_the_cooldown_is_held_then_caught_up_or_dropped() -> None:
+    run = Run(Rules(cooldown_s=3600))
+    run.report(WARN_SYMPTOM, service="stats")
+    run.send()
+    run.report(service="stats")
+    assert run.send() == ["resolved"]
+    run.report(WARN_SYMPTOM, service="stats")  # re-opened within the cooldown of "open:warning": held
+    assert run.send() == [] and run.state.outbox[0].held
+    run.report(service="stats")  # and resolved again: the recipients already believe it is resolved
+    assert run.state.outbox == []
+    run.report(WARN_SYMPTOM, service="stats")
+    assert run.send() == []
+    run.now += 3600  # cooldown over and still open: people must learn it
+    run.report(WARN_SYMPTOM, service="stats", advance=0)
+    assert run.send() == ["opened"]
 
 
-def test_damaged_state_file_does_not_stop_the_job(tmp_path: Path, clock: Clock) -> None:
-    path = state_path(tmp_path, "drift")
-    path.parent.mkdir(parents=True)
-    path.write_text("{not json")
-    policy = IncidentPolicy(path, 60, clock)
-    update = policy.process(WARN, Recorder())
-    assert update is not None and update.kind == "opened"
-    assert json.loads(path.read_text())["version"] == 1
+def test_a_kind_change_is_announced_once() -> None:
+    run = Run(Rules(cooldown_s=0))
+    run.report(SYMPTOM, service="stats")  # concept drift (inputs not measured)
+    run.send()
+    run.report(SHIFT, service="drift")  # inputs moved: covariate shift with an evaluation breach
+    assert run.send() == ["updated"]
+    assert run.state.incident.kinds_told == ["concept_drift", "covariate_shift"]  # type: ignore[union-attr]
 
 
-def test_state_path_is_per_job_and_safe(tmp_path: Path) -> None:
-    assert state_path(tmp_path, "stats") != state_path(tmp_path, "drift")
-    assert state_path(tmp_path, "../x").parent == tmp_path / "notify"
+def test_a_stopped_service_cannot_hold_an_incident_open() -> None:
+    run = Run(Rules(cooldown_s=0, part_min_ttl_s=900))
+    run.report(BREAK, service="drift")
+    run.send()
+    for _ in range(16):  # the drift detector stopped; the statistics service keeps running healthy
+        run.report(service="stats")
+    assert run.state.incident is None and run.send() == ["resolved"]
 
 
-def test_a_cause_found_one_run_after_its_symptom_gets_one_update(tmp_path: Path, clock: Clock) -> None:
-    policy, out = make(tmp_path, clock), Recorder()
-    symptom = finding("output", "prediction", severity="warning")
-    cause = finding("quality", "bureau_score", severity="warning")
-    other = finding("input", "open_credit_lines", severity="warning")
-    assert policy.process(incident(symptom), out).kind == "opened"  # type: ignore[union-attr]
-    added = policy.process(incident(symptom, cause), out)
-    assert added is not None and added.kind == "findings_added" and added.severity == "warning"
-    assert list(added.new_findings) == ["quality:bureau_score"]
-    assert policy.process(incident(symptom, cause), out) is None  # told already
-    assert policy.process(incident(symptom), out) is None  # a finding leaving is not news while open
-    assert policy.process(incident(symptom, cause), out) is None  # and coming back: announced once per incident
-    both = policy.process(incident(symptom, cause, other), out)
-    assert both is not None and list(both.new_findings) == ["input:open_credit_lines"]
-    assert out.sent() == [("opened", "warning"), ("findings_added", "warning"), ("findings_added", "warning")]
-    assert policy.process(OK, out).kind == "resolved"  # type: ignore[union-attr]
-    reopened = policy.process(incident(cause), out)
-    assert reopened is not None and reopened.kind == "opened"  # a new incident starts with a clean slate
+def test_a_leased_email_is_not_sent_twice_and_a_dead_lease_is_taken_over() -> None:
+    run = Run(Rules(cooldown_s=0, lease_s=120))
+    run.report(BREAK)
+    first = policy.claim(run.state, "a", run.now, run.rules)
+    assert len(first) == 1 and policy.claim(run.state, "b", run.now, run.rules) == []
+    later = policy.claim(run.state, "b", run.now + 121, run.rules)  # "a" died while sending
+    assert [e.id for e in later] == [first[0].id]
+    assert policy.complete(run.state, first[0].id, "a", True, run.now + 130, run.rules) == "lost-lease"
+    assert policy.complete(run.state, first[0].id, "b", True, run.now + 130, run.rules) == "sent"
 
 
-def test_undelivered_findings_update_is_retried_next_run(tmp_path: Path, clock: Clock) -> None:
-    policy, out = make(tmp_path, clock), Recorder()
-    symptom, cause = finding("output", "prediction"), finding("input", "income")
-    policy.process(incident(symptom), out)
-    out.fail = True
-    assert policy.process(incident(symptom, cause), out).kind == "findings_added"  # type: ignore[union-attr]
-    out.fail = False
-    again = make(tmp_path, clock).process(incident(symptom, cause), out)  # after a restart, too
-    assert again is not None and again.kind == "findings_added"
-    assert make(tmp_path, clock).process(incident(symptom, cause), out) is None
+def test_a_newer_state_queues_behind_an_email_being_sent() -> None:
+    run = Run(Rules(cooldown_s=0))
+    run.report(WARN_SYMPTOM, service="stats")
+    [inflight] = policy.claim(run.state, "a", run.now, run.rules)
+    run.report(service="stats", advance=1)  # resolved while the opening email is on its way
+    assert run.state.outbox[0].id == inflight.id and len(run.state.outbox) == 2
+    resolve = run.state.outbox[1]
+    assert resolve.refs == [inflight.id]
+    policy.complete(run.state, inflight.id, "a", True, run.now, run.rules)
+    assert run.send() == ["resolved"]
+
+
+def test_replaying_a_run_changes_nothing() -> None:
+    run = Run()
+    run.report(SYMPTOM, service="stats")
+    before = run.state.dump()
+    run.report(SYMPTOM, service="stats", advance=0)
+    assert run.state.dump() == before
+
+
+def test_old_or_unknown_state_documents_start_fresh() -> None:
+    assert ModelState.load(MODEL, {"version": 1, "models": {}}).incident is None
+    assert ModelState.load(MODEL, None).outbox == []
+
+
+def test_rules_are_checked() -> None:
+    with pytest.raises(ValueError, match="input_shifts"):
+        Rules(input_shifts="page")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="digest_interval_s"):
+        Rules(digest_interval_s=0)
+
+
+def test_without_smtp_incidents_are_tracked_but_nothing_is_queued() -> None:
+    run = Run(Rules(notify=False))
+    run.report(SYMPTOM, service="stats", shifts=(shift("x", 0.5),))
+    assert run.state.incident is not None and run.state.outbox == []

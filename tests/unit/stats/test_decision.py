@@ -65,17 +65,46 @@ def test_shift_of_the_prediction_distribution(base: Baseline) -> None:
 
 
 def test_one_window_is_pending_until_consecutive(base: Baseline) -> None:
+    """Persistence alone (rule 5 off): the streak decides after ``consecutive`` windows."""
     rng = np.random.default_rng(16)
     results = compare(base, scenario.sample(rng, WINDOW, "unit_change"))
-    first, history = decide(results, consecutive=3, min_rows=200, history={})
+    persistence = partial(decide, consecutive=3, min_rows=200, gross_factor=None)
+    first, history = persistence(results, history={})
     key = "input:seconds_since_last_application"
     assert {d.key: d.status for d in first}[key] == "pending" and history[key] == 1
-    _, history = decide(results, consecutive=3, min_rows=200, history=history)
-    third, history = decide(results, consecutive=3, min_rows=200, history=history)
+    _, history = persistence(results, history=history)
+    third, history = persistence(results, history=history)
     assert {d.key: d.status for d in third}[key] == "drift" and history[key] == 3
     clean = compare(base, scenario.sample(rng, WINDOW))
-    fourth, history = decide(clean, consecutive=3, min_rows=200, history=history)
+    fourth, history = persistence(clean, history=history)
     assert {d.key: d.status for d in fourth}[key] == "no_drift" and history[key] == 0
+
+
+def test_a_unit_change_decides_in_the_first_window(base: Baseline) -> None:
+    """Rule 5: an effect far above its threshold does not wait for a second window."""
+    results = compare(base, scenario.sample(np.random.default_rng(16), WINDOW, "unit_change"))
+    decisions, history = decide(results, consecutive=3, min_rows=200, history={})
+    unit = {d.key: d for d in decisions}["input:seconds_since_last_application"]
+    assert unit.status == "drift" and unit.immediate and history[unit.key] == 1
+    assert "decided at once: effect" in unit.reason
+
+
+def test_borderline_effects_wait_and_gross_ones_or_breaks_decide_at_once() -> None:
+    borderline, gross, broken = _check("a", 0.15, 1e-9), _check("b", 0.6, 1e-9), _check("c", 0.12, 1e-9)
+    decisions, history = decide([borderline, gross, broken], consecutive=2, min_rows=1, breaks={"input:c"})
+    by_key = {d.key: d for d in decisions}
+    assert by_key["input:a"].status == "pending" and not by_key["input:a"].immediate  # 1.5× its threshold
+    assert by_key["input:b"].status == "drift" and by_key["input:b"].immediate  # 6×
+    assert by_key["input:c"].status == "drift" and "data-integrity break" in by_key["input:c"].reason
+    again, _ = decide([borderline, gross, broken], consecutive=2, min_rows=1, history=history)
+    by_key = {d.key: d for d in again}
+    assert by_key["input:a"].status == "drift" and not by_key["input:a"].immediate  # persisted: decided
+    assert not by_key["input:b"].immediate  # the streak would decide now anyway
+    # significance is still required: a gross effect that is not significant is no decision
+    noisy, _ = decide([_check("d", 0.9, 0.2)], consecutive=2, min_rows=1, breaks={"input:d"})
+    assert noisy[0].status == "no_drift" and not noisy[0].immediate
+    with pytest.raises(ValueError, match="gross_factor"):
+        decide([borderline], gross_factor=1.0)
 
 
 def test_too_few_rows_is_insufficient_data_and_keeps_the_streak(base: Baseline) -> None:

@@ -117,9 +117,12 @@ def test_to_record_carries_the_indexed_summary() -> None:
     from mlmon.notify.findings import Finding
 
     run = _run()
-    run.findings = [Finding(role="slo", name="precision", severity="critical", title="SLO breached: precision")]
+    run.findings = [
+        Finding(signal="evaluation", name="precision", severity="critical", title="precision 0.6, SLO ≥ 0.7")
+    ]
     record = to_record(run)
     assert (record.kind, record.timestamp, record.model_version) == ("stats", run.at, run.version)
     assert record.status == "slo_breached" and record.summary == summary_line(run)
     assert record.findings == ("precision",) and record.drift_detected is None
     assert record.body == report_document(run)
+    assert record.body["incident_summary"]["first_line"].startswith("Concept drift: precision 0.6, SLO ≥ 0.7")

@@ -229,3 +229,37 @@ def test_regression_metrics_equal_sklearn() -> None:
         assert result.labelled == int(ok.sum())
         assert result.metrics == pytest.approx(expected, rel=1e-10)
     assert results[("r1", ALL)].invalid_labels == 1
+
+
+def test_multiclass_metrics_equal_sklearn_macro_averages() -> None:
+    spec = parse_spec(
+        {
+            "model": "weather",
+            "prediction": {"kind": "classification", "classes": ["sun", "rain", "snow"]},
+            "features": [{"name": "x", "type": "numeric"}],
+        }
+    )
+    rng = np.random.default_rng(4)
+    n = 600
+    truth = rng.choice(["sun", "rain", "snow"], size=n, p=[0.6, 0.3, 0.1])
+    predicted = np.where(rng.random(n) < 0.7, truth, rng.choice(["sun", "rain", "snow"], size=n))
+    joined = pd.DataFrame(
+        {
+            "prediction_id": [f"p{i}" for i in range(n)],
+            "timestamp": pd.to_datetime([T0] * n, utc=True),
+            "model.version": "v1",
+            "prediction.label": predicted,
+            "prediction.score": rng.uniform(0.34, 1.0, n),
+            "label": truth,
+            "label_observed_at": pd.to_datetime([T0 + timedelta(hours=1)] * n, utc=True),
+        }
+    )
+    [result] = evaluate(spec, joined, mature=True, min_labels=10)
+    assert result.metrics["accuracy"] == pytest.approx(skm.accuracy_score(truth, predicted))
+    for name, fn in (("precision", skm.precision_score), ("recall", skm.recall_score), ("f1", skm.f1_score)):
+        assert result.metrics[name] == pytest.approx(fn(truth, predicted, average="macro", zero_division=0)), name
+
+
+def test_an_empty_window_has_no_version_not_a_sentinel(spec: ModelSpec) -> None:
+    [result] = evaluate(spec, joined_classification(10, seed=1).iloc[0:0], mature=True, min_labels=1)
+    assert (result.model_version, result.status, result.predictions) == (None, "no_traffic", 0)

@@ -81,7 +81,9 @@ def test_a_locked_store_is_counted_not_raised_and_retried_an_hour_later(tmp_path
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
-    errors = registry.get_sample_value("mlmon_backend_errors_total", {"model": SPEC.model, "backend": "sqlite"})
+    errors = registry.get_sample_value(
+        "mlmon_backend_errors_total", {"model": SPEC.model, "model_version": "unknown", "backend": "sqlite"}
+    )
     assert errors == 1
     assert schedule.run(store, health, NOW + timedelta(minutes=5)) == (None, None)  # not hammered
     result, note = schedule.run(store, health, NOW + timedelta(hours=1, minutes=1))

@@ -28,6 +28,7 @@ CONSUMER_PROTOCOLS = {
     },
     protocols.ReportSink: {"write_report"},
     protocols.ReportReader: {"latest_reports"},
+    protocols.IncidentStateStore: {"read_incident_state", "write_incident_state"},
     protocols.Maintenance: {"ensure_schema", "apply_retention", "refresh", "close"},
 }
 
