@@ -231,10 +231,14 @@ def _stored(db: Path, model: str) -> int:
         return int(conn.execute(f"SELECT COUNT(*) FROM events_{model}").fetchone()[0])
 
 
-def sustained_log(model: BenchModel, workdir: Path, batch_lua: Path, seconds: float) -> dict[str, Any]:
+def sustained_log(
+    model: BenchModel, workdir: Path, batch_lua: Path, seconds: float, workers: int = 1
+) -> dict[str, Any]:
     """256-row batches into a fresh server with the SQLite store; counted in the store itself."""
-    db = workdir / "sustained.db"
-    with model_server("sustained", model, f"sqlite:///{db}", workdir) as server:
+    db = workdir / f"sustained-{workers}.db"
+    with model_server(f"sustained-{workers}", model, f"sqlite:///{db}", workdir, workers) as server:
+        if workers > 1:
+            time.sleep(3)  # every worker up
         wrk.run(server.url + "/predict", batch_lua, 2, 2)  # warm-up: its events count in the store too
         deadline = time.monotonic() + 120
         while _stored(db, model.kind) < _metric(server.url, "mlmon_requests_total", endpoint="/predict") * BATCH:
@@ -271,6 +275,7 @@ def sustained_log(model: BenchModel, workdir: Path, batch_lua: Path, seconds: fl
         **{k: int(v) for k, v in outcomes.items()},
         "all_acknowledged_stored": stored == acknowledged,
         "fsync": os.environ.get("MLMON_LOG_FSYNC", "interval"),
+        "workers": workers,
     }
 
 
@@ -358,6 +363,7 @@ def main(argv: list[str] | None = None) -> None:
 
         print("phase 4: inference log, sustained 256-row batches into SQLite", flush=True)
         sustained = sustained_log(fast, workdir, batch_lua, args.sustain_s)
+        sustained_two = sustained_log(fast, workdir, batch_lua, args.sustain_s, workers=2)
         print("phase 5: 1 vs 2 workers on a CPU-bound model", flush=True)
         with ExitStack() as workers_stack:
             one = workers_stack.enter_context(
@@ -373,6 +379,7 @@ def main(argv: list[str] | None = None) -> None:
 
         costs = {"fast_model_predict_us": model_cost_us(fast), "cpu_model_predict_us": model_cost_us(cpu, 200)}
         payload = build_payload(args, servers, tput, lat, probes, sustained, workers, costs, es_version, load_start)
+        payload["inference_log_two_workers"] = sustained_two
         record("serving", payload)
 
 
@@ -479,6 +486,8 @@ NOTES = [
     "inference_log: a fresh mlmon-sqlite server, 4 connections of 256-row batches for sustain_s; events_per_s = "
     "events counted in the SQLite table / time from the first request until the last acknowledged event is "
     "stored; acknowledged = 200 answers x 256 (the server's own counter); fsync policy of the local log as named.",
+    "inference_log_two_workers: the same with --workers 2 (two processes, each shipping its own log into the same "
+    "SQLite file).",
     "workers: the reference server with the SQLite log on the CPU-bound model; --workers 1 vs --workers 2 (same "
     "socket, kernel-balanced), interleaved rounds.",
 ]
