@@ -159,9 +159,9 @@ def test_golden_signals_and_a_traffic_drop_from_prometheus(  # type: ignore[no-u
     low, high = bounds[max(i - 1, 0)], bounds[min(i + 2, len(bounds) - 1)]
     assert low * 1000 <= traffic.p95_latency_ms <= high * 1000, (traffic.p95_latency_ms, expected, low, high)
 
-    drop = [f for f in run.findings if f.role == "traffic"]
+    drop = [f for f in run.findings if f.signal == "traffic"]
     assert [f.name for f in drop] == ["traffic_10s_vs_10s"]
-    assert "-" in drop[0].title and "against 10s earlier" in drop[0].title
+    assert "(-" in drop[0].title and "10s earlier" in drop[0].title
     slo = next(r for r in run.slos if r.slo.metric == "p95_latency_ms")
     assert slo.source == "prometheus" and slo.value == pytest.approx(traffic.p95_latency_ms)
     # The store side of the same run: events the healthy server logged in the window.
