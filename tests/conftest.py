@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from mlmon.instrument.multiprocess import child_environment
+
 REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -108,7 +110,7 @@ class ManagedProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
+            env=child_environment(env),
             cwd=cwd,
         )
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, multiprocess, values
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
+_CLIENT_ENVS = (ENV, "PROMETHEUS_MULTIPROCESS_DIR")  # the client's older name, which Feast sets too
 _LIVE_FILE = re.compile(r"^gauge_live[a-z]+_(\d+)\.db$")
 
 
@@ -32,6 +34,16 @@ def directory() -> Path | None:
     if not value or values.ValueClass is values.MutexValue:
         return None
     return Path(value)
+
+
+def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child process that runs its own single-process server: this process's environment
+    without the multi-process variables, unless ``extra`` sets them. Feast sets them at import (to a temporary
+    directory of its own), and servers started from such a process would otherwise all write to, and each
+    report, the sum of one shared directory."""
+    env = {k: v for k, v in os.environ.items() if k not in _CLIENT_ENVS}
+    env.update(extra or {})
+    return env
 
 
 def prepare_directory(path: str | Path) -> Path:

@@ -4,7 +4,6 @@ of a model trained through Feast, the engine's tests and decision, reports, metr
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from drift_detector.baseline_cache import BaselineCache
 from drift_detector.job import DriftJob, build_drift_job
 from drift_detector.run import DriftRun
 from mlmon.errors import BaselineNotFound
+from mlmon.instrument.multiprocess import child_environment
 from mlmon.registry.artifact import CURRENT_FILE, METADATA_FILE, PROFILE_FILE, REFERENCE_FILE
 from mlmon.registry.serving import LoadedModel, load_model
 from mlmon.settings import DriftSettings
@@ -394,7 +394,7 @@ def test_cli_drift_once_prints_a_summary_and_writes_the_report(  # type: ignore[
 ):
     now = utc_now()
     write_traffic(sqlite_store, loaded, seed=28, end=now - timedelta(seconds=5), transform=unit_change)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLMON_")}
+    env = {k: v for k, v in child_environment().items() if not k.startswith("MLMON_")}
     env.update(
         {
             "MLMON_STORE": f"sqlite:///{tmp_path / 'inference.db'}",

@@ -5,7 +5,6 @@ every acknowledged prediction of every worker is in the store once."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import sqlite3
@@ -18,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mlmon.instrument.multiprocess import child_environment
 from tests.conftest import REPO, free_port, require_binary, wait_until
 from tests.fixtures.tiny_model import TinyModel, tiny_instance, write_tiny_model
 
@@ -43,7 +43,7 @@ class Workers:
         (self.multiproc / "counter_999999.db").write_bytes(b"left by an earlier run")  # must be wiped
         self.server_log = workdir / "server.log"
         environment = {
-            **os.environ,
+            **child_environment(),
             "MLMON_STORE": f"sqlite:///{self.db}",
             "MLMON_MODEL_PATH": str(tiny.model_dir),
             "MLMON_MODEL_SPEC": str(tiny.spec_path),

@@ -1,15 +1,16 @@
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from mlmon.instrument.multiprocess import child_environment
 
 REPO = Path(__file__).resolve().parents[3]
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("MLMON_")}
+    clean = {k: v for k, v in child_environment().items() if not k.startswith("MLMON_")}
     return subprocess.run(
         [sys.executable, "-m", "mlmon", *args],
         capture_output=True,

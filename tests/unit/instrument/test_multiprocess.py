@@ -58,3 +58,14 @@ def test_a_variable_set_before_start_is_multiprocess_mode(tmp_path: Path) -> Non
     env = {**__import__("os").environ, multiprocess.ENV: str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert out.stdout.strip() == str(tmp_path), out.stderr
+
+
+def test_child_environment_drops_the_multiprocess_directory_feast_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Feast sets both names at import; single-process children started from such a process must not share it.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/feast_metrics_x")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROCESS_DIR", "/tmp/feast_metrics_x")
+    env = multiprocess.child_environment({"MLMON_PORT": "1"})
+    assert "PROMETHEUS_MULTIPROC_DIR" not in env and "PROMETHEUS_MULTIPROCESS_DIR" not in env
+    assert env["MLMON_PORT"] == "1"
+    chosen = multiprocess.child_environment({"PROMETHEUS_MULTIPROC_DIR": "/srv/metrics"})
+    assert chosen["PROMETHEUS_MULTIPROC_DIR"] == "/srv/metrics"  # asked for explicitly: kept
