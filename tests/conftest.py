@@ -96,6 +96,16 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, step: float 
     raise TimeoutError(f"{what} not seen within {timeout}s (last: {last!r})")
 
 
+def assert_never(check: Callable[[], Any], seconds: float, what: str, step: float = 0.2) -> None:
+    """Fail as soon as ``check`` returns something truthy during ``seconds`` (bounded): the way to show that
+    something does *not* happen (an inhibited alert is not mailed), instead of a sleep before one assertion."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        seen = check()
+        assert not seen, f"{what}: {seen!r}"
+        time.sleep(step)
+
+
 class ManagedProcess:
     """A child process started for a test and stopped by its own pid (never by name)."""
 
