@@ -33,7 +33,12 @@ _SMALL_BATCH = 16
 
 def bin_labels(edges: Sequence[float]) -> list[str]:
     """The ``bin`` label of each bin: its upper edge as Prometheus spells ``le``, ``+Inf`` for the last."""
-    return [floatToGoString(float(e)) for e in edges] + [floatToGoString(math.inf)]
+    return [_le(float(e)) for e in [*edges, math.inf]]
+
+
+def _le(value: float) -> str:
+    """Prometheus's spelling of a bucket bound (``0.5``, ``1e+06``, ``+Inf``)."""
+    return str(floatToGoString(value))  # type: ignore[no-untyped-call]
 
 
 def usable_edges(edges: Sequence[float] | None) -> list[float] | None:
