@@ -49,6 +49,7 @@ from mlmon.store.fields import DocField
 
 log = logging.getLogger(__name__)
 
+_UNREACHABLE = "Prometheus unreachable"
 # The store fields (and frame columns) that carry the output, binned like features.
 _STORE_FIELD: dict[str, str] = {PREDICTION: DocField.SCORE, PREDICTED_CLASS: DocField.PREDICTED_LABEL}
 
@@ -143,7 +144,7 @@ class DriftJob:
             )
             write_text_atomic(self.state_path, json.dumps(history, sort_keys=True))
             if served is None:  # on the serve-time counts the output check already is Prometheus's
-                run.prometheus_check = self._prometheus_output(baseline, run)
+                run.prometheus_check = self._prometheus_output(baseline, run, counted=self._failed(source_notes))
             examples = self.store.read_window(window, fields=[], limit=5, model_version=version)
             run.example_ids = list(examples["prediction_id"])
         run.finished_at = datetime.fromtimestamp(self.clock(), UTC)
@@ -209,7 +210,7 @@ class DriftJob:
             return reader.counts(baseline.engine, served)
         except BackendUnavailable as exc:
             self.health.backend_error("prometheus")
-            notes.append(f"Prometheus unreachable ({exc}): {fallback}")
+            notes.append(f"{_UNREACHABLE} ({exc}): {fallback}")
         except CountsUnusable as exc:
             notes.append(f"serve-time counts unusable ({exc}): {fallback}")
         return None
@@ -272,7 +273,12 @@ class DriftJob:
         reverse = {v: k for k, v in _STORE_FIELD.items()}
         return {reverse.get(field, field): value for field, value in counts.items()}
 
-    def _prometheus_output(self, baseline: ServingBaseline, run: DriftRun) -> Any:
+    @staticmethod
+    def _failed(notes: list[str]) -> bool:
+        """Whether this run already found Prometheus unreachable (and counted it)."""
+        return any(note.startswith(_UNREACHABLE) for note in notes)
+
+    def _prometheus_output(self, baseline: ServingBaseline, run: DriftRun, counted: bool = False) -> Any:
         if self.prometheus is None:
             run.notes.append("Prometheus not configured (MLMON_PROMETHEUS_URL): served output histogram not checked")
             return None
@@ -283,8 +289,9 @@ class DriftJob:
         try:
             bounds, counts = histogram_bins(self.prometheus.query(expr, at=run.window.end))
         except BackendUnavailable as exc:
-            self.health.backend_error("prometheus")
-            run.notes.append(f"Prometheus unreachable, served output histogram not checked: {exc}")
+            if not counted:  # one failure per run in mlmon_backend_errors_total
+                self.health.backend_error("prometheus")
+            run.notes.append(f"{_UNREACHABLE}, served output histogram not checked: {exc}")
             return None
         base = baseline.engine.features.get(PREDICTION)
         if not isinstance(base, NumericBaseline) or not counts or sum(counts) <= 0:

@@ -169,6 +169,45 @@ class InputRecorder:
                 for category, count in Tally(category_of(v) for v in present).items():
                     known.get(category, other).inc(count)
 
+    def record_columns(self, columns: Mapping[str, Any]) -> None:
+        """Count a batch given as columns (feature name → array of equal length: numeric as float with NaN
+        missing, categorical as objects with None missing), e.g. a batch-scoring job's frame; the same series
+        and counts as :meth:`record` of its rows. A spec feature absent from ``columns`` is missing in every row."""
+        import numpy as np
+
+        sizes = {len(v) for v in columns.values()}
+        if len(sizes) > 1:
+            raise ValueError("columns must have the same length")
+        n = sizes.pop() if sizes else 0
+        for rule in self._rules:
+            column = columns.get(rule.name)
+            if column is None:
+                if n:
+                    rule.missing.inc(n)
+                continue
+            if rule.numeric:
+                values = np.asarray(column, dtype=float)
+                present = values[~np.isnan(values)]
+            else:
+                values = np.asarray(column, dtype=object)
+                present = values[np.array([not is_missing(v) for v in values], dtype=bool)] if n else values
+            if present.size < n:
+                rule.missing.inc(n - present.size)
+            if not present.size:
+                continue
+            if rule.numeric:
+                if rule.out_of_range is not None:
+                    outside = int(np.count_nonzero(~((present >= rule.low) & (present <= rule.high))))
+                    if outside:
+                        rule.out_of_range.inc(outside)
+                if rule.bins is not None:
+                    rule.bins.add(present)
+            elif rule.other is not None:
+                known, other = rule.categories, rule.other
+                names, counts = np.unique(np.array([category_of(v) for v in present], dtype=object), return_counts=True)
+                for category, count in zip(names.tolist(), counts.tolist(), strict=True):
+                    known.get(category, other).inc(count)
+
 
 def _feature_bins(
     metrics: InputMetrics, base: tuple[str, str], name: str, baseline: NumericProfile | CategoricalProfile | None

@@ -148,3 +148,33 @@ def test_unusable_edges_give_no_bins() -> None:
     assert usable_edges([]) is None and usable_edges(None) is None
     assert usable_edges([1.0, 1.0]) is None and usable_edges([2.0, 1.0]) is None
     assert usable_edges([0.0, math.inf]) is None
+
+
+def test_record_columns_leaves_the_samples_record_leaves() -> None:
+    rng = np.random.default_rng(4)
+    n = 400
+    columns: dict[str, Any] = {
+        "x": np.where(rng.random(n) < 0.1, np.nan, rng.normal(2.0, 8.0, n)),
+        "temperature": rng.normal(15, 30, n),  # some outside the spec range [-30, 50]
+        "store_id": np.array([[None, "a", "b", "c", "zz"][i % 5] for i in range(n)], dtype=object),
+    }  # "flag" absent: missing in every row
+    rows = [{k: (None if k == "x" and math.isnan(v[i]) else v[i]) for k, v in columns.items()} for i in range(n)]
+    by_rows, by_columns = CollectorRegistry(), CollectorRegistry()
+    for registry in (by_rows, by_columns):
+        inst = instrument(FastAPI(), registry=registry, spec=tiny_spec(), profile=_profile(), model_version="v1")
+        if registry is by_rows:
+            inst.inputs.record(rows)
+        else:
+            inst.inputs.record_columns(columns)
+
+    def samples(registry: CollectorRegistry) -> dict[Any, float]:
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for m in registry.collect()
+            for s in m.samples
+            if s.name.startswith("mlmon_feature") and not s.name.endswith("_created")
+        }
+
+    want, got = samples(by_rows), samples(by_columns)
+    assert got.keys() == want.keys() and got == pytest.approx(want, rel=1e-12)
+    assert want[("mlmon_feature_missing_total", (("feature", "flag"), ("model", "tiny"), ("model_version", "v1")))] == n
