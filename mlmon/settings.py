@@ -247,6 +247,13 @@ class DriftSettings(CommonSettings, EmailSettings):
     alpha: float = Field(default=0.05, gt=0, lt=1, description="False discovery rate (Benjamini–Hochberg)")
     consecutive: int = Field(default=2, ge=1, description="Windows in a row before drift is decided")
     exact_ks_max_rows: int = Field(default=50_000, ge=0, description="Exact KS on raw values up to this size")
+    drift_counts: Literal["auto", "prometheus", "store"] = Field(
+        default="auto",
+        description="Where a window's counts come from: auto = the model server's serve-time counts in Prometheus "
+        "(a run cost flat in traffic) for windows above MLMON_EXACT_KS_MAX_ROWS, raw rows from the store below; "
+        "prometheus = the serve-time counts for every window; store = the store only (raw rows or counts pushed "
+        "down). Without usable Prometheus counts a run falls back to the store and says why",
+    )
     reports_dir: Path | None = Field(default=None, description="HTML reports (default: <var_dir>/reports)")
 
     @field_validator("window")

@@ -51,6 +51,8 @@ class InputMetrics:
     missing: Counter
     out_of_range: Counter
     category: Counter
+    bins: Counter
+    bin_offsets: Counter
 
 
 @dataclass
@@ -139,6 +141,22 @@ def input_metrics(registry: CollectorRegistry) -> InputMetrics:
             "mlmon_feature_category",
             "Categorical inputs per category; unseen values count as __other__",
             [*_BASE, "feature", "category"],
+            registry=registry,
+        ),
+        bins=Counter(
+            "mlmon_feature_bin",
+            "Numeric inputs per bin of the baseline's fixed edges (not cumulative): `bin` is the bin's upper "
+            "edge, formatted like `le` (+Inf last); a bin holds the values from the previous edge (included) to "
+            "its own (excluded), as the store's binned counts",
+            [*_BASE, "feature", "bin"],
+            registry=registry,
+        ),
+        bin_offsets=Counter(
+            "mlmon_feature_bin_offset",
+            "Per bin of mlmon_feature_bin, the sum of (value - the bin's lower edge); in the first, open bin the "
+            "sum of (its upper edge - value). Never negative, so the sum of a bin's values is count x lower edge "
+            "+ offset (first bin: count x upper edge - offset); +-Inf values count at the edge",
+            [*_BASE, "feature", "bin"],
             registry=registry,
         ),
     )

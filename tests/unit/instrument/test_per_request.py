@@ -22,6 +22,7 @@ from mlmon.instrument.recorders import observe_many
 from mlmon.registry.scoring import model_frame, rows_frame
 from mlmon.spec import ModelSpec
 from tests.fixtures.tiny_model import tiny_spec
+from tests.unit.instrument.test_feature_bins import _profile
 
 
 def _rows(n: int, seed: int = 5) -> list[dict[str, Any]]:
@@ -61,7 +62,10 @@ def test_per_request_recording_leaves_the_same_samples_as_per_row(spec: ModelSpe
     labels[11] = "maybe"  # a class the spec did not list
     kinds = ["ok" if i % 7 else "fallback" for i in range(300)]
     registries = CollectorRegistry(), CollectorRegistry()
-    per_row, per_request = (instrument(FastAPI(), registry=r, spec=spec, model_version="v1") for r in registries)
+    profile = _profile()  # with a baseline: the serve-time bin counts and offsets too
+    per_row, per_request = (
+        instrument(FastAPI(), registry=r, spec=spec, profile=profile, model_version="v1") for r in registries
+    )
     for i, row in enumerate(rows):
         per_row.inputs.record([row])
         per_row.outputs.record(scores[i], labels[i], kinds[i])
@@ -74,6 +78,9 @@ def test_per_request_recording_leaves_the_same_samples_as_per_row(spec: ModelSpe
     for key, value in want.items():
         assert got[key] == pytest.approx(value, rel=1e-12), key
     assert want[("mlmon_nonfinite_predictions_total", (("model", "tiny"), ("model_version", "v1")))] == 2
+    bins = [k for k in want if k[0] == "mlmon_feature_bin_total" and ("feature", "x") in k[1]]
+    assert len(bins) == len(profile.numeric("x").edges) + 1
+    assert sum(want[k] for k in bins) == sum(1 for r in rows if r["x"] is not None)
 
 
 def test_observe_many_fills_the_buckets_and_sum_like_observe() -> None:
