@@ -39,18 +39,18 @@ def _shift(frame: pd.DataFrame) -> None:
     frame[SHIFTED] = frame[SHIFTED] * 2.5
 
 
-def _served(prom, version: str) -> float:  # type: ignore[no-untyped-def]
+def _served(prom, version: str) -> float:
     found = prom.query(f'sum(mlmon_responses_total{{model="loan_default",model_version="{version}"}})')
     return float(found[0]["value"][1]) if found else -1.0
 
 
-def _bins(prom, version: str) -> float:  # type: ignore[no-untyped-def]
+def _bins(prom, version: str) -> float:
     found = prom.query(f'sum(mlmon_feature_bin_total{{model="loan_default",model_version="{version}"}})')
     return float(found[0]["value"][1]) if found else -1.0
 
 
 @pytest.mark.slow
-def test_a_drift_run_on_the_serve_time_counts_flags_the_shift_and_falls_back_without_prometheus(  # type: ignore[no-untyped-def]
+def test_a_drift_run_on_the_serve_time_counts_flags_the_shift_and_falls_back_without_prometheus(
     tmp_path: Path,
     model_dir: Path,
     feast_repo_dir: Path,

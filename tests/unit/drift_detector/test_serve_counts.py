@@ -61,7 +61,7 @@ def _training() -> tuple[BaselineProfile, pd.DataFrame, np.ndarray]:
 
 
 def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for rec in frame.to_dict("records"):
         t = rec["temperature"]
         rec["temperature"] = None if t is None or (isinstance(t, float) and math.isnan(t)) else float(t)
@@ -127,7 +127,7 @@ def _served(registry: CollectorRegistry, engine: Baseline, rows: int) -> dict[st
 
 
 def _store_counts(store: SQLiteStore, engine: Baseline) -> dict[str, BinnedCounts]:
-    field = {PREDICTION: DocField.SCORE, PREDICTED_CLASS: DocField.PREDICTED_LABEL}
+    field: dict[str, str] = {PREDICTION: DocField.SCORE, PREDICTED_CLASS: DocField.PREDICTED_LABEL}
     bins: list[BinSpec] = []
     for name, base in engine.features.items():
         if isinstance(base, NumericBaseline):
