@@ -42,5 +42,7 @@ EXPOSE 8000 8001 8002
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=5 \
     CMD ["python", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s%s' % (os.environ.get('MLMON_PORT', '8000'), os.environ.get('HEALTHCHECK_PATH', '/healthz')), timeout=4)"]
 
+# `mlmon serve --workers N` runs N uvicorn workers; set PROMETHEUS_MULTIPROC_DIR for the model server only (the
+# master wipes its *.db files at start; default <MLMON_VAR_DIR>/metrics-multiproc): compose uses a tmpfs.
 ENTRYPOINT ["mlmon"]
 CMD ["--help"]

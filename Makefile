@@ -37,7 +37,7 @@ test-fast: $(DEVSTAMP)
 lint: $(DEVSTAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy mlmon model_server stats_service drift_detector
+	$(VENV)/bin/mypy mlmon model_server stats_service drift_detector tests
 
 format: $(DEVSTAMP)
 	$(VENV)/bin/ruff format .

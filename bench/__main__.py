@@ -9,7 +9,7 @@ import sys
 import traceback
 from pathlib import Path
 
-SKIP = {"common", "__main__"}
+SKIP = {"common", "__main__", "serving_apps", "wrk"}  # helpers of serving.py
 
 
 def available() -> list[str]:

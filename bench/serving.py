@@ -1,92 +1,66 @@
-"""Serving overhead benchmark: the same trained model behind a bare FastAPI endpoint vs the instrumented
-model server with the inference log on (SQLite, and the Elasticsearch-API test server), side by side.
+"""Serving overhead on a fast model, side by side: what mlmon adds per request beyond the model's own predict.
 
-All three servers are real uvicorn processes on loopback, started once and measured in interleaved rounds
-(bare, sqlite, es, bare, …) so that the shared machine's background load hits them alike. Load is bounded:
-a fixed number of requests from a few concurrent httpx clients.
+Servers (real uvicorn processes on 127.0.0.1, started once, measured in interleaved rounds so the shared
+machine's background load hits them alike; ``bench/serving_apps.py`` has the apps and the models):
 
-1. throughput: closed loop, ``--concurrency`` clients, ``--requests`` per server per round → req/s;
-   ratio = instrumented / bare (target >= 0.90).
-2. latency at a steady load below saturation: requests paced at ``--load`` × the bare server's throughput
-   (default 0.5) → p50/p99; added p99 = instrumented − bare (target <= 2 ms).
-3. inference log, sustained: batches of 256 instances into the SQLite server for ``--sustain-s`` seconds;
-   events stored per second from ``mlmon_inference_events_total{outcome="stored"}`` (target >= 5,000/s),
-   plus the writer's drain rate in-process (the log path alone, no model).
+    bare            a plain ``def`` endpoint, pydantic request model, one-row DataFrame, ``predict_proba``
+    instrumentator  bare + prometheus-fastapi-instrumentator (metrics only, no inputs logged)
+    mlmon-metrics   bare + ``mlmon.instrument.instrument(app)`` and its recorders (metrics only)
+    mlmon-sqlite    the reference server ``python -m model_server``: strict parsing, metrics, recorders, and the
+                    inference log (every event on the local log before the answer, shipped to SQLite)
+    mlmon-es        the same, shipping to the Elasticsearch-API test server (osmem-server)
 
-    python -m bench serving              # ~3 minutes on an idle 2-core machine
-    python -m bench.serving --quick      # smaller counts
-    python -m bench.serving --model var/models/loan_default
+Phases (load from wrk, ``bench/wrk.py``; every figure is a median over rounds unless said otherwise):
+
+1. throughput: closed loop, ``--connections`` keep-alive connections, single-row requests → req/s, ratio to
+   bare, server CPU per request (user+system CPU of the server process — every thread, the log's shipper
+   included; not the store's own process — divided by the requests answered), added CPU = server − bare;
+2. latency: one connection (no queueing: a request's latency is its service time), every sample of every round
+   → p50/p99, added p99 = server − bare;
+3. ``/healthz``, ``/readyz`` and ``/metrics`` latency (one connection each) while 256-row batches saturate
+   mlmon-sqlite;
+4. inference log sustained: 256-row batches into a fresh mlmon-sqlite server; events/s = events stored in SQLite
+   / time from the first request until the last is stored; every acknowledged (200) prediction counted in the
+   store, none dropped or refused;
+5. workers: the reference server on a CPU-bound model (gradient boosting, a few ms of CPU per call), 1 vs 2
+   workers, throughput ratio.
+
+    python -m bench serving            # ~12 minutes
+    python -m bench.serving --quick    # shorter rounds
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
-from fastapi import Request  # module level: FastAPI resolves the handler's annotation by name
 
+from bench import wrk
 from bench.common import record
-from mlmon.demo.data import generate_features
-from mlmon.spec import ModelSpec
+from bench.serving_apps import BenchModel, instance, rows, write_model
 
 REPO = Path(__file__).resolve().parents[1]
-TARGET_RATIO = 0.90
-TARGET_ADDED_P99_MS = 2.0
-TARGET_EVENTS_PER_S = 5000.0
+TARGETS = {
+    "throughput_ratio_with_log": 0.90,
+    "added_p99_ms": 2.0,
+    "two_workers_speedup": 1.7,
+    "inference_log_events_per_s": 20_000.0,
+    "healthz_p99_ms_under_batch_load": 20.0,
+}
 BATCH = 256
-
-
-# --- the bare server ------------------------------------------------------------------------------------
-
-
-def bare_app(model_dir: Path) -> Any:
-    """The reference: the same model behind the smallest reasonable FastAPI endpoint (no validation,
-    no metrics, no inference log)."""
-    import pandas as pd
-    from fastapi import FastAPI
-
-    from mlmon.registry.artifact import load_model
-
-    model = load_model(model_dir)
-    names = model.spec.feature_names
-    app = FastAPI()
-
-    @app.post("/predict")
-    async def predict(request: Request) -> Any:
-        body = await request.json()
-        rows = body.get("instances", [body])
-        scores = model.predict_scores(pd.DataFrame(rows, columns=names))
-        out = [{"prediction": model.label_for(float(s)), "score": float(s)} for s in scores]
-        return {"predictions": out} if "instances" in body else out[0]
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "alive"}
-
-    return app
-
-
-def _serve_bare(model_dir: Path, port: int) -> None:
-    import uvicorn
-
-    uvicorn.run(bare_app(model_dir), host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-# --- processes ------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -95,6 +69,28 @@ class Server:
     url: str
     proc: subprocess.Popen[bytes]
     log: Path
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server and its worker processes (all threads)."""
+        return sum(_cpu(pid) for pid in [self.proc.pid, *_children(self.proc.pid)])
+
+
+def _cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            out += [int(p) for p in task.read_text().split()]
+        except OSError:
+            continue
+    return out
 
 
 def _free_port() -> int:
@@ -105,24 +101,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_ready(server: Server, path: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"{server.name} exited: {server.log.read_text()[-2000:]}")
-        try:
-            if httpx.get(server.url + path, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{server.name} not ready after {timeout}s: {server.log.read_text()[-2000:]}")
-
-
 @contextmanager
-def _process(
-    name: str, args: Sequence[str], env: dict[str, str], workdir: Path, ready: str, port: int
-) -> Iterator[Server]:
+def _process(name: str, args: Sequence[str], env: dict[str, str], workdir: Path, port: int) -> Iterator[Server]:
     log = workdir / f"{name}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -130,131 +110,113 @@ def _process(
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **env},
+            env={**os.environ, "OMP_NUM_THREADS": "1", **env},
             cwd=REPO,
         )
     server = Server(name, f"http://127.0.0.1:{port}", proc, log)
     try:
-        _wait_ready(server, ready)
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited: {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(server.url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
         yield server
     finally:
         if proc.poll() is None:
-            proc.terminate()
+            proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(20)
+                proc.wait(60)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
 
 
-def _model_server(name: str, model_dir: Path, spec_path: Path, store: str, workdir: Path) -> Any:
+def app_server(kind: str, model: BenchModel, workdir: Path) -> Any:
     port = _free_port()
-    env = {
+    args = [sys.executable, "-m", "bench.serving_apps", kind, str(model.model_dir), str(port)]
+    return _process(kind, args, {}, workdir, port)
+
+
+def model_server(name: str, model: BenchModel, store: str, workdir: Path, workers: int = 1, **env: str) -> Any:
+    port = _free_port()
+    settings = {
         "MLMON_STORE": store,
-        "MLMON_MODEL_PATH": str(model_dir),
-        "MLMON_MODEL_SPEC": str(spec_path),
+        "MLMON_MODEL_PATH": str(model.model_dir),
+        "MLMON_MODEL_SPEC": str(model.spec_path),
         "MLMON_VAR_DIR": str(workdir / name),
-        "MLMON_PORT": str(port),
         "MLMON_HOST": "127.0.0.1",
-        "MLMON_PII_HASH_KEY": "bench-pii-key-0123456789",
+        "MLMON_PORT": str(port),
+        "MLMON_PII_HASH_KEY": "bench-key",
         "MLMON_LOG_LEVEL": "WARNING",
+        **env,
     }
-    return _process(name, [sys.executable, "-m", "model_server"], env, workdir, "/readyz", port)
+    args = [sys.executable, "-m", "model_server", "--workers", str(workers)]
+    return _process(name, args, settings, workdir, port)
 
 
-def _bare_server(model_dir: Path, workdir: Path) -> Any:
-    port = _free_port()
-    args = [sys.executable, "-m", "bench.serving", "--serve-bare", str(model_dir), "--port", str(port)]
-    # Same threading as `mlmon serve` (one OpenMP thread per request), so only the instrumentation differs.
-    return _process("bare", args, {"OMP_NUM_THREADS": "1"}, workdir, "/healthz", port)
+# --- phases -------------------------------------------------------------------------------------------------
 
 
-# --- load -----------------------------------------------------------------------------------------------
+def throughput_phase(
+    servers: Sequence[Server], lua: Path, seconds: float, connections: int, rounds: int
+) -> dict[str, dict[str, list[float]]]:
+    out: dict[str, dict[str, list[float]]] = {s.name: {"req_per_s": [], "cpu_us_per_req": []} for s in servers}
+    for k in range(rounds):
+        for server in servers:
+            before = server.cpu_seconds()
+            result = wrk.run(server.url + "/predict", lua, seconds, connections)
+            cpu = server.cpu_seconds() - before
+            if result.errors:
+                raise RuntimeError(f"{server.name}: {result.errors} failed requests")
+            out[server.name]["req_per_s"].append(result.throughput)
+            out[server.name]["cpu_us_per_req"].append(1e6 * cpu / max(1, result.requests))
+        print(f"  round {k + 1}/{rounds}: " + ", ".join(f"{n} {v['req_per_s'][-1]:.0f}" for n, v in out.items()))
+    return out
 
 
-def request_bodies(spec: ModelSpec, n: int, seed: int = 1) -> list[bytes]:
-    """Realistic demo applications as JSON bodies (missing values as null)."""
-    import json
-
-    frame = generate_features(n, np.random.default_rng(seed))
-    names = [f.name for f in spec.features]
-    bodies = []
-    for record_ in frame[names].to_dict(orient="records"):
-        clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record_.items()}
-        for f in spec.features:
-            value = clean[f.name]
-            if value is not None and f.type == "boolean":
-                clean[f.name] = bool(value)
-            elif value is not None and f.type == "numeric":
-                clean[f.name] = float(value)
-        bodies.append(json.dumps(clean).encode())
-    return bodies
+def latency_phase(servers: Sequence[Server], lua: Path, seconds: float, rounds: int) -> dict[str, list[wrk.WrkResult]]:
+    out: dict[str, list[wrk.WrkResult]] = {s.name: [] for s in servers}
+    for _ in range(rounds):
+        for server in servers:
+            result = wrk.run(server.url + "/predict", lua, seconds, 1)
+            if result.errors:
+                raise RuntimeError(f"{server.name}: {result.errors} failed requests")
+            out[server.name].append(result)
+    return out
 
 
-@dataclass
-class LoadResult:
-    seconds: float
-    latencies: list[float] = field(default_factory=list)
-    errors: int = 0
-
-    @property
-    def throughput(self) -> float:
-        return len(self.latencies) / self.seconds if self.seconds else 0.0
-
-
-def run_load(url: str, bodies: Sequence[bytes], n: int, concurrency: int, rate: float | None = None) -> LoadResult:
-    """``n`` POSTs from ``concurrency`` keep-alive clients; closed loop, or paced at ``rate`` req/s."""
-    lock = threading.Lock()
-    next_index = 0
-    result = LoadResult(0.0)
-    start = time.perf_counter() + 0.05
-
-    def worker() -> None:
-        nonlocal next_index
-        headers = {"content-type": "application/json"}
-        with httpx.Client(timeout=30) as client:
-            while True:
-                with lock:
-                    index = next_index
-                    next_index += 1
-                if index >= n:
-                    return
-                if rate:
-                    delay = start + index / rate - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
-                began = time.perf_counter()
-                response = client.post(url, content=bodies[index % len(bodies)], headers=headers)
-                elapsed = time.perf_counter() - began
-                with lock:
-                    if response.status_code == 200:
-                        result.latencies.append(elapsed)
-                    else:
-                        result.errors += 1
-
-    t0 = time.perf_counter()
-    _run_threads(worker, concurrency, 900)
-    result.seconds = time.perf_counter() - t0
-    return result
-
-
-def _run_threads(target: Any, count: int, timeout: float) -> None:
-    """Daemon threads joined in short steps, so Ctrl-C reaches the main thread and the servers get stopped."""
-    threads = [threading.Thread(target=target, daemon=True) for _ in range(count)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + timeout
-    for t in threads:
-        while t.is_alive() and time.monotonic() < deadline:
-            t.join(0.5)
-
-
-def _percentile(values: Sequence[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q)) if values else math.nan
+def probes_under_batch_load(server: Server, workdir: Path, batch_lua: Path, seconds: float) -> dict[str, Any]:
+    """Saturating 256-row batches on /predict (4 connections) while one connection each polls the probes."""
+    probe_lua = wrk.script(workdir / "get.lua")
+    load = wrk.start(server.url + "/predict", batch_lua, seconds, 4)
+    time.sleep(0.5)  # the batches are in flight before the probes start
+    probes = {
+        path: wrk.start(server.url + path, probe_lua, seconds - 1, 1) for path in ("/healthz", "/readyz", "/metrics")
+    }
+    results = {path: wrk.finish(proc) for path, proc in probes.items()}
+    batches = wrk.finish(load)
+    out: dict[str, Any] = {
+        "predict_batches_per_s": round(batches.throughput, 1),
+        "predict_batch_p50_ms": round(batches.percentile_ms(50), 1),
+    }
+    for path, result in results.items():
+        key = path.strip("/")
+        out[f"{key}_p50_ms"] = round(result.percentile_ms(50), 2)
+        out[f"{key}_p99_ms"] = round(result.percentile_ms(99), 2)
+        out[f"{key}_samples"] = result.samples
+        out[f"{key}_errors"] = result.errors
+    return out
 
 
 def _metric(url: str, name: str, **labels: str) -> float:
-    text = httpx.get(url + "/metrics", timeout=10).text
+    text = httpx.get(url + "/metrics", timeout=30).text
     total = 0.0
     for line in text.splitlines():
         if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
@@ -262,411 +224,273 @@ def _metric(url: str, name: str, **labels: str) -> float:
     return total
 
 
-# --- phases ---------------------------------------------------------------------------------------------
+def _stored(db: Path, model: str) -> int:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute(f"SELECT COUNT(*) FROM events_{model}").fetchone()[0])
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process (all its threads: the writer thread counts too)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def sustained_log(
+    model: BenchModel, workdir: Path, batch_lua: Path, seconds: float, workers: int = 1
+) -> dict[str, Any]:
+    """256-row batches into a fresh server with the SQLite store; counted in the store itself."""
+    db = workdir / f"sustained-{workers}.db"
+    with model_server(f"sustained-{workers}", model, f"sqlite:///{db}", workdir, workers) as server:
+        if workers > 1:
+            time.sleep(3)  # every worker up
+        wrk.run(server.url + "/predict", batch_lua, 2, 2)  # warm-up: its events count in the store too
+        deadline = time.monotonic() + 120
+        while _stored(db, model.kind) < _metric(server.url, "mlmon_requests_total", endpoint="/predict") * BATCH:
+            if time.monotonic() > deadline:
+                raise TimeoutError("warm-up events not stored")
+            time.sleep(0.05)
+        before = _stored(db, model.kind)
+        acknowledged_before = _metric(server.url, "mlmon_requests_total", endpoint="/predict", status="200")
+        t0 = time.perf_counter()
+        load = wrk.run(server.url + "/predict", batch_lua, seconds, 4)
+        served_s = time.perf_counter() - t0
+        acknowledged = (
+            _metric(server.url, "mlmon_requests_total", endpoint="/predict", status="200") - acknowledged_before
+        ) * BATCH
+        deadline = time.monotonic() + 300
+        while _stored(db, model.kind) - before < acknowledged:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        until_stored_s = time.perf_counter() - t0
+        stored = _stored(db, model.kind) - before
+        outcomes = {
+            o: _metric(server.url, "mlmon_inference_events_total", outcome=o)
+            for o in ("dropped", "refused", "dead_lettered")
+        }
+    return {
+        "events_acknowledged": int(acknowledged),
+        "events_stored": stored,
+        "served_s": round(served_s, 2),
+        "until_stored_s": round(until_stored_s, 2),
+        "events_per_s": round(stored / until_stored_s, 1),
+        "acknowledged_per_s": round(acknowledged / served_s, 1),
+        "wrk_errors": load.errors,
+        **{k: int(v) for k, v in outcomes.items()},
+        "all_acknowledged_stored": stored == acknowledged,
+        "fsync": os.environ.get("MLMON_LOG_FSYNC", "interval"),
+        "workers": workers,
+    }
 
 
-def throughput_phase(
-    servers: Sequence[Server], bodies: Sequence[bytes], n: int, concurrency: int, rounds: int
-) -> tuple[dict[str, list[float]], dict[str, float]]:
-    """req/s per round, and the server process's CPU milliseconds per request over all rounds."""
-    out: dict[str, list[float]] = {s.name: [] for s in servers}
-    cpu: dict[str, float] = {s.name: 0.0 for s in servers}
-    for _ in range(rounds):
-        for server in servers:
-            before = cpu_seconds(server.proc.pid)
-            result = run_load(server.url + "/predict", bodies, n, concurrency)
-            cpu[server.name] += cpu_seconds(server.proc.pid) - before
-            if result.errors:
-                raise RuntimeError(f"{server.name}: {result.errors} failed requests")
-            out[server.name].append(result.throughput)
-    return out, {name: 1000 * total / (n * rounds) for name, total in cpu.items()}
+def model_cost_us(model: BenchModel, n: int = 2000) -> float:
+    """The model's own ``predict_proba`` on a one-row frame, in this process (best of 3)."""
+    import pandas as pd
+
+    from mlmon.registry.artifact import read_registered
+
+    estimator = read_registered(model.model_dir).load_model()
+    frame = pd.DataFrame([instance(rows(1), 0)])
+    estimator.predict_proba(frame)
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            estimator.predict_proba(frame)
+        best = min(best, (time.perf_counter() - t0) / n)
+    return round(best * 1e6, 1)
 
 
-def latency_phase(
-    servers: Sequence[Server], bodies: Sequence[bytes], n: int, rate: float, chunk: int = 25
-) -> dict[str, list[float]]:
-    """``n`` paced requests per server in short interleaved chunks, so that bursts of background load hit
-    every server alike."""
-    out: dict[str, list[float]] = {s.name: [] for s in servers}
-    for _ in range(max(1, n // chunk)):
-        for server in servers:
-            # enough clients that pacing, not client-side queueing, sets the load
-            result = run_load(server.url + "/predict", bodies, chunk, concurrency=4, rate=rate)
-            out[server.name].extend(result.latencies)
+def versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    names = ["fastapi", "starlette", "uvicorn", "pydantic", "prometheus-client", "prometheus-fastapi-instrumentator"]
+    out = {name: version(name) for name in [*names, "scikit-learn", "osmem-server"]}
+    out["wrk"] = wrk.version()
     return out
 
 
-def _wait_drained(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _metric(url, "mlmon_inference_queue_depth") == 0:
-            time.sleep(0.2)  # a batch popped from the queue may still be in its store write
-            return
-        time.sleep(0.05)
-
-
-def sustained_phase(server: Server, bodies: Sequence[bytes], seconds: float, concurrency: int) -> dict[str, Any]:
-    import json
-
-    batches = []
-    for i in range(0, 8 * BATCH, BATCH):
-        instances = [json.loads(b) for b in (bodies[(i + j) % len(bodies)] for j in range(BATCH))]
-        batches.append(json.dumps({"instances": instances}).encode())
-    labels = {"outcome": "stored"}
-    _wait_drained(server.url)  # earlier (warm-up) events must not count in this phase
-    stored_before = _metric(server.url, "mlmon_inference_events_total", **labels)
-    t0 = time.perf_counter()
-    stop = t0 + seconds
-    sent = 0
-    lock = threading.Lock()
-
-    def worker() -> None:
-        nonlocal sent
-        with httpx.Client(timeout=60) as client:
-            k = 0
-            while time.perf_counter() < stop:
-                response = client.post(
-                    server.url + "/predict",
-                    content=batches[k % len(batches)],
-                    headers={"content-type": "application/json"},
-                )
-                k += 1
-                if response.status_code == 200:
-                    with lock:
-                        sent += BATCH
-
-    _run_threads(worker, concurrency, seconds + 120)
-    served_s = time.perf_counter() - t0
-    # Drain: the rate counts only what the store holds; waiting for the queue to empty is part of it.
-    _wait_drained(server.url)
-    elapsed = time.perf_counter() - t0
-    stored = _metric(server.url, "mlmon_inference_events_total", **labels) - stored_before
-    return {
-        "events_served": sent,
-        "events_stored": stored,
-        "served_s": served_s,
-        "until_stored_s": elapsed,
-        "events_per_s": stored / elapsed,
-        "spooled": _metric(server.url, "mlmon_inference_events_total", outcome="spooled"),
-        "dropped": _metric(server.url, "mlmon_inference_events_total", outcome="dropped"),
-    }
-
-
-def writer_drain_rate(spec: ModelSpec, n: int, workdir: Path) -> float:
-    """The log path alone, in one process: InferenceLog (append + ship) → real SQLiteStore, no HTTP, no model."""
-    import uuid
-    from datetime import UTC, datetime
-
-    from prometheus_client import CollectorRegistry
-
-    from mlmon.inference_log import InferenceLog, LogConfig
-    from mlmon.instrument.metrics import inference_log_metrics
-    from mlmon.store.base import InferenceEvent
-    from mlmon.store.sqlite import SQLiteStore
-
-    store = SQLiteStore(workdir / "drain.db", spec)
-    store.ensure_schema()
-    frame = generate_features(2000, np.random.default_rng(5))
-    rows = frame[spec.feature_names].astype(object).where(frame[spec.feature_names].notna(), None)
-    features = [
-        {k: (("true" if v else "false") if isinstance(v, (bool, np.bool_)) else v) for k, v in r.items()}
-        for r in rows.to_dict(orient="records")
-    ]
-    now = datetime.now(UTC)
-    events = [
-        InferenceEvent(
-            uuid.uuid4().hex, now, spec.model, "bench", features[i % len(features)], [], "no_default", 0.2, "ok", 3.0
-        )
-        for i in range(n)
-    ]
-    log = InferenceLog(
-        workdir / "drain-log",
-        store,
-        config=LogConfig(max_bytes=10**10, bulk_size=500, flush_interval_s=0.05),
-        metrics=inference_log_metrics(CollectorRegistry()),
-        model=spec.model,
-        model_version="bench",
-    )
-    log.start()
-    t0 = time.perf_counter()
-    for i in range(0, n, BATCH):
-        log.append(events[i : i + BATCH])
-    log.flush(300)
-    elapsed = time.perf_counter() - t0
-    log.close()
-    store.close()
-    return n / elapsed
-
-
-def cheap_model_dir(model_dir: Path, workdir: Path) -> Path:
-    """A copy of the trained artifact with a logistic regression in place of the boosted trees, so that
-    the inference log (not the model's CPU) is what the sustained phase of the server process measures."""
-    import shutil
-
-    import joblib
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder
-
-    from mlmon.demo.data import default_probability
-    from mlmon.registry.artifact import CURRENT_FILE, MODEL_FILE, model_frame, resolve_version_dir
-    from mlmon.spec import load_spec
-
-    source = resolve_version_dir(model_dir)
-    target_root = workdir / "cheap-model"
-    target = target_root / source.name
-    shutil.copytree(source, target)
-    (target_root / CURRENT_FILE).write_text(source.name + "\n")
-    spec = load_spec(target / "spec.yaml")
-    rng = np.random.default_rng(3)
-    frame = generate_features(3000, rng)
-    labels = np.where(rng.random(len(frame)) < default_probability(frame), "default", "no_default")
-    numeric = [f.name for f in spec.features if f.type == "numeric"]
-    other = [f.name for f in spec.features if f.type != "numeric" and not f.pii]
-    pipeline = Pipeline(
-        [
-            (
-                "pre",
-                ColumnTransformer(
-                    [
-                        ("num", SimpleImputer(strategy="median"), numeric),
-                        (
-                            "cat",
-                            Pipeline(
-                                [
-                                    ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
-                                    ("onehot", OneHotEncoder(handle_unknown="ignore")),
-                                ]
-                            ),
-                            other,
-                        ),
-                    ]
-                ),
-            ),
-            ("clf", LogisticRegression(max_iter=500)),
-        ]
-    )
-    pipeline.fit(model_frame(spec, frame), labels)
-    joblib.dump(pipeline, target / MODEL_FILE)
-    return target_root
-
-
-def in_process_overhead(
-    model_dir: Path, spec_path: Path, bodies: Sequence[bytes], n: int, workdir: Path, chunk: int = 20
-) -> dict[str, float]:
-    """CPU per request of both apps in this process (ASGI calls via TestClient, interleaved chunks).
-    CPU time is far less sensitive to the machine's background load than wall-clock throughput."""
-    from fastapi.testclient import TestClient
-    from prometheus_client import CollectorRegistry
-
-    from mlmon.settings import ModelServerSettings
-    from model_server import create_app
-
-    settings = ModelServerSettings(
-        store=f"sqlite:///{workdir / 'inproc.db'}",
-        var_dir=workdir / "inproc",
-        model_path=model_dir,
-        model_spec=spec_path,
-        pii_hash_key="bench-pii-key-0123456789",
-    )
-    apps = {"bare": bare_app(model_dir), "instrumented+sqlite": create_app(settings, registry=CollectorRegistry())}
-    headers = {"content-type": "application/json"}
-    cpu = dict.fromkeys(apps, 0.0)
-    with TestClient(apps["bare"]) as bare, TestClient(apps["instrumented+sqlite"]) as instr:
-        clients = {"bare": bare, "instrumented+sqlite": instr}
-        for client in clients.values():
-            for body in bodies[:20]:
-                client.post("/predict", content=body, headers=headers)
-        for k in range(max(1, n // chunk)):
-            for name, client in clients.items():
-                before = time.process_time()
-                for body in bodies[k * chunk % len(bodies) :][:chunk]:
-                    assert client.post("/predict", content=body, headers=headers).status_code == 200
-                if name != "bare":
-                    apps[name].state.mlmon.log.flush(30)  # the log's CPU counts
-                cpu[name] += time.process_time() - before
-    count = max(1, n // chunk) * chunk
-    bare_ms, instr_ms = 1000 * cpu["bare"] / count, 1000 * cpu["instrumented+sqlite"] / count
-    return {
-        "bare_cpu_ms_per_req": round(bare_ms, 3),
-        "instrumented_cpu_ms_per_req": round(instr_ms, 3),
-        "added_cpu_ms_per_req": round(instr_ms - bare_ms, 3),
-        "cpu_ratio": round(bare_ms / instr_ms, 3),
-        "requests_each": count,
-    }
-
-
-# --- model ----------------------------------------------------------------------------------------------
-
-
-def resolve_model(path: str | None, workdir: Path) -> Path:
-    from mlmon.registry.artifact import resolve_version_dir
-    from mlmon.spec import load_spec
-
-    candidate = Path(path) if path else REPO / "var" / "models" / "loan_default"
-    try:
-        resolve_version_dir(candidate)
-        return candidate
-    except Exception:
-        if path:
-            raise
-    print("no trained model in var/models/loan_default: training one (Feast, temp dir)…", flush=True)
-    from mlmon.training.train import train
-    from tests.fixtures.feast import copy_feature_repo
-
-    spec = load_spec(REPO / "mlmon" / "demo" / "loan_default.yaml")
-    repo = copy_feature_repo(workdir / "feature_repo")
-    result = train(spec, repo, workdir / "models" / spec.model, rows=4000, seed=7)
-    return Path(result.path).parent
-
-
-# --- main -----------------------------------------------------------------------------------------------
+# --- main ---------------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.serving", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", help="model folder (default: var/models/loan_default, else train one)")
-    parser.add_argument("--requests", type=int, default=200, help="requests per server per throughput round")
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--latency-requests", type=int, default=200, help="paced requests per server")
-    parser.add_argument("--load", type=float, default=0.5, help="steady load as a share of bare throughput")
-    parser.add_argument("--sustain-s", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=6.0, help="per server per round")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--sustain-s", type=float, default=20.0)
     parser.add_argument("--no-es", action="store_true", help="skip the Elasticsearch-API server")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--serve-bare", metavar="MODEL_DIR", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(sys.argv[2:] if argv is None and sys.argv[1:2] == ["serving"] else argv)
-    if args.serve_bare:
-        _serve_bare(Path(args.serve_bare), args.port)
-        return
     if args.quick:
-        args.requests, args.rounds, args.latency_requests, args.sustain_s = 100, 2, 100, 6.0
-
-    from mlmon.registry.artifact import load_model
+        args.rounds, args.seconds, args.sustain_s = 3, 3.0, 8.0
+    wrk.require_wrk()
+    load_start = os.getloadavg()
 
     with tempfile.TemporaryDirectory(prefix="mlmon-bench-serving-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
-        model_dir = resolve_model(args.model, workdir)
-        model = load_model(model_dir)
-        spec_path = model.path / "spec.yaml"
-        bodies = request_bodies(model.spec, 500)
+        fast, cpu = write_model(workdir / "models", "fast"), write_model(workdir / "models", "cpu")
+        single = json.dumps(instance(rows(1, seed=5), 0)).encode()
+        batch_rows = rows(BATCH, seed=6)
+        batch = json.dumps({"instances": [instance(batch_rows, i) for i in range(BATCH)]}).encode()
+        single_lua = wrk.script(workdir / "single.lua", "POST", single)
+        batch_lua = wrk.script(workdir / "batch.lua", "POST", batch)
+
         servers = [
-            stack.enter_context(_bare_server(model_dir, workdir)),
-            stack.enter_context(
-                _model_server("sqlite", model_dir, spec_path, f"sqlite:///{workdir / 'events.db'}", workdir)
-            ),
+            stack.enter_context(app_server(kind, fast, workdir)) for kind in ("bare", "instrumentator", "mlmon-metrics")
         ]
+        servers.append(
+            stack.enter_context(model_server("mlmon-sqlite", fast, f"sqlite:///{workdir / 'events.db'}", workdir))
+        )
         es_version = None
         if not args.no_es:
             from osmem_server import OsmemServer
 
             osmem = stack.enter_context(OsmemServer.start(startup_timeout=30.0))
             es_version = getattr(osmem, "version", None)
-            servers.append(
-                stack.enter_context(_model_server("elasticsearch", model_dir, spec_path, osmem.url, workdir))
-            )
+            servers.append(stack.enter_context(model_server("mlmon-es", fast, osmem.url, workdir)))
         print(f"servers up: {', '.join(s.name for s in servers)}; warming up", flush=True)
         for server in servers:
-            run_load(server.url + "/predict", bodies, 60, args.concurrency)
+            wrk.run(server.url + "/predict", single_lua, 2, args.connections)
 
-        print("phase 1: throughput (closed loop)", flush=True)
-        tput, cpu_ms = throughput_phase(servers, bodies, args.requests, args.concurrency, args.rounds)
-        bare_tput = statistics.median(tput["bare"])
-        rate = args.load * bare_tput
-        print(f"phase 2: latency at {rate:.0f} req/s", flush=True)
-        lat = latency_phase(servers, bodies, args.latency_requests, rate)
-        print("phase 3: inference log, sustained batches into SQLite", flush=True)
-        sqlite_server = next(s for s in servers if s.name == "sqlite")
-        sustained = sustained_phase(sqlite_server, bodies, args.sustain_s, concurrency=2)
-        cheap_dir = cheap_model_dir(model_dir, workdir)
-        with _model_server(
-            "sqlite-cheap-model", cheap_dir, spec_path, f"sqlite:///{workdir / 'cheap.db'}", workdir
-        ) as cheap:
-            run_load(cheap.url + "/predict", bodies, 20, 1)
-            sustained_log = sustained_phase(cheap, bodies, args.sustain_s, concurrency=2)
-        drain = writer_drain_rate(model.spec, 50_000 if not args.quick else 20_000, workdir)
-        print("phase 4: in-process CPU per request (bare vs instrumented)", flush=True)
-        in_process = in_process_overhead(model_dir, spec_path, bodies, 200 if not args.quick else 100, workdir)
-
-        rows: list[dict[str, Any]] = []
-        bare_p99 = _percentile(lat["bare"], 99) * 1000
+        print("phase 1: throughput", flush=True)
+        tput = throughput_phase(servers, single_lua, args.seconds, args.connections, args.rounds)
+        print("phase 2: latency (one connection)", flush=True)
+        lat = latency_phase(servers, single_lua, args.seconds, args.rounds)
+        print("phase 3: /healthz, /readyz, /metrics under saturating 256-row batches", flush=True)
+        sqlite_server = next(s for s in servers if s.name == "mlmon-sqlite")
+        probes = probes_under_batch_load(sqlite_server, workdir, batch_lua, max(8.0, args.seconds * 2))
         for server in servers:
-            t = statistics.median(tput[server.name])
-            p50, p99 = _percentile(lat[server.name], 50) * 1000, _percentile(lat[server.name], 99) * 1000
-            rows.append(
-                {
-                    "server": server.name if server.name == "bare" else f"instrumented+{server.name}",
-                    "req_per_s": round(t, 1),
-                    "req_per_s_rounds": [round(x, 1) for x in tput[server.name]],
-                    "throughput_ratio": round(t / bare_tput, 3),
-                    "server_cpu_ms_per_req": round(cpu_ms[server.name], 2),
-                    "cpu_ratio": round(cpu_ms["bare"] / cpu_ms[server.name], 3),
-                    "p50_ms": round(p50, 2),
-                    "p99_ms": round(p99, 2),
-                    "added_p99_ms": round(p99 - bare_p99, 2) if server.name != "bare" else 0.0,
-                    "latency_samples": len(lat[server.name]),
-                }
+            server.proc.send_signal(signal.SIGTERM)
+        for server in servers:
+            server.proc.wait(60)
+
+        print("phase 4: inference log, sustained 256-row batches into SQLite", flush=True)
+        sustained = sustained_log(fast, workdir, batch_lua, args.sustain_s)
+        sustained_two = sustained_log(fast, workdir, batch_lua, args.sustain_s, workers=2)
+        print("phase 5: 1 vs 2 workers on a CPU-bound model", flush=True)
+        with ExitStack() as workers_stack:
+            one = workers_stack.enter_context(
+                model_server("workers-1", cpu, f"sqlite:///{workdir / 'w1.db'}", workdir, 1)
             )
-        instrumented = [r for r in rows if r["server"] != "bare"]
-        payload = {
-            "description": "bare FastAPI vs instrumented model server with the inference log, same model, loopback",
-            "reference": "the same model behind a bare FastAPI endpoint in the same run (interleaved rounds)",
-            "targets": {
-                "throughput_ratio": f">= {TARGET_RATIO}",
-                "added_p99_ms": f"<= {TARGET_ADDED_P99_MS}",
-                "inference_log_events_per_s": f">= {TARGET_EVENTS_PER_S:.0f}",
-            },
-            "rows": rows,
-            "steady_load_req_per_s": round(rate, 1),
-            "in_process_cpu": in_process,
-            "inference_log": {
-                "server_process_events_per_s": round(sustained_log["events_per_s"], 1),
-                "ratio_to_target": round(sustained_log["events_per_s"] / TARGET_EVENTS_PER_S, 3),
-                "server_process_cheap_model": sustained_log,
-                "server_process_trained_model": sustained,
-                "writer_drain_events_per_s_in_process": round(drain, 1),
-            },
-            "met": {
-                "throughput_ratio": all(r["throughput_ratio"] >= TARGET_RATIO for r in instrumented),
-                "throughput_ratio_cpu": in_process["cpu_ratio"] >= TARGET_RATIO,
-                "added_p99_ms": all(r["added_p99_ms"] <= TARGET_ADDED_P99_MS for r in instrumented),
-                "inference_log_events_per_s": sustained_log["events_per_s"] >= TARGET_EVENTS_PER_S,
-            },
-            "setup": {
-                "model": model.version,
-                "model_path": str(model_dir),
-                "concurrency": args.concurrency,
-                "requests_per_round": args.requests,
-                "rounds": args.rounds,
-                "latency_requests_per_server": args.latency_requests,
-                "batch_size_sustained": BATCH,
-                "es_api_server": f"osmem-server {es_version}" if es_version else None,
-                "load_avg_at_end": os.getloadavg(),
-            },
-            "notes": [
-                "One 2-core machine shared with other work: server, load generator and stores compete for CPU; "
-                "rounds are interleaved so background load hits every server alike.",
-                "Throughput is closed-loop (saturation) with the model's CPU cost dominating each request.",
-                "server_cpu_ms_per_req: user+system CPU of the server process (all threads, incl. the "
-                "inference-log writer) per request; cpu_ratio = bare / this, the throughput ratio a CPU-bound "
-                "server would reach without background noise. The ES-API server's own CPU is not included.",
-                "in_process_cpu: both apps called in this process, interleaved; CPU per request including the "
-                "inference-log writer thread (flushed each chunk) — the least noisy overhead figure here.",
-                "inference_log.server_process_events_per_s: a model server process (SQLite store) fed batches "
-                "of 256 with a logistic-regression copy of the artifact, so the log path is what is measured; "
-                "with the trained boosted trees the model's CPU bounds the rate (server_process_trained_model).",
-            ],
-        }
+            two = workers_stack.enter_context(
+                model_server("workers-2", cpu, f"sqlite:///{workdir / 'w2.db'}", workdir, 2)
+            )
+            time.sleep(3)  # both workers of the second server up
+            for server in (one, two):
+                wrk.run(server.url + "/predict", single_lua, 2, args.connections)
+            workers = throughput_phase([one, two], single_lua, args.seconds, args.connections, args.rounds)
+
+        costs = {"fast_model_predict_us": model_cost_us(fast), "cpu_model_predict_us": model_cost_us(cpu, 200)}
+        payload = build_payload(args, servers, tput, lat, probes, sustained, workers, costs, es_version, load_start)
+        payload["inference_log_two_workers"] = sustained_two
         record("serving", payload)
+
+
+def build_payload(
+    args: argparse.Namespace,
+    servers: Sequence[Server],
+    tput: dict[str, dict[str, list[float]]],
+    lat: dict[str, list[wrk.WrkResult]],
+    probes: dict[str, Any],
+    sustained: dict[str, Any],
+    workers: dict[str, dict[str, list[float]]],
+    costs: dict[str, float],
+    es_version: str | None,
+    load_start: tuple[float, float, float],
+) -> dict[str, Any]:
+    bare_tput = statistics.median(tput["bare"]["req_per_s"])
+    bare_cpu = statistics.median(tput["bare"]["cpu_us_per_req"])
+    bare_p99 = wrk.percentile_ms(wrk.merged(lat["bare"]), 99)
+    rows_out: list[dict[str, Any]] = []
+    for server in servers:
+        name = server.name
+        histogram = wrk.merged(lat[name])
+        t = statistics.median(tput[name]["req_per_s"])
+        cpu = statistics.median(tput[name]["cpu_us_per_req"])
+        p99 = wrk.percentile_ms(histogram, 99)
+        rows_out.append(
+            {
+                "server": name,
+                "req_per_s": round(t, 1),
+                "req_per_s_rounds": [round(x) for x in tput[name]["req_per_s"]],
+                "throughput_ratio": round(t / bare_tput, 3),
+                "cpu_us_per_req": round(cpu, 1),
+                "added_cpu_us_per_req": round(cpu - bare_cpu, 1),
+                "p50_ms": round(wrk.percentile_ms(histogram, 50), 3),
+                "p99_ms": round(p99, 3),
+                "added_p99_ms": round(p99 - bare_p99, 3),
+                "latency_samples": sum(histogram.values()),
+            }
+        )
+    by_name = {r["server"]: r for r in rows_out}
+    one = statistics.median(workers["workers-1"]["req_per_s"])
+    two = statistics.median(workers["workers-2"]["req_per_s"])
+    with_log = [r for r in rows_out if r["server"] in ("mlmon-sqlite", "mlmon-es")]
+    instrumentator = by_name["instrumentator"]
+    workers_out = {
+        "one_worker_req_per_s": round(one, 1),
+        "two_workers_req_per_s": round(two, 1),
+        "rounds": {k: [round(x) for x in v["req_per_s"]] for k, v in workers.items()},
+        "cpu_us_per_req": {k: round(statistics.median(v["cpu_us_per_req"]), 1) for k, v in workers.items()},
+        "speedup": round(two / one, 3),
+    }
+    return {
+        "description": "bare FastAPI vs the instrumentator vs mlmon (metrics; metrics + inference log), fast model, "
+        "loopback, wrk; 1 vs 2 workers on a CPU-bound model",
+        "reference": "bare: a plain def endpoint with a pydantic request model scoring the same model (same run, "
+        "interleaved rounds); one worker for the workers speedup",
+        "targets": dict(TARGETS),
+        "rows": rows_out,
+        "probes_under_batch_load": probes,
+        "inference_log": sustained,
+        "workers": workers_out,
+        "model_cost": costs,
+        "met": {
+            "throughput_ratio_with_log": all(
+                r["throughput_ratio"] >= TARGETS["throughput_ratio_with_log"] for r in with_log
+            ),
+            "added_cpu_below_instrumentator": all(
+                r["added_cpu_us_per_req"] < instrumentator["added_cpu_us_per_req"] for r in with_log
+            ),
+            "added_p99_ms": all(r["added_p99_ms"] <= TARGETS["added_p99_ms"] for r in with_log),
+            "two_workers_speedup": workers_out["speedup"] >= TARGETS["two_workers_speedup"],
+            "inference_log_events_per_s": sustained["events_per_s"] >= TARGETS["inference_log_events_per_s"]
+            and sustained["all_acknowledged_stored"]
+            and sustained["dropped"] == 0,
+            "healthz_p99_ms_under_batch_load": probes["healthz_p99_ms"] < TARGETS["healthz_p99_ms_under_batch_load"],
+        },
+        "setup": {
+            "rounds": args.rounds,
+            "seconds_per_round": args.seconds,
+            "connections": args.connections,
+            "batch_size": BATCH,
+            "sustain_s": args.sustain_s,
+            "es_api_server": f"osmem-server {es_version}" if es_version else None,
+            "versions": versions(),
+            "load_avg_start": load_start,
+            "load_avg_end": os.getloadavg(),
+        },
+        "notes": NOTES,
+    }
+
+
+NOTES = [
+    "One 2-core machine shared with other work: the servers, wrk and the stores compete for CPU; rounds are "
+    "interleaved so background load hits every server alike, and CPU per request is the steadier figure.",
+    "req_per_s: wrk closed loop with `connections` keep-alive connections, single-row requests, median of rounds; "
+    "throughput_ratio = this / bare.",
+    "cpu_us_per_req: user+system CPU of the server process (all threads: event loop, request threads, the inference "
+    "log's shipper and fsync ticker) per request answered, median of rounds; the store's own process (osmem-server) "
+    "is not included; added = this - bare.",
+    "p50/p99: one connection (no queueing), every sample of every round (wrk's histogram, microsecond resolution); "
+    "added_p99 = this - bare.",
+    "probes_under_batch_load: /healthz, /readyz and /metrics, one connection each, while 4 connections send "
+    "256-row batches to mlmon-sqlite (saturating its CPU).",
+    "inference_log: a fresh mlmon-sqlite server, 4 connections of 256-row batches for sustain_s; events_per_s = "
+    "events counted in the SQLite table / time from the first request until the last acknowledged event is "
+    "stored; acknowledged = 200 answers x 256 (the server's own counter); fsync policy of the local log as named.",
+    "inference_log_two_workers: the same with --workers 2 (two processes, each shipping its own log into the same "
+    "SQLite file).",
+    "workers: the reference server with the SQLite log on the CPU-bound model; --workers 1 vs --workers 2 (same "
+    "socket, kernel-balanced), interleaved rounds.",
+]
 
 
 if __name__ == "__main__":

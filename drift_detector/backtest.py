@@ -4,7 +4,8 @@ past window, nothing published.
 The job is the live ``DriftJob`` with its window setting set to the window's length, run at the window's end,
 on a store that only reads (``mlmon.history.dry_store``). Its streaks (``MLMON_CONSECUTIVE``) live in the
 backtest's work folder, so they carry from one window to the next as they would live and never touch the live
-job's. Prometheus is not asked and no email is sent. Also the one-off ``mlmon drift --start --end``.
+job's. Prometheus is not asked (the counts come from the store: ``MLMON_DRIFT_COUNTS=store``) and no email is
+sent. Also the one-off ``mlmon drift --start --end``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from mlmon.settings import DriftSettings, load_settings
 from mlmon.spec import load_spec
 from mlmon.store.base import TimeWindow
 
-DRY = {"prometheus_url": None, "smtp_host": None}
+# A past window is read from the store alone: Prometheus (its serve-time counts too) is not history; no email.
+DRY = {"prometheus_url": None, "smtp_host": None, "drift_counts": "store"}
 
 
 def drift_settings(setup: WindowJobSetup, window_s: float) -> DriftSettings:

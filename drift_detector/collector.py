@@ -21,7 +21,7 @@ class DriftCollector(LatestRun[DriftRun]):
         score = GaugeMetricFamily(
             "mlmon_drift_score",
             "Effect size of the drift test (statistic of `method`)",
-            labels=[*base, "feature", "method", "role", "source"],
+            labels=[*base, "feature", "method", "role", "source"],  # source: where the window's numbers came from
         )
         p_value = GaugeMetricFamily(
             "mlmon_drift_p_value",
@@ -36,7 +36,7 @@ class DriftCollector(LatestRun[DriftRun]):
         for check in run.checks:
             if check.effect is not None and math.isfinite(check.effect.statistic):
                 score.add_metric(
-                    [*values, check.feature, check.effect.test, check.role, "store"], check.effect.statistic
+                    [*values, check.feature, check.effect.test, check.role, run.source], check.effect.statistic
                 )
             if check.significance is not None and check.significance.p_value is not None:
                 p_value.add_metric(

@@ -2,11 +2,16 @@
 
 Only the serving version's rows are compared with its baseline (right after a deploy the window also holds
 rows of the previous version, which would look like drift); the report says how many rows were left out.
-The window's data comes the cheapest way that is still exact: raw values (exact KS) when the window holds at
-most ``exact_ks_max_rows`` predictions, otherwise counts on the baseline's fixed bins pushed down to the store
-(SQLite ``GROUP BY`` / Elasticsearch aggregations), so a run reads features × bins numbers, not the rows.
-The served output distribution is also read from Prometheus (``increase(mlmon_prediction_bucket[window])``)
-and reported next to the store's; when Prometheus is unreachable the run goes on and says so.
+The window's data comes the cheapest way that is still exact (``MLMON_DRIFT_COUNTS``), and the run says which
+(``run.path``, ``run.source``): raw values (exact KS) from the store when the window holds at most
+``exact_ks_max_rows`` predictions; above, the counts the model server recorded at serve time on the baseline's
+fixed bins, read from Prometheus (``drift_detector.serve_counts``: features × bins numbers, the window size
+included, so the run costs the same at 10k and 10M rows); without usable serve-time counts (Prometheus not
+configured, unreachable, without samples, or other edges than the baseline's) the counts pushed down to the
+store (SQLite ``GROUP BY`` / Elasticsearch aggregations: bytes flat, time linear in the rows scanned).
+On the store's paths the served output distribution is also read from Prometheus
+(``increase(mlmon_prediction_bucket[window])``) and reported next to the store's; when Prometheus is
+unreachable the run goes on and says so.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from drift_detector.collector import DriftCollector
 from drift_detector.integrity import NEW_CATEGORY_SHARE, Break, fingerprint
 from drift_detector.report_html import write_html_report
 from drift_detector.run import DriftRun, to_record
+from drift_detector.serve_counts import CountsUnusable, ServeCounts, ServeCountsReader
 from mlmon.atomic import write_text_atomic
 from mlmon.errors import BackendUnavailable, BaselineNotFound, StoreUnavailable
 from mlmon.jobs import JobHealth, job_parts
@@ -43,6 +49,7 @@ from mlmon.store.fields import DocField
 
 log = logging.getLogger(__name__)
 
+_UNREACHABLE = "Prometheus unreachable"
 # The store fields (and frame columns) that carry the output, binned like features.
 _STORE_FIELD: dict[str, str] = {PREDICTION: DocField.SCORE, PREDICTED_CLASS: DocField.PREDICTED_LABEL}
 
@@ -84,15 +91,23 @@ class DriftJob:
             raise
         version = baseline.version
         self.health.model_version = version
-        try:
-            rows = self.store.count(window, model_version=version)
-            others = max(0, self.store.count(window) - rows)  # rows written between the two counts
-        except StoreUnavailable:
-            self.health.backend_error(self.store.backend)
-            raise
+        source_notes: list[str] = []
+        served = self._serve_time(baseline, window, source_notes)
+        if served is not None:
+            rows, others = served.rows.rows, served.rows.others
+        else:
+            try:
+                rows = self.store.count(window, model_version=version)
+                others = max(0, self.store.count(window) - rows)  # rows written between the two counts
+            except StoreUnavailable:
+                self.health.backend_error(self.store.backend)
+                raise
         run = DriftRun(
             model=baseline.model, version=version, window=window, rows=rows, status="ok", other_version_rows=others
         )
+        run.notes.extend(source_notes)
+        if served is not None:
+            run.path, run.source = "binned", "prometheus"
         run.importance = dict(baseline.registered.importance)
         run.units = {f.name: f.unit or "" for f in baseline.spec.features}
         if others:
@@ -108,7 +123,7 @@ class DriftJob:
                 "MLMON_MIN_ROWS: thresholds are calibrated to the window's size)"
             )
         else:
-            current = self._current(baseline, window, rows, run)
+            current = served.current if served is not None else self._current(baseline, window, rows, run)
             overrides = {f.name: f.drift for f in baseline.spec.features if f.drift is not None}
             run.checks = compare(
                 baseline.engine,
@@ -118,7 +133,7 @@ class DriftJob:
                 exact_max_rows=self.settings.exact_ks_max_rows,
                 overrides=overrides,
             )
-            self._add_means(baseline, window, run)
+            self._add_means(baseline, window, run, served)
             run.breaks = self._breaks(run, window, version)
             run.decisions, history = decide(
                 run.checks,
@@ -128,7 +143,8 @@ class DriftJob:
                 breaks=set(run.breaks),
             )
             write_text_atomic(self.state_path, json.dumps(history, sort_keys=True))
-            run.prometheus_check = self._prometheus_output(baseline, run)
+            if served is None:  # on the serve-time counts the output check already is Prometheus's
+                run.prometheus_check = self._prometheus_output(baseline, run, counted=self._failed(source_notes))
             examples = self.store.read_window(window, fields=[], limit=5, model_version=version)
             run.example_ids = list(examples["prediction_id"])
         run.finished_at = datetime.fromtimestamp(self.clock(), UTC)
@@ -170,9 +186,41 @@ class DriftJob:
         top = unseen.value_counts()
         return str(top.index[0]), float(top.iloc[0]) / len(frame)
 
-    def _add_means(self, baseline: ServingBaseline, window: TimeWindow, run: DriftRun) -> None:
+    def _serve_time(self, baseline: ServingBaseline, window: TimeWindow, notes: list[str]) -> ServeCounts | None:
+        """The window's serve-time counts from Prometheus when they are the source (``MLMON_DRIFT_COUNTS``),
+        else None (the store's paths); a fallback is said in ``notes`` and Prometheus errors are counted."""
+        mode = self.settings.drift_counts
+        if mode == "store":
+            return None
+        if self.prometheus is None:
+            if mode == "prometheus":
+                notes.append("MLMON_DRIFT_COUNTS=prometheus but MLMON_PROMETHEUS_URL is not set: counts from the store")
+            return None
+        reader = ServeCountsReader(self.prometheus, baseline.model, baseline.version, self.settings.window, window.end)
+        fallback = "window counts from the store instead of the serve-time counts"
+        try:
+            served = reader.rows()
+            if served is None or served.rows <= 0:
+                notes.append(
+                    f"Prometheus has no serve-time counts of version {baseline.version} for the window: {fallback}"
+                )
+                return None
+            if mode == "auto" and served.rows <= self.settings.exact_ks_max_rows:
+                return None  # a small window: raw rows from the store, exact tests
+            return reader.counts(baseline.engine, served)
+        except BackendUnavailable as exc:
+            self.health.backend_error("prometheus")
+            notes.append(f"{_UNREACHABLE} ({exc}): {fallback}")
+        except CountsUnusable as exc:
+            notes.append(f"serve-time counts unusable ({exc}): {fallback}")
+        return None
+
+    def _add_means(
+        self, baseline: ServingBaseline, window: TimeWindow, run: DriftRun, served: ServeCounts | None = None
+    ) -> None:
         """Before → after means for numeric checks, so an email can say "1.6e7 s → 1.6e10 s". The exact path
-        already has the window's means; the binned path asks the store (one AVG per feature, no rows)."""
+        already has the window's means, the binned paths their per-bin sums; the output's mean comes from the
+        served histogram on the serve-time counts, else the store (one AVG per feature, no rows)."""
         ref_means: dict[str, float | None] = {PREDICTION: baseline.profile.prediction.mean}
         for name, fp in baseline.profile.features.items():
             ref_means[name] = getattr(fp, "mean", None)
@@ -180,8 +228,12 @@ class DriftJob:
         for check in numeric:
             if ref_means.get(check.feature) is not None:
                 check.summary.setdefault("ref_mean", ref_means[check.feature])
+        if served is not None:
+            for check in numeric:
+                if check.feature in served.means:
+                    check.summary.setdefault("cur_mean", served.means[check.feature])
         lacking = [c for c in numeric if "cur_mean" not in c.summary and c.n_cur > 0]
-        if not lacking:
+        if not lacking or served is not None:  # the serve-time counts never make the store scan the window
             return
         fields = {_STORE_FIELD.get(c.feature, c.feature): c for c in lacking}
         summaries = self.store.numeric_summaries(window, list(fields), [], model_version=baseline.version)
@@ -221,7 +273,12 @@ class DriftJob:
         reverse = {v: k for k, v in _STORE_FIELD.items()}
         return {reverse.get(field, field): value for field, value in counts.items()}
 
-    def _prometheus_output(self, baseline: ServingBaseline, run: DriftRun) -> Any:
+    @staticmethod
+    def _failed(notes: list[str]) -> bool:
+        """Whether this run already found Prometheus unreachable (and counted it)."""
+        return any(note.startswith(_UNREACHABLE) for note in notes)
+
+    def _prometheus_output(self, baseline: ServingBaseline, run: DriftRun, counted: bool = False) -> Any:
         if self.prometheus is None:
             run.notes.append("Prometheus not configured (MLMON_PROMETHEUS_URL): served output histogram not checked")
             return None
@@ -232,8 +289,9 @@ class DriftJob:
         try:
             bounds, counts = histogram_bins(self.prometheus.query(expr, at=run.window.end))
         except BackendUnavailable as exc:
-            self.health.backend_error("prometheus")
-            run.notes.append(f"Prometheus unreachable, served output histogram not checked: {exc}")
+            if not counted:  # one failure per run in mlmon_backend_errors_total
+                self.health.backend_error("prometheus")
+            run.notes.append(f"{_UNREACHABLE}, served output histogram not checked: {exc}")
             return None
         base = baseline.engine.features.get(PREDICTION)
         if not isinstance(base, NumericBaseline) or not counts or sum(counts) <= 0:

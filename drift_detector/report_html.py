@@ -45,7 +45,9 @@ td,th{padding:4px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-alig
 {% endif %}
 <p>Window {{ run.window.start.isoformat() }} → {{ run.window.end.isoformat() }} ·
 {{ run.rows }} predictions of version {{ run.version }} ·
-{{ run.path }} path · baseline {{ baseline_source }}</p>
+{{ run.path }} path, counts from
+{{ "Prometheus (serve-time counts)" if run.source == "prometheus" else "the store" }} ·
+baseline {{ baseline_source }}</p>
 {% for note in run.notes %}<p class="muted">Note: {{ note }}</p>{% endfor %}
 <p class="legend">Bars: <span style="background:#9e9e9e"></span>baseline (training)
 <span style="background:#1565c0"></span>current window</p>

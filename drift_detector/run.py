@@ -31,7 +31,8 @@ class DriftRun:
     decisions: list[Decision] = field(default_factory=list)
     prometheus_check: FeatureComparison | None = None
     notes: list[str] = field(default_factory=list)
-    path: str = "binned"  # "exact" (raw values) or "binned" (counts pushed down to the store)
+    path: str = "binned"  # "exact" (raw values) or "binned" (counts on the baseline's bins)
+    source: str = "store"  # where the window's numbers came from: "store" or "prometheus" (serve-time counts)
     report_path: str | None = None
     example_ids: list[str] = field(default_factory=list)
     finished_at: datetime | None = None
@@ -74,6 +75,9 @@ class DriftRun:
             importance_source="permutation" if self.importance else "",
             output_measured=self.output_measured,
         )
+
+
+_SOURCES = {"store": "the store", "prometheus": "Prometheus (serve-time counts)"}
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -119,6 +123,7 @@ def report_document(run: DriftRun) -> dict[str, Any]:
         "other_version_rows": run.other_version_rows,
         "status": run.status,
         "path": run.path,
+        "source": run.source,
         "drift_detected": bool(drifted),
         "drifted_features": drifted,
         "summary": summary_line(run),
@@ -158,7 +163,7 @@ def summary_line(run: DriftRun) -> str:
 def summary_text(run: DriftRun) -> str:
     window = (
         f"window {run.window.start.isoformat()} .. {run.window.end.isoformat()}, {run.path} path, "
-        f"rows of version {run.version} only"
+        f"counts from {_SOURCES.get(run.source, run.source)}, rows of version {run.version} only"
     )
     lines = [summary_line(run), window]
     if run.status == "ok" and run.drifted:

@@ -8,12 +8,30 @@ import sys
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of the record, not the stream of when it was made (a
+    command run in-process, by a test or an embedding program, may replace and close stderr afterwards)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
 def configure_logging(level: str = "INFO") -> None:
-    """Send mlmon's logs to stderr in one format; quiet the chattiest libraries."""
+    """Send mlmon's logs to stderr in one format; quiet the chattiest libraries. Calling it again replaces
+    the handler it installed before, and only that one."""
     root = logging.getLogger()
     for handler in list(root.handlers):
-        root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+        if isinstance(handler, _StderrHandler):
+            root.removeHandler(handler)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter(_FORMAT))
     root.addHandler(handler)
     root.setLevel(level.upper())

@@ -99,6 +99,20 @@ class ModelServerSettings(CommonSettings):
     feedback_token: SecretStr | None = Field(
         default=None, description="Bearer token required by POST /feedback (unset: feedback is refused)"
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Worker processes of `mlmon serve` (each with its own inference log; >1 merges /metrics "
+        "through PROMETHEUS_MULTIPROC_DIR, default <var_dir>/metrics-multiproc)",
+    )
+    scoring_threads: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Threads per worker that parse, score and log /predict requests (more only add GIL "
+        "contention for the event loop that answers /healthz; scale with --workers)",
+    )
     max_batch_size: int = Field(default=256, ge=1, description="Largest batch accepted by /predict")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Larger request bodies get 413")
     unknown_fields: Literal["reject", "ignore"] = Field(default="reject", description="Unknown request fields")
@@ -139,7 +153,9 @@ class ModelServerSettings(CommonSettings):
     event_time_max_future_s: float = Field(
         default=300, ge=0, description="A client's event_time may be at most this long after the server's clock"
     )
-    bulk_size: int = Field(default=500, ge=1, description="Events per bulk write to the store")
+    bulk_size: int = Field(
+        default=2000, ge=1, description="Events per bulk write to the store (fewer commits per event)"
+    )
     flush_interval_s: float = Field(default=0.5, gt=0, description="Longest wait before a bulk write")
     replay_interval_s: float = Field(default=2.0, gt=0, description="How often a store outage is re-checked")
 
@@ -237,6 +253,13 @@ class DriftSettings(CommonSettings, EmailSettings):
     alpha: float = Field(default=0.05, gt=0, lt=1, description="False discovery rate (Benjamini–Hochberg)")
     consecutive: int = Field(default=2, ge=1, description="Windows in a row before drift is decided")
     exact_ks_max_rows: int = Field(default=50_000, ge=0, description="Exact KS on raw values up to this size")
+    drift_counts: Literal["auto", "prometheus", "store"] = Field(
+        default="auto",
+        description="Where a window's counts come from: auto = the model server's serve-time counts in Prometheus "
+        "(a run cost flat in traffic) for windows above MLMON_EXACT_KS_MAX_ROWS, raw rows from the store below; "
+        "prometheus = the serve-time counts for every window; store = the store only (raw rows or counts pushed "
+        "down). Without usable Prometheus counts a run falls back to the store and says why",
+    )
     reports_dir: Path | None = Field(default=None, description="HTML reports (default: <var_dir>/reports)")
 
     @field_validator("window")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,8 +27,8 @@ import pandas as pd
 from mlmon.baseline.profile import BaselineProfile
 from mlmon.inference_log.pii import PiiProtector
 from mlmon.instrument import Instrumentation
-from mlmon.instrument.events import EventBuilder
-from mlmon.registry.scoring import Scored
+from mlmon.instrument.events import EventBuilder, prediction_ids
+from mlmon.registry.scoring import Scored, rows_frame
 from mlmon.spec import ModelSpec
 from mlmon.store.base import InferenceEvent, ResponseKind
 
@@ -108,25 +107,28 @@ class Predictor:
         self.names = spec.feature_names
         self.regression = spec.prediction.kind == "regression"
         self.events = EventBuilder(spec, model.version, pii)
+        self.spec = spec
 
     def _withheld(self, row: dict[str, Any]) -> bool:
         return any(row.get(name) is None for name in self.empty_when_missing)
 
-    def _scored(self, rows: Sequence[dict[str, Any]], indices: list[int]) -> list[Prediction]:
-        frame = pd.DataFrame([rows[i] for i in indices], columns=self.names)
-        scored = self.model.score(frame)
-        scores = np.asarray(scored.scores, dtype=float).ravel()
+    def _scored(self, rows: Sequence[dict[str, Any]], indices: list[int], ids: list[str]) -> list[Prediction]:
+        """Score the rows at ``indices`` in one call: one typed frame for the request, not one per row."""
+        chosen = rows if len(indices) == len(rows) else [rows[i] for i in indices]
+        scored = self.model.score(rows_frame(self.spec, chosen))
+        scores = np.asarray(scored.scores, dtype=float).ravel().tolist()
+        labels = list(scored.labels)
+        withheld = self.empty_when_missing
         out: list[Prediction] = []
         for j, i in enumerate(indices):
-            value = float(scores[j]) if j < len(scores) else math.nan
-            label = scored.labels[j] if j < len(scored.labels) else None
-            pid = uuid.uuid4().hex
+            value = scores[j] if j < len(scores) else math.nan
+            label = labels[j] if j < len(labels) else None
             if not math.isfinite(value):
-                out.append(Prediction(pid, None, None, "empty"))
-            elif self._withheld(rows[i]):
-                out.append(Prediction(pid, None, None, "empty", model_score=value, model_label=label))
+                out.append(Prediction(ids[i], None, None, "empty"))
+            elif withheld and self._withheld(rows[i]):
+                out.append(Prediction(ids[i], None, None, "empty", model_score=value, model_label=label))
             else:
-                out.append(Prediction(pid, label, value, "ok"))
+                out.append(Prediction(ids[i], label, value, "ok"))
         return out
 
     def predict(
@@ -136,27 +138,30 @@ class Predictor:
         event_times: Sequence[datetime | None] | None = None,
     ) -> tuple[list[Prediction], list[InferenceEvent]]:
         """Score rows, record metrics, build one event per row; ``started`` is ``time.perf_counter()``;
-        ``event_times`` are the clients' (checked) event times, None for the server's time."""
+        ``event_times`` are the clients' (checked) event times, None for the server's time.
+        The work is done per request (one frame, one model call, one increment per metric series that changes),
+        not per row."""
         self.instrumentation.inputs.record(rows)
-        results: list[Prediction | None] = [None] * len(rows)
-        to_score: list[int] = []
+        ids = prediction_ids(len(rows))
         fallback = self.fallback
-        for i, row in enumerate(rows):
-            if fallback is not None and fallback.applies(row):
-                results[i] = Prediction(uuid.uuid4().hex, fallback.label, fallback.score, "fallback")
-            else:
-                to_score.append(i)
-        if to_score:
-            for i, prediction in zip(to_score, self._scored(rows, to_score), strict=True):
-                results[i] = prediction
+        if fallback is None:
+            predictions = self._scored(rows, list(range(len(rows))), ids)
+        else:
+            results: list[Prediction | None] = [None] * len(rows)
+            to_score: list[int] = []
+            for i, row in enumerate(rows):
+                if fallback.applies(row):
+                    results[i] = Prediction(ids[i], fallback.label, fallback.score, "fallback")
+                else:
+                    to_score.append(i)
+            if to_score:
+                for i, prediction in zip(to_score, self._scored(rows, to_score, ids), strict=True):
+                    results[i] = prediction
+            predictions = [r for r in results if r is not None]
         latency_ms = (time.perf_counter() - started) * 1000.0
-        predictions = [r for r in results if r is not None]
         # What the model said (a withheld answer keeps the model's score and label) is what is monitored.
         scores = [p.model_score if p.model_score is not None else p.score for p in predictions]
         labels = [p.model_label if p.model_score is not None else p.label for p in predictions]
-        kinds = [p.kind for p in predictions]
-        outputs = self.instrumentation.outputs
-        for score, label, kind in zip(scores, labels, kinds, strict=True):
-            outputs.record(score, label, kind)
-        ids = [p.prediction_id for p in predictions]
+        kinds: list[ResponseKind] = [p.kind for p in predictions]
+        self.instrumentation.outputs.record_many(scores, labels, kinds)
         return predictions, self.events.events(rows, labels, scores, kinds, latency_ms, ids, event_times)

@@ -19,7 +19,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
 
 from mlmon.errors import InvalidInput
 from mlmon.http.json_body import FiniteFloat, json_type, parse_json
@@ -93,6 +102,7 @@ class RequestParser:
         self.names = spec.feature_names
         self._required = {f.name for f in spec.features if f.required}
         self._batch_key_is_feature = BATCH_KEY in self.names
+        self._batch: TypeAdapter[list[BaseModel]] = TypeAdapter(list[self.model])  # type: ignore[name-defined]
         self.event_time = event_time or EventTimePolicy()
         self._times = EVENT_TIME not in self.names  # a feature of that name wins: no client event time then
 
@@ -112,19 +122,31 @@ class RequestParser:
                 raise InvalidInput(BATCH_KEY, "must hold at least one instance")
             if len(instances) > self.max_batch_size:
                 raise InvalidInput(BATCH_KEY, f"batch of {len(instances)} exceeds max_batch_size {self.max_batch_size}")
-            return self._parsed([(item, f"{BATCH_KEY}[{i}]") for i, item in enumerate(instances)], True)
-        return self._parsed([(data, "")], False)
+            return self._with_times(self._validate_batch(instances), instances, True)
+        return self._with_times([self.validate(data, "")], [data], False)
 
-    def _parsed(self, items: list[tuple[Any, str]], batch: bool) -> ParsedRequest:
-        rows = [self.validate(item, prefix) for item, prefix in items]
-        if not self._times or not any(EVENT_TIME in item for item, _ in items):
+    def _with_times(self, rows: list[dict[str, Any]], instances: list[Any], batch: bool) -> ParsedRequest:
+        """The validated rows with the instances' event times (checked against the server's clock)."""
+        if not self._times or not any(EVENT_TIME in item for item in instances):
             return ParsedRequest(rows, batch, None)
         now = datetime.now(UTC)
         times = [
-            None if item.get(EVENT_TIME) is None else self.event_time.parse(item[EVENT_TIME], _at(prefix), now)
-            for item, prefix in items
+            None
+            if item.get(EVENT_TIME) is None
+            else self.event_time.parse(item[EVENT_TIME], _at(f"{BATCH_KEY}[{i}]" if batch else ""), now)
+            for i, item in enumerate(instances)
         ]
         return ParsedRequest(rows, batch, times)
+
+    def _validate_batch(self, instances: list[Any]) -> list[dict[str, Any]]:
+        """Every instance in one pydantic call (the loop runs in pydantic-core); when one is invalid, the
+        instances are validated one by one so that the error names the first invalid one as ever."""
+        try:
+            models = self._batch.validate_python(instances)
+        except ValidationError:
+            return [self.validate(item, f"{BATCH_KEY}[{i}]") for i, item in enumerate(instances)]
+        names = self.names
+        return [{name: values.get(name) for name in names} for values in (m.__dict__ for m in models)]
 
     def validate(self, item: Any, prefix: str) -> dict[str, Any]:
         if not isinstance(item, dict):

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from mlmon.instrument.multiprocess import child_environment
+
 REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -94,6 +96,16 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, step: float 
     raise TimeoutError(f"{what} not seen within {timeout}s (last: {last!r})")
 
 
+def assert_never(check: Callable[[], Any], seconds: float, what: str, step: float = 0.2) -> None:
+    """Fail as soon as ``check`` returns something truthy during ``seconds`` (bounded): the way to show that
+    something does *not* happen (an inhibited alert is not mailed), instead of a sleep before one assertion."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        seen = check()
+        assert not seen, f"{what}: {seen!r}"
+        time.sleep(step)
+
+
 class ManagedProcess:
     """A child process started for a test and stopped by its own pid (never by name)."""
 
@@ -108,7 +120,7 @@ class ManagedProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
+            env=child_environment(env),
             cwd=cwd,
         )
 

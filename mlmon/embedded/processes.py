@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -14,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+from mlmon.instrument.multiprocess import child_environment
 
 # scikit-learn's HistGradientBoosting and numpy's BLAS start a thread pool per call. On a small shared machine
 # that oversubscribes the cores: a 1-row /predict measured 87 ms median and 2.4 s p95 with the default pools,
@@ -53,7 +54,7 @@ class Child:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **self.env},
+            env=child_environment(self.env),
             cwd=self.cwd,
         )
         return self

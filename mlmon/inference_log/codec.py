@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from mlmon.store.base import InferenceEvent
+from mlmon.store.base import _iso as iso_time
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=lambda o: _plain(o))
 
@@ -43,10 +45,82 @@ def encode_doc(doc: dict[str, Any]) -> str:
 
 
 def encode(events: Sequence[InferenceEvent]) -> bytes:
-    """The lines of ``events``, each ending in a newline."""
-    lines = [encode_doc(e.to_doc()) for e in events]
+    """The lines of ``events``, each ending in a newline: the JSON of ``InferenceEvent.to_doc`` of each, written
+    per request rather than per event — the parts the events of one request share (times, model) are encoded
+    once, and only the rest goes through the encoder per event (an event holding a non-finite number is encoded
+    whole, with the number as null)."""
+    dumps = _ENCODER.encode
+    heads: dict[tuple[int, int, str, str], tuple[str, str]] = {}
+    texts: dict[Any, str] = {}  # labels and kinds: a few distinct values
+
+    def text(value: Any) -> str:
+        out = texts.get(value)
+        if out is None:
+            out = texts[value] = dumps(value)
+        return out
+
+    lines: list[str] = []
+    for e in events:
+        key = (id(e.timestamp), id(e.received_at), e.model_name, e.model_version)
+        head = heads.get(key)
+        if head is None:
+            received = None if e.received_at is None else iso_time(e.received_at)
+            head = heads[key] = (
+                f'{{"@timestamp":{dumps(iso_time(e.timestamp))},"received_at":{dumps(received)},"prediction_id":',
+                f',"model":{dumps({"name": e.model_name, "version": e.model_version})},"features":',
+            )
+        try:
+            score = "null" if e.score is None else dumps(e.score)
+            lines.append(
+                f"{head[0]}{dumps(e.prediction_id)}{head[1]}{dumps(e.features)}"
+                f',"missing":{dumps(e.missing) if e.missing else "[]"}'
+                f',"prediction":{{"label":{text(e.prediction_label)},"score":{score}}}'
+                f',"response":{{"kind":{text(e.response_kind)}}},"latency_ms":{dumps(e.latency_ms)}}}'
+            )
+        except (ValueError, TypeError):  # NaN/infinity (JSON has none), or a mapping the encoder needs as a dict
+            lines.append(encode_doc(e.to_doc()))
     lines.append("")
     return "\n".join(lines).encode("ascii")
+
+
+def _events(docs: Sequence[Any]) -> list[InferenceEvent | Exception]:
+    """``InferenceEvent.from_doc`` of each doc; the times of one request (the same text) are parsed once."""
+    times: dict[str, datetime] = {}
+
+    def parse(text: str) -> datetime:
+        when = times.get(text)
+        if when is None:
+            when = times[text] = datetime.fromisoformat(text)
+        return when
+
+    out: list[InferenceEvent | Exception] = []
+    for doc in docs:
+        if isinstance(doc, Exception):
+            out.append(doc)
+            continue
+        try:
+            if not isinstance(doc, dict):
+                raise ValueError("not a JSON object")
+            prediction = doc.get("prediction") or {}
+            received = doc.get("received_at")
+            out.append(
+                InferenceEvent(
+                    prediction_id=doc["prediction_id"],
+                    timestamp=parse(doc["@timestamp"]),
+                    model_name=doc["model"]["name"],
+                    model_version=doc["model"]["version"],
+                    features=dict(doc.get("features") or {}),
+                    missing=list(doc.get("missing") or []),
+                    prediction_label=prediction.get("label"),
+                    score=prediction.get("score"),
+                    response_kind=(doc.get("response") or {}).get("kind", "ok"),
+                    latency_ms=float(doc.get("latency_ms") or 0.0),
+                    received_at=parse(received) if received else None,
+                )
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            out.append(exc)
+    return out
 
 
 def decode(line: bytes) -> InferenceEvent:
@@ -74,13 +148,4 @@ def decode_many(lines: Sequence[bytes]) -> list[InferenceEvent | Exception]:
                 docs.append(json.loads(line))
             except ValueError as exc:
                 docs.append(exc)
-    out: list[InferenceEvent | Exception] = []
-    for doc in docs:
-        if isinstance(doc, Exception):
-            out.append(doc)
-            continue
-        try:
-            out.append(_event(doc))
-        except (ValueError, KeyError, TypeError) as exc:
-            out.append(exc)
-    return out
+    return _events(docs)

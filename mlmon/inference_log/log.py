@@ -50,7 +50,7 @@ class LogConfig:
     fsync_interval_s: float = 1.0
     on_full: OnFull = "refuse"  # refuse: 503, nothing acknowledged that is not logged; drop: serve, count
     ready_when_full: bool = False
-    bulk_size: int = 500
+    bulk_size: int = 2000
     flush_interval_s: float = 0.5
     retry_interval_s: float = 2.0
     stall_after_s: float = 5.0

@@ -68,7 +68,7 @@ class Shipper:
         dead_letters: DeadLetterFile,
         outcomes: Outcomes,
         *,
-        bulk_size: int = 500,
+        bulk_size: int = 2000,
         flush_interval_s: float = 0.5,
         retry_interval_s: float = 2.0,
         adopt_interval_s: float = 30.0,

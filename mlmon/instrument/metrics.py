@@ -1,7 +1,8 @@
 """Every serving metric, built on an injected ``CollectorRegistry`` (names from the architecture contract).
 
 Each family carries ``model`` and ``model_version``. Children are resolved once and cached, because
-``.labels(...)`` costs a lock and a dict build per call and these sit on the request path.
+``.labels(...)`` costs a lock and a dict build per call and these sit on the request path. Every gauge states
+how it combines across the worker processes of a multi-process server (``mlmon.instrument.multiprocess``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class InputMetrics:
     missing: Counter
     out_of_range: Counter
     category: Counter
+    bins: Counter
+    bin_offsets: Counter
 
 
 @dataclass
@@ -85,6 +88,7 @@ def golden_signal_metrics(registry: CollectorRegistry) -> GoldenSignalMetrics:
             "HTTP requests being served",
             list(_BASE),
             registry=registry,
+            multiprocess_mode="livesum",  # several workers: the sum over the running ones
         ),
     )
 
@@ -137,6 +141,22 @@ def input_metrics(registry: CollectorRegistry) -> InputMetrics:
             "mlmon_feature_category",
             "Categorical inputs per category; unseen values count as __other__",
             [*_BASE, "feature", "category"],
+            registry=registry,
+        ),
+        bins=Counter(
+            "mlmon_feature_bin",
+            "Numeric inputs per bin of the baseline's fixed edges (not cumulative): `bin` is the bin's upper "
+            "edge, formatted like `le` (+Inf last); a bin holds the values from the previous edge (included) to "
+            "its own (excluded), as the store's binned counts",
+            [*_BASE, "feature", "bin"],
+            registry=registry,
+        ),
+        bin_offsets=Counter(
+            "mlmon_feature_bin_offset",
+            "Per bin of mlmon_feature_bin, the sum of (value - the bin's lower edge); in the first, open bin the "
+            "sum of (its upper edge - value). Never negative, so the sum of a bin's values is count x lower edge "
+            "+ offset (first bin: count x upper edge - offset); +-Inf values count at the edge",
+            [*_BASE, "feature", "bin"],
             registry=registry,
         ),
     )

@@ -43,6 +43,7 @@ from mlmon.instrument.event_time import EventTimePolicy
 from mlmon.instrument.events import EventBuilder
 from mlmon.instrument.metrics import inference_log_metrics
 from mlmon.instrument.middleware import REQUEST_STARTED
+from mlmon.instrument.multiprocess import mark_stopped
 from mlmon.instrument.setup import Instrumentation, instrument
 from mlmon.registry.artifact import RegisteredModel, read_registered
 from mlmon.settings import ModelServerSettings, load_settings
@@ -225,6 +226,7 @@ def monitor(
                 yield state
         finally:
             await run_in_threadpool(mon.stop)
+            mark_stopped()  # several workers: its live gauges leave the merged /metrics
 
     app.router.lifespan_context = lifespan
     return mon

@@ -3,19 +3,24 @@
 - ``PredictionRecorder``: the score histogram (buckets = the baseline's training-score edges, so Prometheus
   can compare shares bin by bin), predicted classes, non-finite scores, and the response kind.
 - ``InputRecorder``: per feature, missing values, numeric values outside the allowed range (the spec's range,
-  else the baseline min/max), and categories (known ones by name, anything else as ``__other__`` so that the
-  label set stays bounded). PII features never get a category series: their values must not leave the process.
+  else the baseline min/max), numeric values per bin of the baseline's fixed edges with per-bin sums
+  (``mlmon.instrument.bins``: the drift detector's counts source, a cost flat in traffic), and categories (known
+  ones by name, anything else as ``__other__`` so that the label set stays bounded). PII features never get a
+  category series: their values must not leave the process (their bin counts on the training edges are kept).
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
+from collections import Counter as Tally
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from prometheus_client.metrics import Counter, Histogram
 
 from mlmon.baseline.profile import BaselineProfile, CategoricalProfile, NumericProfile
+from mlmon.instrument.bins import FeatureBins, bin_labels, usable_edges
 from mlmon.instrument.metrics import RESPONSE_KINDS, InputMetrics, OutputMetrics
 from mlmon.spec import ModelSpec
 from mlmon.store.base import OTHER
@@ -49,18 +54,55 @@ class PredictionRecorder:
         else:
             self._histogram.observe(score)
         if label is not None:
-            counter = self._classes.get(label)
-            if counter is None:  # a class the spec did not list: still bounded by the model's outputs
-                counter = self._class_family.labels(*self._base, label)
-                self._classes[label] = counter
-            counter.inc()
+            self._class(label).inc()
         self._kinds[kind].inc()
+
+    def record_many(self, scores: Sequence[float | None], labels: Sequence[str | None], kinds: Sequence[str]) -> None:
+        """The responses of one request, counted per request: one increment per series that changes."""
+        if len(scores) == 1:
+            self.record(scores[0], labels[0], kinds[0])
+            return
+        finite = [s for s in scores if s is not None and math.isfinite(s)]
+        if len(finite) < len(scores):
+            self._nonfinite.inc(len(scores) - len(finite))
+        observe_many(self._histogram, finite)
+        for label, count in Tally(labels).items():
+            if label is not None:
+                self._class(label).inc(count)
+        for kind, count in Tally(kinds).items():
+            self._kinds[kind].inc(count)
+
+    def _class(self, label: str) -> Counter:
+        counter = self._classes.get(label)
+        if counter is None:  # a class the spec did not list: still bounded by the model's outputs
+            counter = self._class_family.labels(*self._base, label)
+            self._classes[label] = counter
+        return counter
+
+
+def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
+    """``histogram.observe`` for each value, as one increment per bucket and one of the sum (prometheus_client
+    keeps a count per bucket and a sum; a batch of 256 then takes ~20 locks, not ~500)."""
+    if not values:
+        return
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+        for value in values:  # another client version: the public path
+            histogram.observe(value)
+        return
+    # a value goes to the first bucket whose upper bound is >= it (``le``): bisect_left on the bounds
+    counts = Tally(bisect_left(bounds, value) for value in values)
+    total.inc(math.fsum(values))
+    for index, count in counts.items():
+        buckets[index].inc(count)
 
 
 class _FeatureRule:
     """What to count for one feature, resolved once from the spec and the baseline."""
 
-    __slots__ = ("categories", "high", "low", "missing", "name", "numeric", "other", "out_of_range", "pii")
+    __slots__ = ("bins", "categories", "high", "low", "missing", "name", "numeric", "other", "out_of_range", "pii")
 
     def __init__(self, name: str, numeric: bool, pii: bool, missing: Counter) -> None:
         self.name = name
@@ -72,6 +114,7 @@ class _FeatureRule:
         self.out_of_range: Counter | None = None
         self.categories: dict[str, Counter] = {}
         self.other: Counter | None = None
+        self.bins: FeatureBins | None = None
 
 
 class InputRecorder:
@@ -92,6 +135,7 @@ class InputRecorder:
             if feature.is_numeric:
                 rule.low, rule.high = _allowed_range(feature.range, baseline)
                 rule.out_of_range = metrics.out_of_range.labels(*base, feature.name)
+                rule.bins = _feature_bins(metrics, base, feature.name, baseline)
             elif not feature.pii:
                 for category in _known_categories(feature.type, feature.categories, baseline):
                     rule.categories[category] = metrics.category.labels(*base, feature.name, category)
@@ -99,18 +143,83 @@ class InputRecorder:
             self._rules.append(rule)
 
     def record(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Count one or more input rows (values as received, before PII hashing)."""
-        for row in rows:
-            for rule in self._rules:
-                value: Any = row.get(rule.name)
-                if is_missing(value):
-                    rule.missing.inc()
-                elif rule.numeric:
-                    number = float(value)
-                    if (number < rule.low or number > rule.high) and rule.out_of_range is not None:
-                        rule.out_of_range.inc()
-                elif rule.other is not None:
-                    rule.categories.get(category_of(value), rule.other).inc()
+        """Count one or more input rows (values as received, before PII hashing): per feature, the counts of
+        the request are added up first, then each series that changed gets one increment."""
+        batch = rows if isinstance(rows, Sequence) else list(rows)
+        for rule in self._rules:
+            values: list[Any] = [row.get(rule.name) for row in batch]
+            present: list[Any] = [v for v in values if not is_missing(v)]
+            if len(present) < len(values):
+                rule.missing.inc(len(values) - len(present))
+            if not present:
+                continue
+            if rule.numeric:
+                if rule.out_of_range is not None:
+                    low, high = rule.low, rule.high
+                    outside = len([v for v in present if not low <= float(v) <= high])
+                    if outside:
+                        rule.out_of_range.inc(outside)
+                if rule.bins is not None:
+                    rule.bins.add(present)
+            elif rule.other is not None:
+                if len(present) == 1:
+                    rule.categories.get(category_of(present[0]), rule.other).inc()
+                    continue
+                known, other = rule.categories, rule.other
+                for category, count in Tally(category_of(v) for v in present).items():
+                    known.get(category, other).inc(count)
+
+    def record_columns(self, columns: Mapping[str, Any]) -> None:
+        """Count a batch given as columns (feature name → array of equal length: numeric as float with NaN
+        missing, categorical as objects with None missing), e.g. a batch-scoring job's frame; the same series
+        and counts as :meth:`record` of its rows. A spec feature absent from ``columns`` is missing in every row."""
+        import numpy as np
+
+        sizes = {len(v) for v in columns.values()}
+        if len(sizes) > 1:
+            raise ValueError("columns must have the same length")
+        n = sizes.pop() if sizes else 0
+        for rule in self._rules:
+            column = columns.get(rule.name)
+            if column is None:
+                if n:
+                    rule.missing.inc(n)
+                continue
+            if rule.numeric:
+                values = np.asarray(column, dtype=float)
+                present = values[~np.isnan(values)]
+            else:
+                values = np.asarray(column, dtype=object)
+                present = values[np.array([not is_missing(v) for v in values], dtype=bool)] if n else values
+            if present.size < n:
+                rule.missing.inc(n - present.size)
+            if not present.size:
+                continue
+            if rule.numeric:
+                if rule.out_of_range is not None:
+                    outside = int(np.count_nonzero(~((present >= rule.low) & (present <= rule.high))))
+                    if outside:
+                        rule.out_of_range.inc(outside)
+                if rule.bins is not None:
+                    rule.bins.add(present)
+            elif rule.other is not None:
+                known, other = rule.categories, rule.other
+                names, counts = np.unique(np.array([category_of(v) for v in present], dtype=object), return_counts=True)
+                for category, count in zip(names.tolist(), counts.tolist(), strict=True):
+                    known.get(category, other).inc(count)
+
+
+def _feature_bins(
+    metrics: InputMetrics, base: tuple[str, str], name: str, baseline: NumericProfile | CategoricalProfile | None
+) -> FeatureBins | None:
+    """The bin counters of a numeric feature, created at zero (so ``increase()`` sees a window's first rows)."""
+    edges = usable_edges(baseline.edges) if isinstance(baseline, NumericProfile) else None
+    if edges is None:
+        return None
+    labels = bin_labels(edges)
+    counts = [metrics.bins.labels(*base, name, label) for label in labels]
+    offsets = [metrics.bin_offsets.labels(*base, name, label) for label in labels]
+    return FeatureBins(edges, counts, offsets)
 
 
 def _allowed_range(

@@ -18,17 +18,25 @@ from mlmon.instrument.metrics import (
     output_metrics,
 )
 from mlmon.instrument.middleware import GoldenSignals, GoldenSignalsMiddleware
+from mlmon.instrument.multiprocess import MultiProcessView, directory
 from mlmon.instrument.recorders import InputRecorder, PredictionRecorder
 from mlmon.spec import ModelSpec
 
 
 class _AsgiEndpoint:
-    """Wraps the metrics ASGI callable so that Starlette's ``Route`` treats it as an app, not a handler."""
+    """Wraps the metrics ASGI callable so that Starlette's ``Route`` treats it as an app, not a handler.
+
+    In multi-process mode (``PROMETHEUS_MULTIPROC_DIR`` set when the process started) it serves the merged
+    files of every worker instead of ``registry``, so any worker answers for all of them."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self._app = make_asgi_app(registry=registry)
+        path = directory()
+        self._view = MultiProcessView(path) if path is not None else None
+        self._app = make_asgi_app(registry=self._view.registry if self._view is not None else registry)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._view is not None:
+            self._view.refresh()
         await self._app(scope, receive, send)
 
 

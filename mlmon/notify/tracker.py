@@ -66,6 +66,7 @@ class IncidentTracker:
                 "Incident emails waiting in the outbox (SMTP down, held by the cooldown, or being retried)",
                 ["model"],
                 registry=registry,
+                multiprocess_mode="livemax",  # every process reads the same outbox
             )
             if registry is not None
             else None

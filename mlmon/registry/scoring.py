@@ -15,7 +15,9 @@ missing) — the types ``get_historical_features`` gives a model trained on Feas
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import threading
+import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,9 +27,17 @@ import pandas as pd
 from mlmon.errors import ConfigError
 from mlmon.spec import ModelSpec
 
+# The frame ``rows_frame`` built last in each thread (weakly held): already typed, ``model_frame`` passes it on.
+# (Not ``DataFrame.attrs``: pandas deep-copies those on every derived object, a model's own calls included.)
+_built = threading.local()
+
 
 def model_frame(spec: ModelSpec, rows: pd.DataFrame) -> pd.DataFrame:
-    """Spec features in spec order, typed as described in the module docstring."""
+    """Spec features in spec order, typed as described in the module docstring (the frame ``rows_frame`` just
+    built in this thread is returned as it is)."""
+    built = getattr(_built, "frame", None)
+    if built is not None and built() is rows and list(rows.columns) == spec.feature_names:
+        return rows
     out = pd.DataFrame(index=rows.index)
     for feature in spec.features:
         column = rows[feature.name] if feature.name in rows.columns else pd.Series(None, index=rows.index)
@@ -38,6 +48,43 @@ def model_frame(spec: ModelSpec, rows: pd.DataFrame) -> pd.DataFrame:
         else:
             out[feature.name] = column.map(lambda v: None if _missing(v) else str(v)).astype(object)
     return out
+
+
+def rows_frame(spec: ModelSpec, rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Validated rows — numbers as float (or int) or None, categories as str or None, booleans as bool or None,
+    as the request parsers give them — as the frame ``model_frame`` would build, in one pass per column and one
+    DataFrame construction (a single float block when every feature is numeric): the serving path's frame."""
+    names, columns, numeric = _layout(spec)
+    nan = math.nan
+    if all(numeric):
+        matrix = np.array([[nan if (v := row.get(n)) is None else v for n in names] for row in rows], dtype=np.float64)
+        frame = pd.DataFrame(matrix.reshape(len(rows), len(names)), columns=columns, copy=False)
+    else:
+        data: dict[str, np.ndarray] = {}
+        for name, is_numeric in zip(names, numeric, strict=True):
+            if is_numeric:
+                data[name] = np.array([nan if (v := row.get(name)) is None else v for row in rows], dtype=np.float64)
+            else:
+                column = np.empty(len(rows), dtype=object)
+                column[:] = [row.get(name) for row in rows]
+                data[name] = column
+        frame = pd.DataFrame(data, columns=columns, copy=False)
+    _built.frame = weakref.ref(frame)
+    return frame
+
+
+_LAYOUTS: dict[int, tuple[ModelSpec, list[str], pd.Index, list[bool]]] = {}
+
+
+def _layout(spec: ModelSpec) -> tuple[list[str], pd.Index, list[bool]]:
+    """Feature names, their (immutable, shared) column index and which are numeric, built once per spec."""
+    cached = _LAYOUTS.get(id(spec))
+    if cached is None or cached[0] is not spec:
+        if len(_LAYOUTS) > 64:
+            _LAYOUTS.clear()
+        names = spec.feature_names
+        cached = _LAYOUTS[id(spec)] = (spec, names, pd.Index(names), [f.type == "numeric" for f in spec.features])
+    return cached[1], cached[2], cached[3]
 
 
 def _missing(value: Any) -> bool:
@@ -113,7 +160,12 @@ class ModelScorer:
         if prediction.binary:
             column = self._class_of_column.index(str(prediction.positive))
             scores = proba[:, column]
-            labels: list[str | None] = [self.label_for(s) for s in scores]
+            positive, negative = prediction.positive, prediction.negative
+            above = (scores >= prediction.threshold).tolist()
+            finite = np.isfinite(scores).tolist()
+            labels: list[str | None] = [
+                (positive if up else negative) if ok else None for up, ok in zip(above, finite, strict=True)
+            ]
             return Scored(scores, labels)
         best = np.argmax(proba, axis=1)
         scores = proba[np.arange(len(best)), best]

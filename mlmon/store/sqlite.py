@@ -189,7 +189,7 @@ class SQLiteStore:
             event.score,
             event.response_kind,
             event.latency_ms,
-            json.dumps(list(event.missing)),
+            json.dumps(list(event.missing)) if event.missing else "[]",
             json.dumps(to_jsonable(extra)) if extra else None,
             None if event.received_at is None else to_ms(event.received_at),
             *(event.features.get(n) for n in self._features),

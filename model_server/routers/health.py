@@ -6,19 +6,27 @@ events), with ``store_reason``; ``log`` has its bytes, fill level, lag and oldes
 outcome counts (stored, spooled, dropped, refused, dead_lettered). Not ready (503, with ``reason``) when the
 model is not loaded, the log cannot be written, or the log is full (unless ``MLMON_LOG_FULL_READY``).
 Both answer from memory, on the event loop, without waiting for scoring or the store.
+
+Responses of ``/healthz``, ``/readyz`` and ``/predict`` name the worker process that answered
+(``X-Mlmon-Worker: <pid>``), which tells the workers of ``mlmon serve --workers N`` apart.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import os
+
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+
+WORKER_HEADER = "x-mlmon-worker"
+_ALIVE = b'{"status":"alive"}'
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="Liveness: the process is up")
-async def healthz() -> dict[str, str]:
-    return {"status": "alive"}
+async def healthz() -> Response:
+    return Response(_ALIVE, media_type="application/json", headers={WORKER_HEADER: str(os.getpid())})
 
 
 @router.get(
@@ -28,4 +36,4 @@ async def healthz() -> dict[str, str]:
 )
 async def readyz(request: Request) -> JSONResponse:
     ready, body = request.app.state.mlmon.readiness()
-    return JSONResponse(body, status_code=200 if ready else 503)
+    return JSONResponse(body, status_code=200 if ready else 503, headers={WORKER_HEADER: str(os.getpid())})

@@ -1,23 +1,27 @@
 """``POST /predict``: one instance or ``{"instances": [...]}``.
 
 The handler only reads the body on the event loop; parsing, scoring, metrics and the append of the events to
-the local inference log run in a worker thread, so ``/healthz``, ``/readyz`` and ``/metrics`` answer while
-batches are scored. The response is sent only once its events are in the log (durable before acknowledged):
-a log that cannot take them gives 503 and nothing is acknowledged.
+the local inference log run in a worker thread — at most ``MLMON_SCORING_THREADS`` at once per worker process
+(the work holds the GIL: more threads add no throughput, only waits for the event loop) — so ``/healthz``,
+``/readyz`` and ``/metrics`` answer while batches are scored. The response is sent only once its events are
+in the log (durable before acknowledged): a log that cannot take them gives 503 and nothing is acknowledged.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Request, Response
-from fastapi.concurrency import run_in_threadpool
 
 from mlmon.http.feedback import ErrorOut
 from mlmon.http.json_body import check_content_type
 from mlmon.spec import ModelSpec
 from model_server.predictor import Predictor
+from model_server.routers.health import WORKER_HEADER
 from model_server.schemas import (
     BatchPredictionOut,
     PredictionOut,
@@ -30,6 +34,13 @@ from model_server.state import ServerState
 def predict_router(spec: ModelSpec, parser: RequestParser) -> APIRouter:
     router = APIRouter(tags=["predict"])
     regression = spec.prediction.kind == "regression"
+
+    limiters: list[anyio.CapacityLimiter] = []  # created on the event loop, at the first request
+
+    def limiter(state: ServerState) -> anyio.CapacityLimiter:
+        if not limiters:
+            limiters.append(anyio.CapacityLimiter(state.settings.scoring_threads))
+        return limiters[0]
 
     def handle(state: ServerState, predictor: Predictor, body: bytes, started: float) -> bytes:
         rows, batch, event_times = parser.parse(body)
@@ -67,7 +78,7 @@ def predict_router(spec: ModelSpec, parser: RequestParser) -> APIRouter:
         predictor = state.require_predictor()
         check_content_type(request.headers.get("content-type"))
         body = await request.body()
-        payload = await run_in_threadpool(handle, state, predictor, body, started)
-        return Response(payload, media_type="application/json")
+        payload = await anyio.to_thread.run_sync(handle, state, predictor, body, started, limiter=limiter(state))
+        return Response(payload, media_type="application/json", headers={WORKER_HEADER: str(os.getpid())})
 
     return router

@@ -64,7 +64,7 @@ def _increment(store: InferenceStore, times: int, conflicts: list[int]) -> None:
         for _attempt in range(500):  # bounded: read, change, compare-and-set, retry on conflict
             record = store.read_incident_state()
             body = dict(record.body) if record else {"count": 0, "writers": []}
-            body["count"] = int(body["count"]) + 1
+            body["count"] = int(str(body["count"])) + 1
             if store.write_incident_state(body, record.revision if record else None) is not None:
                 break
             conflicts.append(1)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from mlmon.embedded.mail import mail_paths, read_mail
+from mlmon.instrument.multiprocess import child_environment
 from tests.e2e.conftest import TrainedModels
 from tests.fixtures.feast import SPEC_PATH
 
@@ -26,7 +27,7 @@ DEMO_TIMEOUT_S = 420.0
 
 
 def run_demo(tmp_path: Path, models: TrainedModels, scenario: str, extra_env: dict[str, str]) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLMON_")}
+    env = {k: v for k, v in child_environment().items() if not k.startswith("MLMON_")}
     env.update(
         {
             "MLMON_MODEL_SPEC": str(SPEC_PATH),

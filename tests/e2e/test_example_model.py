@@ -10,7 +10,6 @@ labels (above the spec's SLO), and an email in the SMTP server names temperature
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import pytest
 from mlmon.embedded.mail import read_new
 from mlmon.embedded.processes import prometheus_binary
 from mlmon.embedded.stack import FEEDBACK_TOKEN, EmbeddedStack, ServerLaunch, ServiceTimings
+from mlmon.instrument.multiprocess import child_environment
 from mlmon.settings import CommonSettings, load_settings
 from mlmon.spec import load_spec
 from mlmon.store.factory import open_store
@@ -68,7 +68,7 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Example:
     run([python, "make_data.py"], root)
     run([str(Path(python).parent / "feast"), "apply"], root / "feature_repo")
     run([python, "train.py"], root)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLMON_")}
+    env = {k: v for k, v in child_environment().items() if not k.startswith("MLMON_")}
     env |= {
         "MLMON_MODEL_SPEC": str(root / "spec.yaml"),
         "MLMON_FEAST_REPO": str(root / "feature_repo"),

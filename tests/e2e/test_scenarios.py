@@ -8,7 +8,6 @@ One fresh stack per scenario (own store, inbox, incident state); see ``conftest.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +22,7 @@ from mlmon.embedded.stack import EmbeddedStack
 from mlmon.notify.kinds import LABELS
 from mlmon.notify.state import ModelState
 from mlmon.store.base import TimeWindow
+from tests.conftest import wait_until
 from tests.e2e.conftest import E2E_TIMINGS, TrainedModels, describe
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -105,14 +105,18 @@ def wait_for_slo(
     stack: EmbeddedStack, metric: str, ok: Callable[[dict[str, Any]], bool], timeout: float = 15.0
 ) -> dict[str, Any] | None:
     """The newest statistics run's result for ``metric`` once ``ok`` holds (the run may still be due)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def newest() -> dict[str, Any] | None:
         for report in latest_reports(stack, "stats", 1):
             slo = next((s for s in report["slos"] if s["metric"] == metric and s["value"] is not None), None)
             if slo is not None and ok(slo):
                 return slo
-        time.sleep(1.0)
-    return None
+        return None
+
+    try:
+        return wait_until(newest, timeout, f"a statistics run with {metric}", step=1.0)
+    except TimeoutError:
+        return None
 
 
 def test_unit_change_is_a_data_integrity_break_decided_in_the_first_window(stack: EmbeddedStack) -> None:

@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.conftest import assert_never, wait_until
 from tests.fixtures.prom import (
     AlertmanagerHandle,
     ExporterHandle,
@@ -47,23 +47,10 @@ def subjects(server: SmtpServer) -> list[str]:
 
 
 def wait_for_subject(server: SmtpServer, text: str, timeout: float = EMAIL_TIMEOUT) -> EmailMessage:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for msg in server.messages():
-            if text in str(msg["Subject"]):
-                return msg
-        time.sleep(0.2)
-    raise AssertionError(f"no email with {text!r} within {timeout}s; got {subjects(server)}")
+    def found() -> EmailMessage | None:
+        return next((m for m in server.messages() if text in str(m["Subject"])), None)
 
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not reached within {timeout}s")
+    return wait_until(found, timeout, f"an email with {text!r}")
 
 
 def test_output_alert_emails_and_inhibits_input_drift(
@@ -99,8 +86,9 @@ def test_output_alert_emails_and_inhibits_input_drift(
     )
     assert inhibited[0]["status"]["state"] == "suppressed"
     assert inhibited[0]["status"]["inhibitedBy"], inhibited[0]["status"]
-    time.sleep(3)  # several group_wait/group_interval periods of the test config
-    assert not [s for s in subjects(smtp_server) if "MlmonInputDrift m1" in s], subjects(smtp_server)
+    assert_never(  # several group_wait/group_interval periods of the test config
+        lambda: [s for s in subjects(smtp_server) if "MlmonInputDrift m1" in s], 3, "an inhibited alert was mailed"
+    )
 
     # 3. the output recovers: its resolve is mailed and the held-back input drift now notifies
     metrics_exporter.set(drift_series(0, 1, 1))

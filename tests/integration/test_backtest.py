@@ -13,6 +13,7 @@ script and `mlmon register`, then:
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import json
 import re
@@ -62,7 +63,7 @@ def synthetic_history(root: Path) -> pd.DataFrame:
     on the temperature reads 8 °C too warm (same true rentals)."""
     sys.path.insert(0, str(root))
     try:
-        import make_data  # the example's own generator (the temp copy)
+        make_data = importlib.import_module("make_data")  # the example's own generator (the temp copy)
     finally:
         sys.path.remove(str(root))
     frame = make_data.simulate(8000, 7)

@@ -62,7 +62,7 @@ def test_every_mistake_is_listed_one_line_each(
         registered,
         tmp_path,
         entity={"keys": ["shop_id"], "timestamp": "day"},
-        features=[*SPEC["features"], {"name": "competitor_price", "type": "numeric"}],  # type: ignore[misc]
+        features=[*SPEC["features"], {"name": "competitor_price", "type": "numeric"}],
         label={"column": "sales", "source": "feature_view", "feature_view": "sales_labels"},
     )
     monkeypatch.setenv("MLMON_STORE", "mysql://nope")

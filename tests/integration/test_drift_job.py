@@ -4,7 +4,6 @@ of a model trained through Feast, the engine's tests and decision, reports, metr
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from drift_detector.baseline_cache import BaselineCache
 from drift_detector.job import DriftJob, build_drift_job
 from drift_detector.run import DriftRun
 from mlmon.errors import BaselineNotFound
+from mlmon.instrument.multiprocess import child_environment
 from mlmon.registry.artifact import CURRENT_FILE, METADATA_FILE, PROFILE_FILE, REFERENCE_FILE
 from mlmon.registry.serving import LoadedModel, load_model
 from mlmon.settings import DriftSettings
@@ -75,7 +75,7 @@ def drift_settings(tmp_path: Path, model_dir: Path, feast_repo_dir: Path, **over
         "min_rows": 200,
         "consecutive": 1,
     }
-    return DriftSettings(_env_file=None, **(values | overrides))  # type: ignore[call-arg]  # not ./.env
+    return DriftSettings(_env_file=None, **(values | overrides))  # not ./.env
 
 
 def make_job(
@@ -127,7 +127,7 @@ def statuses(run: DriftRun) -> dict[tuple[str, str], str]:
     return {(c.feature, c.role): d.status for c in run.checks if (d := run.decision_for(c)) is not None}
 
 
-def test_no_drift_on_baseline_like_traffic(tmp_path, model_dir, feast_repo_dir, baselines, loaded, sqlite_store):  # type: ignore[no-untyped-def]
+def test_no_drift_on_baseline_like_traffic(tmp_path, model_dir, feast_repo_dir, baselines, loaded, sqlite_store):
     now = utc_now()
     write_traffic(sqlite_store, loaded, seed=21, end=now)
     settings = drift_settings(tmp_path, model_dir, feast_repo_dir)
@@ -150,7 +150,7 @@ def test_no_drift_on_baseline_like_traffic(tmp_path, model_dir, feast_repo_dir, 
     assert doc["drift_detected"] is False and doc["rows"] == ROWS and doc["model"]["version"] == loaded.version
 
 
-def test_unit_change_is_decided_in_the_first_window_and_named_as_one(  # type: ignore[no-untyped-def]
+def test_unit_change_is_decided_in_the_first_window_and_named_as_one(
     tmp_path, model_dir, feast_repo_dir, baselines, loaded, sqlite_store
 ):
     """A data-integrity break does not wait for ``consecutive`` windows (decision rule 5)."""
@@ -170,7 +170,7 @@ def test_unit_change_is_decided_in_the_first_window_and_named_as_one(  # type: i
     [finding] = [f for f in second.findings if f.name == UNIT]
     assert finding.signal == "integrity" and finding.integrity == "unit_change"
     assert finding.fingerprint == "values ≈1,000× the training values — a unit change?"
-    assert second.summary().kind.code == "data_integrity"  # type: ignore[union-attr]
+    assert second.summary().kind.code == "data_integrity"
     check = next(c for c, _ in second.drifted if c.feature == UNIT)
     assert check.summary["cur_mean"] / check.summary["ref_mean"] == pytest.approx(1000, rel=0.25)  # type: ignore[operator]
     assert any("outside the baseline range" in f for f in check.findings)
@@ -198,7 +198,7 @@ def test_unit_change_is_decided_in_the_first_window_and_named_as_one(  # type: i
     assert history[f"input:{UNIT}"] == 0
 
 
-def test_too_few_rows_is_reported_and_exported_without_a_decision(  # type: ignore[no-untyped-def]
+def test_too_few_rows_is_reported_and_exported_without_a_decision(
     tmp_path, model_dir, feast_repo_dir, baselines, loaded, sqlite_store
 ):
     now = utc_now()
@@ -220,7 +220,7 @@ def test_too_few_rows_is_reported_and_exported_without_a_decision(  # type: igno
     assert Path(run.report_path or "").is_file()
 
 
-def test_feature_absent_in_production_is_a_quality_finding(  # type: ignore[no-untyped-def]
+def test_feature_absent_in_production_is_a_quality_finding(
     tmp_path, model_dir, feast_repo_dir, baselines, loaded, sqlite_store
 ):
     now = utc_now()
@@ -231,15 +231,15 @@ def test_feature_absent_in_production_is_a_quality_finding(  # type: ignore[no-u
     quality = by_key["quality:bureau_score"]
     assert quality.summary["cur_missing_share"] == 1.0
     assert any("missing" in f for f in quality.findings)
-    assert run.decision_for(quality).status == "drift"  # type: ignore[union-attr]
+    assert run.decision_for(quality).status == "drift"
     distribution = by_key["input:bureau_score"]
     assert distribution.effect is None and any("no values" in f for f in distribution.findings)
-    assert run.decision_for(distribution).status == "insufficient_data"  # type: ignore[union-attr]
+    assert run.decision_for(distribution).status == "insufficient_data"
     assert [c.key for c, _ in run.drifted] == ["quality:bureau_score"]
 
 
 @pytest.mark.parametrize("exact_ks_max_rows", [50_000, 0], ids=["exact", "binned"])
-def test_window_across_a_deploy_compares_only_the_serving_version(  # type: ignore[no-untyped-def]
+def test_window_across_a_deploy_compares_only_the_serving_version(
     tmp_path, model_dir, feast_repo_dir, baselines, loaded, sqlite_store, exact_ks_max_rows
 ):
     """The previous version's rows (here with a unit change) share the window with the serving version's
@@ -279,7 +279,7 @@ def _copy_trained(trained_model: Any, tmp_path: Path) -> tuple[Path, Path, str]:
     return target / "models" / "loan_default", target / "feature_repo", Path(trained_model.path).name
 
 
-def test_missing_reference_rows_are_baseline_not_found_naming_the_version(trained_model, tmp_path, loaded):  # type: ignore[no-untyped-def]
+def test_missing_reference_rows_are_baseline_not_found_naming_the_version(trained_model, tmp_path, loaded):
     model_dir, repo, version = _copy_trained(trained_model, tmp_path)
     (model_dir / version / REFERENCE_FILE).unlink()
     settings = drift_settings(tmp_path, model_dir, repo)
@@ -294,7 +294,7 @@ def test_missing_reference_rows_are_baseline_not_found_naming_the_version(traine
     store.close()
 
 
-def test_new_version_without_reference_rows_is_baseline_not_found(trained_model, tmp_path, loaded):  # type: ignore[no-untyped-def]
+def test_new_version_without_reference_rows_is_baseline_not_found(trained_model, tmp_path, loaded):
     model_dir, _repo, version = _copy_trained(trained_model, tmp_path)
     new = "0badc0ffee00"
     shutil.copytree(model_dir / version, model_dir / new)
@@ -314,7 +314,7 @@ def test_new_version_without_reference_rows_is_baseline_not_found(trained_model,
     assert cache.current().version == version
 
 
-def test_exact_and_binned_paths_agree_on_the_decision(  # type: ignore[no-untyped-def]
+def test_exact_and_binned_paths_agree_on_the_decision(
     tmp_path, model_dir, feast_repo_dir, baselines, loaded, sqlite_store
 ):
     now = utc_now()
@@ -347,7 +347,7 @@ def test_exact_and_binned_paths_agree_on_the_decision(  # type: ignore[no-untype
 
 
 @pytest.mark.slow
-def test_sqlite_and_es_api_server_give_the_same_numbers(  # type: ignore[no-untyped-def]
+def test_sqlite_and_es_api_server_give_the_same_numbers(
     tmp_path, model_dir, feast_repo_dir, baselines, loaded, sqlite_store, es_url
 ):
     from mlmon.store.elasticsearch import ElasticsearchStore
@@ -389,12 +389,12 @@ def test_sqlite_and_es_api_server_give_the_same_numbers(  # type: ignore[no-unty
 
 
 @pytest.mark.slow
-def test_cli_drift_once_prints_a_summary_and_writes_the_report(  # type: ignore[no-untyped-def]
+def test_cli_drift_once_prints_a_summary_and_writes_the_report(
     tmp_path, model_dir, feast_repo_dir, loaded, sqlite_store
 ):
     now = utc_now()
     write_traffic(sqlite_store, loaded, seed=28, end=now - timedelta(seconds=5), transform=unit_change)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLMON_")}
+    env = {k: v for k, v in child_environment().items() if not k.startswith("MLMON_")}
     env.update(
         {
             "MLMON_STORE": f"sqlite:///{tmp_path / 'inference.db'}",

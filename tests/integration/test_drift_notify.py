@@ -29,11 +29,11 @@ baselines = drift_tests.baselines
 sqlite_store = drift_tests.sqlite_store
 
 
-def _text(message) -> str:  # type: ignore[no-untyped-def]
+def _text(message) -> str:
     return str(message.get_body(preferencelist=("plain",)).get_content())
 
 
-def test_one_email_per_incident_then_silence_then_resolve(  # type: ignore[no-untyped-def]
+def test_one_email_per_incident_then_silence_then_resolve(
     tmp_path: Path,
     model_dir: Path,
     feast_repo_dir: Path,
@@ -87,7 +87,7 @@ def test_one_email_per_incident_then_silence_then_resolve(  # type: ignore[no-un
     assert got[("mlmon_notifications_total", frozenset({("model", "loan_default"), ("outcome", "sent")}))] == 2
 
 
-def test_smtp_outage_is_counted_and_the_email_goes_out_next_run(  # type: ignore[no-untyped-def]
+def test_smtp_outage_is_counted_and_the_email_goes_out_next_run(
     tmp_path: Path,
     model_dir: Path,
     feast_repo_dir: Path,
@@ -110,7 +110,7 @@ def test_smtp_outage_is_counted_and_the_email_goes_out_next_run(  # type: ignore
     )
     job, registry = make_job(settings, baselines, sqlite_store)
     waits = VirtualTime()  # back-off waits recorded, not waited, but counted against the retry budget
-    job.incidents.notifier.sleep, job.incidents.notifier.monotonic = waits, waits.monotonic  # type: ignore[union-attr]
+    job.incidents.notifier.sleep, job.incidents.notifier.monotonic = waits, waits.monotonic
     run = job.run_once(now)
     assert [c.feature for c, _ in run.drifted] == [UNIT] and run.report_path
     got = samples(generate_latest(registry).decode())
@@ -119,7 +119,7 @@ def test_smtp_outage_is_counted_and_the_email_goes_out_next_run(  # type: ignore
     assert waits == [1.0, 2.0]  # the default budget (5 s) holds the run up 3 s, not 1+2+4 s or more
 
     server = smtp_factory()
-    job.incidents.notifier.settings = settings.model_copy(update={"smtp_port": server.port})  # type: ignore[union-attr]
+    job.incidents.notifier.settings = settings.model_copy(update={"smtp_port": server.port})
     job.run_once(now + timedelta(seconds=30))
     [message] = server.wait_for(1)
     assert UNIT in message["Subject"]

@@ -33,13 +33,13 @@ loaded = drift_tests.loaded
 baselines = drift_tests.baselines
 
 
-def _prom_count(prom, version: str) -> float:  # type: ignore[no-untyped-def]
+def _prom_count(prom, version: str) -> float:
     found = prom.query(f'sum(mlmon_prediction_count{{model="loan_default",model_version="{version}"}})')
     return float(found[0]["value"][1]) if found else -1.0
 
 
 @pytest.mark.slow
-def test_prometheus_output_check_beside_the_store_and_degraded_without_it(  # type: ignore[no-untyped-def]
+def test_prometheus_output_check_beside_the_store_and_degraded_without_it(
     tmp_path: Path,
     model_dir: Path,
     feast_repo_dir: Path,
@@ -107,7 +107,7 @@ def test_prometheus_output_check_beside_the_store_and_degraded_without_it(  # ty
         reader.close()
 
 
-def test_closed_prometheus_port_is_a_note_not_a_failure(  # type: ignore[no-untyped-def]
+def test_closed_prometheus_port_is_a_note_not_a_failure(
     tmp_path: Path,
     model_dir: Path,
     feast_repo_dir: Path,
@@ -127,7 +127,7 @@ def test_closed_prometheus_port_is_a_note_not_a_failure(  # type: ignore[no-unty
     store.close()
 
 
-def test_a_prometheus_with_no_samples_for_the_window_is_a_note_not_a_crash(  # type: ignore[no-untyped-def]
+def test_a_prometheus_with_no_samples_for_the_window_is_a_note_not_a_crash(
     tmp_path: Path,
     model_dir: Path,
     feast_repo_dir: Path,

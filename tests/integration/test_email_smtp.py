@@ -144,8 +144,8 @@ def test_incident_email_arrives_complete(smtp_server: SmtpServer, tmp_path: Path
     assert msg["X-Mlmon-Envelope-To"] == "team@monitor.test, oncall@monitor.test"
     assert msg["Message-ID"].endswith("@monitor.test>") and msg["In-Reply-To"] is None
     assert msg.get_content_type() == "multipart/alternative"
-    plain = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    plain = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
     for body in (plain, html):
         assert "v3" in body and "p-17" in body and "p-42" in body
         assert body.index("predicted class shares moved") < body.index("(data-integrity break")  # symptom first

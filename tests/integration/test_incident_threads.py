@@ -63,7 +63,7 @@ class Services:
 
     def __init__(self, tmp_path: Path, model_dir: Path, feast: Path, baselines: BaselineCache, smtp_port: int) -> None:
         self.baselines = baselines
-        self.drift_settings = DriftSettings(  # type: ignore[call-arg]
+        self.drift_settings = DriftSettings(
             _env_file=None,
             **common(tmp_path, smtp_port),
             model_path=model_dir,
@@ -72,7 +72,7 @@ class Services:
             min_rows=200,
             consecutive=2,
         )
-        self.stats_settings = StatsSettings(  # type: ignore[call-arg]
+        self.stats_settings = StatsSettings(
             _env_file=None,
             **common(tmp_path, smtp_port),
             model_path=model_dir,
@@ -177,10 +177,10 @@ def subject(msg: EmailMessage) -> str:
 
 
 def text(msg: EmailMessage) -> str:
-    return str(msg.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
+    return str(msg.get_body(preferencelist=("plain",)).get_content())
 
 
-def test_both_services_one_incident_one_thread_across_restarts(  # type: ignore[no-untyped-def]
+def test_both_services_one_incident_one_thread_across_restarts(
     tmp_path: Path, model_dir, feast_repo_dir, baselines, writer, smtp_server: SmtpServer
 ) -> None:
     services = Services(tmp_path, model_dir, feast_repo_dir, baselines, smtp_server.port)
@@ -228,13 +228,13 @@ def test_both_services_one_incident_one_thread_across_restarts(  # type: ignore[
         assert [m["X-Mlmon-Event"] for m in messages] == ["opened", "updated", "resolved"]
         services.run(t3 + timedelta(seconds=30))
         assert len(smtp_server.wait_for(4, timeout=1.0)) == 3
-        state = services.drift.incidents.read()  # type: ignore[union-attr]
+        state = services.drift.incidents.read()
         assert state.incident is None and [h["emails"] for h in state.history] == [3] and state.outbox == []
     finally:
         services.close()
 
 
-def test_smtp_down_through_open_and_resolve_gives_one_email_after_it_returns(  # type: ignore[no-untyped-def]
+def test_smtp_down_through_open_and_resolve_gives_one_email_after_it_returns(
     tmp_path: Path, model_dir, feast_repo_dir, baselines, writer, smtp_factory
 ) -> None:
     down = free_port()  # nothing listens: connection refused
@@ -243,12 +243,12 @@ def test_smtp_down_through_open_and_resolve_gives_one_email_after_it_returns(  #
         t1 = utc_now()
         writer(t1, 11, unit=True)
         services.run(t1)  # opens; the email fails and waits in the outbox
-        state = services.drift.incidents.read()  # type: ignore[union-attr]
+        state = services.drift.incidents.read()
         assert state.incident is not None and len(state.outbox) == 1 and state.outbox[0].attempts == 1
         t2 = t1 + PHASE
         writer(t2, 12)
         services.run(t2)  # resolved while SMTP is still down
-        state = services.stats.incidents.read()  # type: ignore[union-attr]
+        state = services.stats.incidents.read()
         assert state.incident is None and len(state.outbox) == 1
         pending = {"model": "loan_default"}
         assert services.stats_registry.get_sample_value("mlmon_notifications_pending", pending) == 1.0
@@ -264,7 +264,7 @@ def test_smtp_down_through_open_and_resolve_gives_one_email_after_it_returns(  #
         assert msg["X-Mlmon-Event"] == "opened_resolved" and f"{UNIT}: values ≈1,000×" in text(msg)
         services.run(t2 + 2 * PHASE)
         assert len(server.wait_for(2, timeout=1.0)) == 1  # exactly one email
-        assert services.drift.incidents.read().outbox == []  # type: ignore[union-attr]
+        assert services.drift.incidents.read().outbox == []
         sent = {"model": "loan_default", "outcome": "sent"}
         registries = (services.drift_registry, services.stats_registry)
         assert sum(r.get_sample_value("mlmon_notifications_total", sent) or 0 for r in registries) == 1
@@ -273,7 +273,7 @@ def test_smtp_down_through_open_and_resolve_gives_one_email_after_it_returns(  #
         services.close()
 
 
-def test_concept_drift_is_named_when_the_inputs_are_stable(  # type: ignore[no-untyped-def]
+def test_concept_drift_is_named_when_the_inputs_are_stable(
     tmp_path: Path, model_dir, feast_repo_dir, baselines, writer, smtp_server: SmtpServer
 ) -> None:
     """The evaluation falls while the inputs are stable (the drift detector measured them): concept drift, and
@@ -293,7 +293,7 @@ def test_concept_drift_is_named_when_the_inputs_are_stable(  # type: ignore[no-u
         services.close()
 
 
-def test_a_worse_model_version_is_named_on_the_same_traffic(  # type: ignore[no-untyped-def]
+def test_a_worse_model_version_is_named_on_the_same_traffic(
     tmp_path: Path, model_dir, feast_repo_dir, baselines, writer, smtp_server: SmtpServer
 ) -> None:
     services = Services(tmp_path, model_dir, feast_repo_dir, baselines, smtp_server.port)

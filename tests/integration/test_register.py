@@ -125,7 +125,7 @@ def test_missing_label_column(
 def test_features_missing_from_the_feature_service(
     project: ToyProject, model_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    features = [*SPEC["features"], {"name": "competitor_price", "type": "numeric"}]  # type: ignore[misc]
+    features = [*SPEC["features"], {"name": "competitor_price", "type": "numeric"}]
     spec = write_spec(project, tmp_path, features=features)
     err = mistake(project, tmp_path, capsys, "--model", str(model_file), "--rows", str(project.rows_path), spec=spec)
     assert "Feast feature service 'sales_v1': spec features missing: competitor_price" in err
@@ -134,7 +134,7 @@ def test_features_missing_from_the_feature_service(
 def test_a_model_that_cannot_score_the_spec_features(
     project: ToyProject, model_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    features = [f for f in SPEC["features"] if f["name"] != "weather"]  # type: ignore[attr-defined, index]
+    features = [f for f in SPEC["features"] if f["name"] != "weather"]  # type: ignore[index]
     spec = write_spec(project, tmp_path, features=features)
     err = mistake(project, tmp_path, capsys, "--model", str(model_file), "--rows", str(project.rows_path), spec=spec)
     assert f"{model_file}: cannot score one row of the spec's features" in err

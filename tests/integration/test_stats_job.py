@@ -57,7 +57,7 @@ def stats_settings(tmp_path: Path, model_dir: Path, **overrides: Any) -> StatsSe
         "label_delay_s": 0,
         "min_labels": 30,
     }
-    return StatsSettings(_env_file=None, **(values | overrides))  # type: ignore[call-arg]  # not ./.env
+    return StatsSettings(_env_file=None, **(values | overrides))  # not ./.env
 
 
 def make_job(settings: StatsSettings, store: InferenceStore) -> tuple[StatsJob, CollectorRegistry]:
@@ -116,9 +116,7 @@ def overall(run: StatsRun, version: str) -> Any:
     return next(r for r in run.windows[0].evaluation if r.segment == "all" and r.model_version == version)
 
 
-def test_same_window_same_statistics_from_sqlite_and_es_api_server(  # type: ignore[no-untyped-def]
-    tmp_path, model_dir, loaded, sqlite_store, es_url
-):
+def test_same_window_same_statistics_from_sqlite_and_es_api_server(tmp_path, model_dir, loaded, sqlite_store, es_url):
     from mlmon.store.elasticsearch import ElasticsearchStore
 
     now = utc_now()
@@ -185,9 +183,7 @@ def test_same_window_same_statistics_from_sqlite_and_es_api_server(  # type: ign
         es.close()
 
 
-def test_labels_arrive_in_batches_and_metrics_appear_once_mature(  # type: ignore[no-untyped-def]
-    tmp_path, model_dir, loaded, sqlite_store
-):
+def test_labels_arrive_in_batches_and_metrics_appear_once_mature(tmp_path, model_dir, loaded, sqlite_store):
     t = utc_now()
     # Predictions over [t - 29m, t - 1m); windows of 30 minutes; labels are mature after one hour.
     traffic = Traffic(loaded, 900, seed=42, end=t - timedelta(minutes=1), span_s=28 * 60)
@@ -228,7 +224,7 @@ def test_labels_arrive_in_batches_and_metrics_appear_once_mature(  # type: ignor
 
     run = job.run_once(t + timedelta(hours=1))
     window = run.windows[0]
-    assert (window.eval_window.start, window.eval_window.end) == (t - timedelta(minutes=30), t)  # type: ignore[union-attr]
+    assert (window.eval_window.start, window.eval_window.end) == (t - timedelta(minutes=30), t)
     result_all = overall(run, loaded.version)
     assert result_all.status == "ok"
     labelled = np.concatenate(batches)
@@ -267,7 +263,7 @@ def test_labels_arrive_in_batches_and_metrics_appear_once_mature(  # type: ignor
     assert slos["precision"].source.startswith("labels")
 
 
-def test_bad_labels_are_visible_in_the_report(tmp_path, model_dir, loaded, sqlite_store):  # type: ignore[no-untyped-def]
+def test_bad_labels_are_visible_in_the_report(tmp_path, model_dir, loaded, sqlite_store):
     now = utc_now()
     traffic = Traffic(loaded, 400, seed=43, end=now)
     sqlite_store.write_events(traffic.events)
@@ -301,7 +297,7 @@ def test_bad_labels_are_visible_in_the_report(tmp_path, model_dir, loaded, sqlit
     assert stored["notes"] == doc["notes"]
 
 
-def test_no_traffic_window(tmp_path, model_dir, loaded, sqlite_store):  # type: ignore[no-untyped-def]
+def test_no_traffic_window(tmp_path, model_dir, loaded, sqlite_store):
     job, registry = make_job(stats_settings(tmp_path, model_dir, windows=["5m", "1h"]), sqlite_store)
     run = job.run_once(utc_now())
     assert [w.rows for w in run.windows] == [0, 0]
@@ -315,9 +311,7 @@ def test_no_traffic_window(tmp_path, model_dir, loaded, sqlite_store):  # type: 
     assert not any(n == "mlmon_label_coverage_ratio" for n, _ in got)
 
 
-def test_prometheus_unreachable_is_a_note_and_the_store_part_runs(  # type: ignore[no-untyped-def]
-    tmp_path, model_dir, loaded, sqlite_store
-):
+def test_prometheus_unreachable_is_a_note_and_the_store_part_runs(tmp_path, model_dir, loaded, sqlite_store):
     from tests.conftest import free_port
 
     now = utc_now()
@@ -341,9 +335,7 @@ def test_prometheus_unreachable_is_a_note_and_the_store_part_runs(  # type: igno
     assert not any(n == "mlmon_traffic_change_ratio" for n, _ in got)
 
 
-def test_the_job_applies_retention_hourly_and_survives_a_failing_store(  # type: ignore[no-untyped-def]
-    tmp_path, model_dir, loaded
-):
+def test_the_job_applies_retention_hourly_and_survives_a_failing_store(tmp_path, model_dir, loaded):
     import sqlite3
 
     now = utc_now()

@@ -105,9 +105,7 @@ def _paced(
 
 
 @pytest.mark.slow
-def test_golden_signals_and_a_traffic_drop_from_prometheus(  # type: ignore[no-untyped-def]
-    tmp_path, model_dir, loaded, servers, prometheus_factory
-):
+def test_golden_signals_and_a_traffic_drop_from_prometheus(tmp_path, model_dir, loaded, servers, prometheus_factory):
     good, broken = servers
     prom = prometheus_factory({"model-server": [f"127.0.0.1:{good.port}", f"127.0.0.1:{broken.port}"]})
     rows = instances(loaded.spec, feature_rows(200, 51))
@@ -178,7 +176,7 @@ def test_golden_signals_and_a_traffic_drop_from_prometheus(  # type: ignore[no-u
     reader.close()
 
 
-def test_feedback_endpoint_labels_and_bad_input(tmp_path, model_dir, loaded, servers):  # type: ignore[no-untyped-def]
+def test_feedback_endpoint_labels_and_bad_input(tmp_path, model_dir, loaded, servers):
     good, _ = servers
     frame = feature_rows(120, 52)
     auth = {"Authorization": f"Bearer {good.token}"}

@@ -45,6 +45,8 @@ MLMON_METRICS: dict[str, tuple[str, frozenset[str]]] = {
         ("mlmon_feature_missing_total", "counter", "model model_version feature"),
         ("mlmon_feature_out_of_range_total", "counter", "model model_version feature"),
         ("mlmon_feature_category_total", "counter", "model model_version feature category"),
+        ("mlmon_feature_bin_total", "counter", "model model_version feature bin"),
+        ("mlmon_feature_bin_offset_total", "counter", "model model_version feature bin"),
         ("mlmon_inference_events_total", "counter", "model model_version outcome"),
         ("mlmon_inference_queue_depth", "gauge", "model model_version"),
         ("mlmon_inference_log_bytes", "gauge", "model model_version"),

@@ -1,15 +1,16 @@
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from mlmon.instrument.multiprocess import child_environment
 
 REPO = Path(__file__).resolve().parents[3]
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("MLMON_")}
+    clean = {k: v for k, v in child_environment().items() if not k.startswith("MLMON_")}
     return subprocess.run(
         [sys.executable, "-m", "mlmon", *args],
         capture_output=True,
@@ -65,3 +66,11 @@ def test_user_mistake_prints_message_not_traceback(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert "error: model spec not found" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_serve_workers_out_of_range_is_one_line_and_exit_2() -> None:
+    out = run_cli("serve", "--workers", "0")
+    assert out.returncode == 2
+    assert out.stderr.strip() == "error: --workers 0: must be between 1 and 64"
+    out = run_cli("serve", "--help")
+    assert out.returncode == 0 and "--workers N" in out.stdout

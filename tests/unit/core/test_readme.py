@@ -24,7 +24,7 @@ def test_readme_commands_exist() -> None:
     makefile = (README.parent / "Makefile").read_text()
     for target in ("demo", "test", "bench", "lint"):
         assert re.search(rf"^{target}:", makefile, re.M), target
-    commands = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    commands = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[arg-type]
     for used in re.findall(r"`mlmon ([a-z-]+)", text):
         assert used in commands, f"README mentions `mlmon {used}` which does not exist"
 

@@ -14,14 +14,14 @@ from mlmon.settings import (
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.chdir(tmp_path)  # no stray .env
     for key in list(__import__("os").environ):
         if key.startswith("MLMON_"):
             monkeypatch.delenv(key)
 
 
-def problems_of(cls, monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def problems_of(cls, monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str, str]:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     with pytest.raises(ConfigError) as info:
@@ -47,7 +47,7 @@ def test_env_prefix_and_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "s3cret" not in repr(settings) and "zq-7781" not in repr(settings)
 
 
-def test_dotenv_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_dotenv_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / ".env").write_text("MLMON_PORT=9123\nMLMON_ALERT_EMAIL_TO=a@x.io, b@y.io\n")
     settings = load_settings(StatsSettings)
     assert settings.port == 9123
@@ -73,7 +73,7 @@ def test_dotenv_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
         (ModelServerSettings, {"MLMON_UNKNOWN_FIELDS": "maybe"}, "MLMON_UNKNOWN_FIELDS", "'reject' or 'ignore'"),
     ],
 )
-def test_each_bad_value_is_named(monkeypatch, cls, env, field, fragment) -> None:  # type: ignore[no-untyped-def]
+def test_each_bad_value_is_named(monkeypatch, cls, env, field, fragment) -> None:
     problems = problems_of(cls, monkeypatch, **env)
     assert field in problems, problems
     assert fragment in problems[field]

@@ -28,7 +28,7 @@ RULES = Rules(cooldown_s=0, digest_interval_s=60)
 
 
 @pytest.fixture
-def inbox(tmp_path: Path):  # type: ignore[no-untyped-def]
+def inbox(tmp_path: Path):
     """Real emails through the notifier to a real SMTP sink; yields (report, folder) where ``report(service,
     *findings, at=seconds)`` merges a run into one model's incident state and delivers what is due."""
     folder = tmp_path / "mail"
@@ -61,7 +61,7 @@ EMPTY = finding("responses", "empty_share", severity="critical", title="empty_sh
 CHANNEL = finding("input", "channel", title="channel: share of 'partner' 10% → 40%")
 
 
-def test_read_mail_gives_subject_text_severity_thread_and_kind(inbox) -> None:  # type: ignore[no-untyped-def]
+def test_read_mail_gives_subject_text_severity_thread_and_kind(inbox) -> None:
     report, folder = inbox
     report("drift", UNIT)
     report("stats", EMPTY, at=1)
@@ -81,7 +81,7 @@ def test_read_mail_gives_subject_text_severity_thread_and_kind(inbox) -> None:  
     assert "empty_share" in updated.text
 
 
-def test_matching_wants_the_kind_in_the_subject_and_the_feature_in_the_text(inbox) -> None:  # type: ignore[no-untyped-def]
+def test_matching_wants_the_kind_in_the_subject_and_the_feature_in_the_text(inbox) -> None:
     report, folder = inbox
     report("stats", EMPTY)
     report("stats", at=1)

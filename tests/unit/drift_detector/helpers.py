@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -141,12 +140,13 @@ def run_model_server(
 ) -> Iterator[ModelServer]:
     """``python -m model_server`` on a free port, SQLite store in ``folder``; stopped by its pid.
     ``ready_path=None`` returns at once (start several, then ``tests.conftest.wait_http`` each)."""
+    from mlmon.instrument.multiprocess import child_environment
     from tests.conftest import free_port, managed
 
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     store_url = f"sqlite:///{folder / 'inference.db'}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLMON_")}
+    env = {k: v for k, v in child_environment().items() if not k.startswith("MLMON_")}
     env.update(
         {
             "MLMON_MODEL_PATH": str(model_dir),

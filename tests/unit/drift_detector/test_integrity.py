@@ -50,7 +50,7 @@ def checks(base: Baseline, current: dict[str, np.ndarray]) -> dict[str, FeatureC
     return {c.key: c for c in results}
 
 
-def scaled(share: float, factor: float):  # type: ignore[no-untyped-def]
+def scaled(share: float, factor: float):
     def transform(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         out = values.copy()
         hit = rng.random(values.size) < share
@@ -109,8 +109,8 @@ def test_stuck_values(base: Baseline) -> None:
             store=lambda v, rng: np.full(v.size, "b", dtype=object),
         ),
     )
-    assert fingerprint(got["input:duration"]).text == "stuck at one value (1234)"  # type: ignore[union-attr]
-    assert fingerprint(got["input:store"]).text == "stuck at one value ('b')"  # type: ignore[union-attr]
+    assert fingerprint(got["input:duration"]).text == "stuck at one value (1234)"
+    assert fingerprint(got["input:store"]).text == "stuck at one value ('b')"
 
 
 def test_out_of_the_training_range(base: Baseline) -> None:

@@ -104,7 +104,7 @@ def test_report_document_is_strict_json_with_every_check() -> None:
     by_key = {(c["feature"], c["role"]): c for c in back["checks"]}
     unit = by_key[("seconds_since_last_application", "input")]
     check = next(c for c in run.checks if c.key == "input:seconds_since_last_application")
-    assert unit["statistic"] == pytest.approx(check.effect.statistic)  # type: ignore[union-attr]
+    assert unit["statistic"] == pytest.approx(check.effect.statistic)
     assert unit["status"] == "drift" and unit["p_adjusted"] < 0.05
     assert unit["n_cur"] == 1500 and unit["n_ref"] == 4000
     assert by_key[("age", "quality")]["status"] == "drift"

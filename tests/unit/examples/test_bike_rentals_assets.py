@@ -191,7 +191,7 @@ def test_own_app_serves_the_spec_route_with_the_spec_features_in_few_lines() -> 
     """app.py needs mlmon.instrument.monitor (end-to-end test); here only what it declares is checked."""
     tree = ast.parse((EXAMPLE / "app.py").read_text())
     [request] = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "RideRequest"]
-    fields = [node.target.id for node in request.body if isinstance(node, ast.AnnAssign)]  # type: ignore[union-attr]
+    fields = [node.target.id for node in request.body if isinstance(node, ast.AnnAssign)]
     assert fields == FEATURES
     routes = [
         decorator.args[0].value  # type: ignore[attr-defined]

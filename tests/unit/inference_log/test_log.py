@@ -150,7 +150,7 @@ def test_a_batch_that_raises_is_bisected_down_to_the_bad_event(
         """Raises (not StoreUnavailable) on any batch holding a marked event, like a client that cannot
         serialise it; the rest of the store works."""
 
-        def write_events(self, events):  # type: ignore[no-untyped-def]
+        def write_events(self, events):
             if any(e.features.get("store_id") == "boom" for e in events):
                 self.calls.append([e.prediction_id for e in events])
                 raise RuntimeError("cannot serialise the request body")
@@ -176,7 +176,7 @@ def test_an_error_that_is_really_an_outage_dead_letters_nothing(
     class Broken(Faulty):
         """Raises something other than StoreUnavailable while its ping fails: an outage after all."""
 
-        def write_events(self, events):  # type: ignore[no-untyped-def]
+        def write_events(self, events):
             if self.down:
                 raise OSError("disk I/O error")
             return super().write_events(events)

@@ -58,7 +58,7 @@ def tiny(tmp_path: Path) -> TinyModel:
 
 
 def settings_for(tiny: TinyModel, tmp_path: Path, **overrides: Any) -> ModelServerSettings:
-    values = {
+    values: dict[str, Any] = {
         "store": f"sqlite:///{tmp_path / 'events.db'}",
         "model_spec": tiny.spec_path,
         "model_path": tiny.model_dir,
@@ -67,7 +67,7 @@ def settings_for(tiny: TinyModel, tmp_path: Path, **overrides: Any) -> ModelServ
         "pii_hash_key": "unit-test-pii-key-0123456789",
         "flush_interval_s": 0.05,
     }
-    return ModelServerSettings(_env_file=None, **(values | overrides))  # type: ignore[call-arg]
+    return ModelServerSettings(_env_file=None, **(values | overrides))
 
 
 @pytest.fixture

@@ -46,13 +46,16 @@ def test_health_readiness_and_metrics_answer_while_batches_are_scored(
     with httpx.Client(base_url=server.url, timeout=60) as client, ThreadPoolExecutor(4) as pool:
         in_flight = [pool.submit(client.post, "/predict", json=batch) for _ in range(4)]
         try:
-            wait_until(lambda: model.entered >= 4, 30, "four batches inside the model")
+            # MLMON_SCORING_THREADS (2) batches are inside the model, the other two wait for a thread
+            wait_until(lambda: model.entered >= 2, 30, "two batches inside the model")
             answers = [client.get(path, timeout=20) for path in ("/healthz", "/readyz", "/metrics")]
             still_scoring = [not f.done() for f in in_flight]
+            inside = model.entered
         finally:
             model.gate.set()
         responses = [f.result(timeout=60) for f in in_flight]
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert all(still_scoring), "a batch finished before the health checks were answered"
+    assert inside == 2  # no more threads than MLMON_SCORING_THREADS score at once
     assert [r.status_code for r in responses] == [200] * 4
     assert all(len(r.json()["predictions"]) == 256 for r in responses)

@@ -19,7 +19,7 @@ LATENCY = finding("latency", "p95_latency_ms", severity="critical", title="p95_l
 STABLE = (shift("temperature", 0.3), shift("humidity", 0.2))
 
 
-def kind(*findings, shifts=(), output_measured=False):  # type: ignore[no-untyped-def]
+def kind(*findings, shifts=(), output_measured=False):
     summary = summarize(findings, shifts, output_measured=output_measured)
     assert summary.kind is not None
     return summary.kind
@@ -43,7 +43,7 @@ def kind(*findings, shifts=(), output_measured=False):  # type: ignore[no-untype
         ((LATENCY,), (), False, "latency", "p95_latency_ms 812, SLO ≤ 200"),
     ],
 )
-def test_each_rule(findings, shifts, output_measured, code, words) -> None:  # type: ignore[no-untyped-def]
+def test_each_rule(findings, shifts, output_measured, code, words) -> None:
     named = kind(*findings, shifts=shifts, output_measured=output_measured)
     assert named.code == code
     assert words in named.detail

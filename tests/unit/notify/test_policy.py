@@ -38,7 +38,7 @@ class Run:
         )
 
     def send(self, ok: bool = True, owner: str = "a") -> list[str]:
-        events = []
+        events: list[str] = []
         for entry, notice in notices_of(self.state, self.now, self.rules, owner):
             policy.complete(self.state, entry.id, owner, ok, self.now, self.rules, "" if ok else "down")
             if ok:
@@ -118,7 +118,7 @@ def test_data_integrity_break_alone_pages_at_once() -> None:
     run = Run()
     run.report(BREAK)
     assert run.send() == ["opened"]
-    assert run.state.incident.kind["code"] == "data_integrity"  # type: ignore[union-attr,index]
+    assert run.state.incident.kind["code"] == "data_integrity"  # type: ignore[index]
 
 
 def test_incident_opened_and_resolved_during_an_smtp_outage_is_one_email() -> None:
@@ -173,7 +173,7 @@ def test_a_kind_change_is_announced_once() -> None:
     run.send()
     run.report(SHIFT, service="drift")  # inputs moved: covariate shift with an evaluation breach
     assert run.send() == ["updated"]
-    assert run.state.incident.kinds_told == ["concept_drift", "covariate_shift"]  # type: ignore[union-attr]
+    assert run.state.incident.kinds_told == ["concept_drift", "covariate_shift"]
 
 
 def test_a_stopped_service_cannot_hold_an_incident_open() -> None:

@@ -60,21 +60,21 @@ def test_sources_calibrated_at_small_sizes_floor_at_large_override_and_alpha() -
     assert effect is not None and effect.threshold_source == "calibrated"
     assert effect.threshold == effect.null_quantile and effect.threshold > 0.05
     assert effect.noise_floor is not None and effect.noise_floor < effect.threshold
-    assert small["input:x"].significance.threshold_source == "alpha"  # type: ignore[union-attr]
+    assert small["input:x"].significance.threshold_source == "alpha"
     big = _by_key(compare(base, {"x": RNG.lognormal(1.0, 0.6, 200_000)}))
     effect = big["input:x"].effect
     assert effect is not None and effect.test == "wasserstein_binned"
     assert (effect.threshold, effect.threshold_source) == (0.05, "floor")
     assert effect.null_quantile is not None and effect.null_quantile < 0.05
     fixed = _by_key(compare(base, {"x": RNG.lognormal(1.0, 0.6, 150)}, overrides={"x": DriftOverride(threshold=0.3)}))
-    assert (fixed["input:x"].effect.threshold, fixed["input:x"].effect.threshold_source) == (0.3, "override")  # type: ignore[union-attr]
+    assert (fixed["input:x"].effect.threshold, fixed["input:x"].effect.threshold_source) == (0.3, "override")
     sig = _by_key(
         compare(base, {"x": RNG.lognormal(1.0, 0.6, 150)}, overrides={"x": DriftOverride(test="ks", threshold=0.01)})
     )
-    assert sig["input:x"].significance.threshold_source == "override"  # type: ignore[union-attr]
-    assert sig["input:x"].effect.threshold_source == "calibrated"  # type: ignore[union-attr]
+    assert sig["input:x"].significance.threshold_source == "override"
+    assert sig["input:x"].effect.threshold_source == "calibrated"
     floors = _by_key(compare(base, {"x": RNG.lognormal(1.0, 0.6, 150)}, calibrate=False))
-    assert floors["input:x"].effect.threshold_source == "floor"  # type: ignore[union-attr]
+    assert floors["input:x"].effect.threshold_source == "floor"
 
 
 def test_psi_of_a_small_output_sample_is_judged_against_its_noise() -> None:
@@ -116,12 +116,12 @@ def test_thresholds_are_cached_by_feature_test_and_bucket_and_are_deterministic(
     again = _by_key(compare(base, _window(1050)))  # same bucket: nothing drawn
     assert base.calibration.draws == drawn
     # within a bucket the threshold scales with sqrt(1/n + 1/m)
-    ratio = math.sqrt((1 / base.features["x"].values.size + 1 / 1050) / (1 / base.features["x"].values.size + 1 / 1000))  # type: ignore[union-attr]
-    assert again["input:x"].effect.threshold == pytest.approx(first["input:x"].effect.threshold * ratio)  # type: ignore[union-attr]
+    ratio = math.sqrt((1 / base.features["x"].values.size + 1 / 1050) / (1 / base.features["x"].values.size + 1 / 1000))
+    assert again["input:x"].effect.threshold == pytest.approx(first["input:x"].effect.threshold * ratio)
     compare(base, _window(1500))  # the next bucket
     assert base.calibration.draws == drawn + 3
     twin = _baseline()  # the same baseline built again: the same thresholds
-    assert _by_key(compare(twin, window))["input:x"].effect.threshold == first["input:x"].effect.threshold  # type: ignore[union-attr]
+    assert _by_key(compare(twin, window))["input:x"].effect.threshold == first["input:x"].effect.threshold
 
 
 def test_calibrate_ahead_prepares_what_a_run_needs() -> None:
@@ -196,8 +196,8 @@ def test_the_output_check_reports_the_n_it_used() -> None:
     window = rng.beta(2, 5, 160)
     binned = _by_key(compare(from_profile(profile), {PREDICTION: numeric_counts(window, edges)}))["output:prediction"]
     assert (binned.n_ref, binned.n_cur) == (138, 160)
-    assert binned.effect.n_ref == 138 and binned.significance.n_ref == 138  # type: ignore[union-attr]
+    assert binned.effect.n_ref == 138 and binned.significance.n_ref == 138
     exact = from_profile(profile, reference_values={PREDICTION: holdout})
     raw = _by_key(compare(exact, {PREDICTION: window}))["output:prediction"]
     assert raw.path == "exact" and (raw.n_ref, raw.n_cur) == (138, 160)
-    assert raw.significance.test == "ks" and raw.significance.n_ref == 138  # type: ignore[union-attr]
+    assert raw.significance.test == "ks" and raw.significance.n_ref == 138

@@ -274,7 +274,7 @@ def test_binned_means_follow_the_sums() -> None:
     """The reported means on the binned path are the sums' means, exactly the raw means."""
     ref, cur = _columns("lognormal x1.2", 50_000)
     baseline = Baseline(ref.size, {"x": NumericBaseline.from_values(ref)})
-    check = compare(baseline, {"x": numeric_counts(cur, baseline.features["x"].edges)})[0]  # type: ignore[union-attr]
+    check = compare(baseline, {"x": numeric_counts(cur, baseline.features["x"].edges)})[0]
     assert check.summary["ref_mean"] == pytest.approx(ref.mean(), rel=1e-9)
     assert check.summary["cur_mean"] == pytest.approx(cur.mean(), rel=1e-9)
 

@@ -65,7 +65,7 @@ def sklearn_classification(part: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def by_key(results: list[EvalResult]) -> dict[tuple[str, str], EvalResult]:
+def by_key(results: list[EvalResult]) -> dict[tuple[str | None, str], EvalResult]:
     return {(r.model_version, r.segment): r for r in results}
 
 

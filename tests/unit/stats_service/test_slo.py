@@ -13,7 +13,7 @@ from tests.unit.drift_detector.helpers import SPEC_PATH
 
 def slo(text: str, severity: str = "critical") -> SLO:
     metric, op, threshold = text.split()
-    return SLO(metric=metric, op=op, threshold=float(threshold), severity=severity)  # type: ignore[arg-type]
+    return SLO(metric=metric, op=op, threshold=float(threshold), severity=severity)
 
 
 @pytest.mark.parametrize(

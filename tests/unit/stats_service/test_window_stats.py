@@ -86,7 +86,7 @@ def _expected_numeric(values: np.ndarray, lo: float | None, hi: float | None) ->
     return expected
 
 
-def test_numeric_statistics_equal_numpy(filled, spec: ModelSpec, profile: BaselineProfile) -> None:  # type: ignore[no-untyped-def]
+def test_numeric_statistics_equal_numpy(filled, spec: ModelSpec, profile: BaselineProfile) -> None:
     store, frame, scores, window = filled
     stats = window_statistics(store, spec, profile, window, store.count(window))
     numeric = [f.name for f in spec.features if f.type == "numeric"]
@@ -110,7 +110,7 @@ def test_numeric_statistics_equal_numpy(filled, spec: ModelSpec, profile: Baseli
     assert stats["prediction"]["missing_share"] == pytest.approx(len(range(0, N, 97)) / N)
 
 
-def test_categorical_statistics_equal_pandas(filled, spec: ModelSpec, profile: BaselineProfile) -> None:  # type: ignore[no-untyped-def]
+def test_categorical_statistics_equal_pandas(filled, spec: ModelSpec, profile: BaselineProfile) -> None:
     store, frame, _scores, window = filled
     stats = window_statistics(store, spec, profile, window, N)
     for feature in spec.features:
@@ -133,7 +133,7 @@ def test_categorical_statistics_equal_pandas(filled, spec: ModelSpec, profile: B
     assert "postcode" not in stats  # PII: never summarised
 
 
-def test_response_shares(filled) -> None:  # type: ignore[no-untyped-def]
+def test_response_shares(filled) -> None:
     store, _frame, _scores, window = filled
     shares = response_shares(store.response_counts(window))
     events = store.read_window(window, fields=[])

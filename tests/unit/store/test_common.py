@@ -177,7 +177,7 @@ def test_shared_write_bookkeeping() -> None:
 def test_utc_from_ms_every_na_shape(values: list[object], dtype: object) -> None:
     from mlmon.store.common import utc_from_ms
 
-    series = pd.Series(values, dtype=dtype)  # type: ignore[call-overload]
+    series = pd.Series(values, dtype=dtype)
     got = utc_from_ms(series)
     assert str(got.dtype) == "datetime64[ms, UTC]" and got.index.equals(series.index)
     for value, stamp in zip(values, got, strict=True):

@@ -19,7 +19,7 @@ from tests.fixtures.osmem import osmem_client
 ALL = TimeWindow(MIDNIGHT - timedelta(hours=2), MIDNIGHT + timedelta(hours=2))
 MODEL = SPEC.model
 DAY1, DAY2 = f"mlmon-inference-{MODEL}-2026.03.01", f"mlmon-inference-{MODEL}-2026.03.02"
-BINS = [NumericBins("x", EDGES_X), CategoryBins("channel", CATEGORIES)]
+BINS: list[NumericBins | CategoryBins] = [NumericBins("x", EDGES_X), CategoryBins("channel", CATEGORIES)]
 
 
 def _mapped(es_url: str, index: str, path: str) -> str:

@@ -44,7 +44,7 @@ def _members(proto: type) -> set[str]:
 
 
 @pytest.mark.parametrize("proto", list(CONSUMER_PROTOCOLS), ids=lambda p: p.__name__)
-def test_each_consumer_protocol_is_small_and_exact(proto: type) -> None:
+def test_each_consumer_protocol_is_small_and_exact(proto: type[object]) -> None:
     assert _members(proto) == CONSUMER_PROTOCOLS[proto]
 
 
