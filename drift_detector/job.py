@@ -171,8 +171,8 @@ class DriftJob:
     def _new_category(self, feature: str, window: TimeWindow, version: str) -> tuple[str, float] | None:
         """The most frequent category unseen in training, and its share, in (a sample of) the window."""
         base = self.baselines.current().engine.features.get(feature)
-        if not isinstance(base, CategoricalBaseline):
-            return None
+        if not isinstance(base, CategoricalBaseline) or feature in _STORE_FIELD:
+            return None  # the output's classes are the model's own: nothing new to name (and no input field)
         try:
             frame = self.store.read_window(window, fields=[feature], limit=5000, model_version=version)
         except StoreUnavailable:
