@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.installed-runtime
 DEVSTAMP := $(VENV)/.installed-dev
+BENCHSTAMP := $(VENV)/.installed-bench
 
 .PHONY: demo test test-fast lint format bench components install clean
 
@@ -43,7 +44,13 @@ format: $(DEVSTAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: $(DEVSTAMP) components
+$(BENCHSTAMP): pyproject.toml $(DEVSTAMP)
+	$(PIP) install -q -e '.[bench]'
+	touch $@
+
+# wrk (Debian) is the serving benchmark's load generator.
+bench: $(BENCHSTAMP) components
+	command -v wrk >/dev/null || apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends wrk
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
