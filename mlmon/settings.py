@@ -113,6 +113,13 @@ class ModelServerSettings(CommonSettings):
         description="Threads per worker that parse, score and log /predict requests (more only add GIL "
         "contention for the event loop that answers /healthz; scale with --workers)",
     )
+    gil_switch_interval_ms: float = Field(
+        default=1.0,
+        gt=0,
+        le=100,
+        description="How long a thread may hold the GIL while another waits (Python's default is 5 ms): shorter "
+        "lets the event loop answer /healthz and single requests between the scoring and shipping threads",
+    )
     max_batch_size: int = Field(default=256, ge=1, description="Largest batch accepted by /predict")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Larger request bodies get 413")
     unknown_fields: Literal["reject", "ignore"] = Field(default="reject", description="Unknown request fields")

@@ -10,6 +10,7 @@ model's and the libraries' objects); on shutdown the log ships what it can withi
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -53,6 +54,9 @@ def create_app(
         # them stalls every thread (the event loop too) for ~100 ms under load; only new objects are scanned.
         gc.collect()
         gc.freeze()
+        # The scoring threads and the log's shipper hold the GIL in turns of this length; the event loop (health
+        # checks, a lone request) waits for one turn at most.
+        sys.setswitchinterval(settings.gil_switch_interval_ms / 1000.0)
         try:
             yield
         finally:
