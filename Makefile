@@ -28,8 +28,12 @@ demo: $(STAMP)
 components:
 	bash scripts/install_components.sh
 
+# Two pytest workers, each test file on one of them (files share their servers and trained models): most
+# tests wait on real servers, so two workers halve the run even on two cores. TEST_WORKERS=0 runs in-process.
+TEST_WORKERS ?= 2
+
 test: lint components
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The quick loop while developing: unit and contract tests (real SQLite and ES-API server), no services.
 test-fast: $(DEVSTAMP)
