@@ -104,6 +104,11 @@ def simulate(rows: int = 20_000, seed: int = 7, warming: float = 0.0) -> pd.Data
 
 
 def write(out: Path, rows: int = 20_000, seed: int = 7) -> dict[str, Path]:
+    return {name: path for name, (path, _) in write_counted(out, rows, seed).items()}
+
+
+def write_counted(out: Path, rows: int = 20_000, seed: int = 7) -> dict[str, tuple[Path, int]]:
+    """The three files and how many rows each got."""
     frame = simulate(rows, seed)
     data = out / "feature_repo" / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -117,7 +122,8 @@ def write(out: Path, rows: int = 20_000, seed: int = 7) -> dict[str, Path]:
     frame.loc[~later, ["station_id", "event_timestamp", "rentals"]].to_parquet(paths["training"], index=False)
     traffic = frame.loc[later].drop(columns="created").sample(frac=1, random_state=seed)
     traffic.to_parquet(paths["traffic"], index=False)
-    return paths
+    counts = {"source": len(frame), "training": int((~later).sum()), "traffic": len(traffic)}
+    return {name: (path, counts[name]) for name, path in paths.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -128,8 +134,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.rows < 100:
         parser.error(f"--rows {args.rows}: give at least 100 station-hours")
-    for name, path in write(args.out, args.rows, args.seed).items():
-        print(f"{name:9s} {len(pd.read_parquet(path)):6d} rows  {path}")
+    # Counted in memory: reading the files back just before exit can abort the interpreter at shutdown
+    # (pyarrow's thread pool torn down under it, apache/arrow#34314).
+    for name, (path, count) in write_counted(args.out, args.rows, args.seed).items():
+        print(f"{name:9s} {count:6d} rows  {path}")
 
 
 if __name__ == "__main__":
