@@ -33,10 +33,7 @@ def drift_settings(setup: WindowJobSetup, window_s: float) -> DriftSettings:
     # One run per window: the service's interval is the window (what the incident policy's parts live by).
     overrides.update(DRY, window=duration_name(window_s), var_dir=setup.workdir, interval_s=window_s)
     settings = load_settings(DriftSettings, **overrides)
-    if setup.model_version is not None:
-        spec = load_spec(settings.model_spec)
-        settings = settings.model_copy(update={"model_path": settings.model_dir(spec.model) / setup.model_version})
-    return settings
+    return setup.pinned(settings)
 
 
 class DriftWindows:

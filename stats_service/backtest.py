@@ -31,10 +31,7 @@ def stats_settings(setup: WindowJobSetup, window_s: float) -> StatsSettings:
     overrides: dict[str, Any] = {**setup.overrides, **DRY, "windows": [duration_name(window_s)], "interval_s": window_s}
     overrides["var_dir"] = setup.workdir
     settings = load_settings(StatsSettings, **overrides)
-    if setup.model_version is not None:
-        spec = load_spec(settings.model_spec)
-        settings = settings.model_copy(update={"model_path": settings.model_dir(spec.model) / setup.model_version})
-    return settings
+    return setup.pinned(settings)
 
 
 class StatsWindows:

@@ -19,9 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from mlmon.errors import ConfigError
+from mlmon.settings import CommonSettings
+from mlmon.spec import load_spec
 from mlmon.store.base import InferenceStore, TimeWindow
 
 WINDOW_JOB_GROUP = "mlmon.window_jobs"
@@ -98,6 +100,9 @@ class WindowJob(Protocol):
     def close(self) -> None: ...
 
 
+SettingsT = TypeVar("SettingsT", bound=CommonSettings)
+
+
 @dataclass(frozen=True)
 class WindowJobSetup:
     """What a service's window job is built from: the shared store (read only), a work folder for state the
@@ -108,6 +113,13 @@ class WindowJobSetup:
     workdir: Path
     overrides: Mapping[str, Any] = field(default_factory=dict)
     model_version: str | None = None
+
+    def pinned(self, settings: SettingsT) -> SettingsT:
+        """``settings`` with the model path of the version to compare, when one is set."""
+        if self.model_version is None:
+            return settings
+        model_dir = settings.model_dir(load_spec(settings.model_spec).model)
+        return settings.model_copy(update={"model_path": model_dir / self.model_version})
 
 
 class WindowJobFactory(Protocol):
