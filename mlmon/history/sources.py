@@ -16,7 +16,7 @@ import pandas as pd
 
 from mlmon.errors import ConfigError
 from mlmon.history.columns import IngestColumns
-from mlmon.registry.rows import SUFFIXES
+from mlmon.registry.rows import table_suffix
 from mlmon.spec import ModelSpec
 
 
@@ -43,11 +43,7 @@ def _text_columns(spec: ModelSpec, columns: IngestColumns) -> dict[str, str]:
 
 
 def from_file(path: Path, spec: ModelSpec, columns: IngestColumns, chunk_rows: int) -> HistorySource:
-    if not path.is_file():
-        raise ConfigError(f"{path}: history file not found", hint="check the path")
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise ConfigError(f"{path}: unsupported file type {suffix or '(none)'}", hint="use .parquet or .csv")
+    suffix = table_suffix(path, "history file")
     try:
         if suffix == ".csv":
             header = pd.read_csv(path, nrows=0)

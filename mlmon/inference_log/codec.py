@@ -101,23 +101,7 @@ def _events(docs: Sequence[Any]) -> list[InferenceEvent | Exception]:
         try:
             if not isinstance(doc, dict):
                 raise ValueError("not a JSON object")
-            prediction = doc.get("prediction") or {}
-            received = doc.get("received_at")
-            out.append(
-                InferenceEvent(
-                    prediction_id=doc["prediction_id"],
-                    timestamp=parse(doc["@timestamp"]),
-                    model_name=doc["model"]["name"],
-                    model_version=doc["model"]["version"],
-                    features=dict(doc.get("features") or {}),
-                    missing=list(doc.get("missing") or []),
-                    prediction_label=prediction.get("label"),
-                    score=prediction.get("score"),
-                    response_kind=(doc.get("response") or {}).get("kind", "ok"),
-                    latency_ms=float(doc.get("latency_ms") or 0.0),
-                    received_at=parse(received) if received else None,
-                )
-            )
+            out.append(InferenceEvent.from_doc(doc, parse))
         except (ValueError, KeyError, TypeError) as exc:
             out.append(exc)
     return out

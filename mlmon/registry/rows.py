@@ -17,13 +17,19 @@ from mlmon.spec import ModelSpec
 SUFFIXES = (".parquet", ".pq", ".csv")
 
 
-def read_table(path: Path, what: str = "rows file") -> pd.DataFrame:
-    """A parquet or CSV file as a frame; ConfigError (one line) when missing or unreadable."""
+def table_suffix(path: Path, what: str) -> str:
+    """The lower-case suffix of a parquet or CSV file that exists; ConfigError (one line) otherwise."""
     if not path.is_file():
         raise ConfigError(f"{path}: {what} not found", hint="check the path")
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise ConfigError(f"{path}: unsupported {what} type {suffix or '(none)'}", hint="use .parquet or .csv")
+    return suffix
+
+
+def read_table(path: Path, what: str = "rows file") -> pd.DataFrame:
+    """A parquet or CSV file as a frame; ConfigError (one line) when missing or unreadable."""
+    suffix = table_suffix(path, what)
     try:
         return pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
     except Exception as exc:  # pyarrow and the CSV parser raise many types for a damaged file

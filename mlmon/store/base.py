@@ -21,7 +21,7 @@ order, then one ``__other__`` bin for everything unseen.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -99,11 +99,16 @@ class InferenceEvent:
         }
 
     @classmethod
-    def from_doc(cls, doc: Mapping[str, Any]) -> InferenceEvent:
+    def from_doc(
+        cls, doc: Mapping[str, Any], parse_time: Callable[[str], datetime] = datetime.fromisoformat
+    ) -> InferenceEvent:
+        """The event of a stored document; ``parse_time`` reads its ISO times (the local log's decoder passes
+        one that parses a request's shared time once)."""
         prediction = doc.get("prediction") or {}
+        received = doc.get("received_at")
         return cls(
             prediction_id=doc["prediction_id"],
-            timestamp=datetime.fromisoformat(doc["@timestamp"]),
+            timestamp=parse_time(doc["@timestamp"]),
             model_name=doc["model"]["name"],
             model_version=doc["model"]["version"],
             features=dict(doc.get("features") or {}),
@@ -112,7 +117,7 @@ class InferenceEvent:
             score=prediction.get("score"),
             response_kind=(doc.get("response") or {}).get("kind", "ok"),
             latency_ms=float(doc.get("latency_ms") or 0.0),
-            received_at=datetime.fromisoformat(doc["received_at"]) if doc.get("received_at") else None,
+            received_at=parse_time(received) if received else None,
         )
 
 
