@@ -33,11 +33,6 @@ loaded = drift_tests.loaded
 baselines = drift_tests.baselines
 
 
-def _prom_count(prom, version: str) -> float:
-    found = prom.query(f'sum(mlmon_prediction_count{{model="loan_default",model_version="{version}"}})')
-    return float(found[0]["value"][1]) if found else -1.0
-
-
 @pytest.mark.slow
 def test_prometheus_output_check_beside_the_store_and_degraded_without_it(
     tmp_path: Path,
@@ -50,11 +45,12 @@ def test_prometheus_output_check_beside_the_store_and_degraded_without_it(
     with run_model_server(tmp_path / "server", model_dir) as server:
         prom = prometheus_factory({"model-server": [f"127.0.0.1:{server.port}"]})
         # The histogram exists at zero before any prediction, so increase() sees every one of them.
-        wait_until(lambda: _prom_count(prom, loaded.version) == 0.0, 20, "mlmon_prediction at zero")
+        series = f'{{model="loan_default",model_version="{loaded.version}"}}'  # this version's
+        wait_until(lambda: prom.total("mlmon_prediction_count" + series) == 0.0, 20, "mlmon_prediction at zero")
         with httpx.Client(timeout=30) as client:
             predictions = server.predict(client, instances(loaded.spec, feature_rows(N, 31)))
         assert len(predictions) == N and all(p["model_version"] == loaded.version for p in predictions)
-        wait_until(lambda: _prom_count(prom, loaded.version) == N, 20, "all predictions scraped")
+        wait_until(lambda: prom.total("mlmon_prediction_count" + series) == N, 20, "all predictions scraped")
         prom.wait_scraped_after(time.time())  # the last sample of the window is after the traffic
 
         reader = SQLiteStore(server.store_url.removeprefix("sqlite:///"), loaded.spec)

@@ -39,16 +39,6 @@ def _shift(frame: pd.DataFrame) -> None:
     frame[SHIFTED] = frame[SHIFTED] * 2.5
 
 
-def _served(prom, version: str) -> float:
-    found = prom.query(f'sum(mlmon_responses_total{{model="loan_default",model_version="{version}"}})')
-    return float(found[0]["value"][1]) if found else -1.0
-
-
-def _bins(prom, version: str) -> float:
-    found = prom.query(f'sum(mlmon_feature_bin_total{{model="loan_default",model_version="{version}"}})')
-    return float(found[0]["value"][1]) if found else -1.0
-
-
 @pytest.mark.slow
 def test_a_drift_run_on_the_serve_time_counts_flags_the_shift_and_falls_back_without_prometheus(
     tmp_path: Path,
@@ -62,11 +52,12 @@ def test_a_drift_run_on_the_serve_time_counts_flags_the_shift_and_falls_back_wit
     with run_model_server(tmp_path / "server", model_dir) as server:
         prom = prometheus_factory({"model-server": [f"127.0.0.1:{server.port}"]})
         # every bin series exists at zero before the first prediction, so increase() sees all of them
-        wait_until(lambda: _bins(prom, version) == 0.0, 20, "mlmon_feature_bin_total at zero")
+        series = f'{{model="loan_default",model_version="{version}"}}'  # this version's
+        wait_until(lambda: prom.total("mlmon_feature_bin_total" + series) == 0.0, 20, "mlmon_feature_bin_total at zero")
         with httpx.Client(timeout=30) as client:
             predictions = server.predict(client, instances(loaded.spec, feature_rows(N, 41, _shift)))
         assert len(predictions) == N
-        wait_until(lambda: _served(prom, version) == N, 20, "all responses scraped")
+        wait_until(lambda: prom.total("mlmon_responses_total" + series) == N, 20, "all responses scraped")
         prom.wait_scraped_after(time.time())
         reader = SQLiteStore(server.store_url.removeprefix("sqlite:///"), loaded.spec)
         wait_until(lambda: reader.count(TimeWindow.last(600)) == N, 20, "events written by the model server")
