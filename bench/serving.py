@@ -13,8 +13,9 @@ machine's background load hits them alike; ``bench/serving_apps.py`` has the app
 Phases (load from wrk, ``bench/wrk.py``; every figure is a median over rounds unless said otherwise):
 
 1. throughput: closed loop, ``--connections`` keep-alive connections, single-row requests → req/s, ratio to
-   bare, server CPU per request (user+system CPU of the server process — every thread, the log's shipper
-   included; not the store's own process — divided by the requests answered), added CPU = server − bare;
+   bare, server CPU per request (user+system CPU of the server and its processes — every thread, and the
+   inference log's shipping process; not the store's own process — divided by the requests answered), added
+   CPU = server − bare;
 2. latency: one connection (no queueing: a request's latency is its service time), every sample of every round
    → p50/p99, added p99 = server − bare;
 3. ``/healthz``, ``/readyz`` and ``/metrics`` latency (one connection each) while 256-row batches saturate
@@ -71,7 +72,7 @@ class Server:
     log: Path
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of the server and its worker processes (all threads)."""
+        """User + system CPU of the server and all its processes (workers, shipping processes; all threads)."""
         return sum(_cpu(pid) for pid in [self.proc.pid, *_children(self.proc.pid)])
 
 
@@ -84,12 +85,15 @@ def _cpu(pid: int) -> float:
 
 
 def _children(pid: int) -> list[int]:
+    """Every descendant: the workers, and each one's inference-log shipping process."""
     out: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
         try:
-            out += [int(p) for p in task.read_text().split()]
+            direct = [int(p) for p in task.read_text().split()]
         except OSError:
             continue
+        for child in direct:
+            out += [child, *_children(child)]
     return out
 
 
@@ -476,9 +480,9 @@ NOTES = [
     "interleaved so background load hits every server alike, and CPU per request is the steadier figure.",
     "req_per_s: wrk closed loop with `connections` keep-alive connections, single-row requests, median of rounds; "
     "throughput_ratio = this / bare.",
-    "cpu_us_per_req: user+system CPU of the server process (all threads: event loop, request threads, the inference "
-    "log's shipper and fsync ticker) per request answered, median of rounds; the store's own process (osmem-server) "
-    "is not included; added = this - bare.",
+    "cpu_us_per_req: user+system CPU of the server and its processes (all threads: event loop, request threads, "
+    "the inference log's fsync ticker and shipper thread, and its shipping process) per request answered, median "
+    "of rounds; the store's own process (osmem-server) is not included; added = this - bare.",
     "p50/p99: one connection (no queueing), every sample of every round (wrk's histogram, microsecond resolution); "
     "added_p99 = this - bare.",
     "probes_under_batch_load: /healthz, /readyz and /metrics, one connection each, while 4 connections send "
@@ -486,8 +490,8 @@ NOTES = [
     "inference_log: a fresh mlmon-sqlite server, 4 connections of 256-row batches for sustain_s; events_per_s = "
     "events counted in the SQLite table / time from the first request until the last acknowledged event is "
     "stored; acknowledged = 200 answers x 256 (the server's own counter); fsync policy of the local log as named.",
-    "inference_log_two_workers: the same with --workers 2 (two processes, each shipping its own log into the same "
-    "SQLite file).",
+    "inference_log_two_workers: the same with --workers 2 (two worker processes, each with its own log and "
+    "shipping process, into the same SQLite file).",
     "workers: the reference server with the SQLite log on the CPU-bound model; --workers 1 vs --workers 2 (same "
     "socket, kernel-balanced), interleaved rounds.",
 ]

@@ -151,6 +151,11 @@ class ModelServerSettings(CommonSettings):
     log_adopt_interval_s: float = Field(
         default=30.0, gt=0, description="How often logs left by stopped processes are looked for and shipped"
     )
+    log_shipper: Literal["process", "thread"] = Field(
+        default="process",
+        description="Where events are decoded and written to the store: a child process per server process "
+        "(off the GIL of the requests), or a thread of the server process",
+    )
     log_close_timeout_s: float = Field(
         default=10.0, ge=0, description="Shutdown: time to ship the local log before leaving the rest on disk"
     )

@@ -107,6 +107,8 @@ class ServerState:
             return open_store(self.settings, self.spec, check=False)
 
     def _start_log(self, model: ServingModel) -> None:
+        from mlmon.store.factory import store_factory
+
         if self._log_metrics is None:
             self._log_metrics = inference_log_metrics(self.registry)
         assert self.store is not None
@@ -115,6 +117,7 @@ class ServerState:
             self.store,
             config=LogConfig.from_settings(self.settings),
             metrics=self._log_metrics,
+            sink_factory=store_factory(self.settings, self.spec) if self._owns_store else None,
             model=model.name,
             model_version=model.version,
         )

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,8 +26,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from mlmon.errors import InferenceLogUnavailable
 from mlmon.inference_log.codec import encode
 from mlmon.inference_log.dead_letter import FILE_NAME, DeadLetterFile
+from mlmon.inference_log.delivery import Deliverer, LocalDelivery
 from mlmon.inference_log.local_log import FsyncPolicy, LocalLog
 from mlmon.inference_log.ownership import create_own
+from mlmon.inference_log.ship_process import ProcessDelivery
 from mlmon.inference_log.shipper import Shipper
 from mlmon.instrument.metrics import EVENT_OUTCOMES, InferenceLogMetrics
 from mlmon.store.base import InferenceEvent
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 
 OnFull = Literal["refuse", "drop"]
 StoreState = Literal["ok", "spooling", "unavailable"]
+ShipperMode = Literal["process", "thread"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class LogConfig:
     stall_after_s: float = 5.0
     adopt_interval_s: float = 30.0
     close_timeout_s: float = 10.0
+    shipper: ShipperMode = "process"  # used when the log is given a sink_factory; else always "thread"
 
     @classmethod
     def from_settings(cls, settings: ModelServerSettings) -> LogConfig:
@@ -71,6 +75,7 @@ class LogConfig:
             retry_interval_s=settings.replay_interval_s,
             adopt_interval_s=settings.log_adopt_interval_s,
             close_timeout_s=settings.log_close_timeout_s,
+            shipper=settings.log_shipper,
         )
 
 
@@ -131,9 +136,13 @@ class InferenceLog:
         metrics: InferenceLogMetrics | None = None,
         model: str = "",
         model_version: str = "",
+        sink_factory: Callable[[], EventSink] | None = None,
     ) -> None:
+        """``sink_factory`` (picklable, building a sink like ``sink``) lets the events be decoded and written in a
+        child process (``config.shipper="process"``, see ``ship_process``); without it, in a thread of this one."""
         self.root = Path(root)
         self.sink = sink
+        self.sink_factory = sink_factory
         self.config = config or LogConfig()
         self.outcomes = _Outcomes(metrics, model, model_version, str(getattr(sink, "backend", "store")))
         self._gauges = (
@@ -164,8 +173,11 @@ class InferenceLog:
         self._own = LocalLog(
             directory, lock_fd, max_bytes=cfg.max_bytes, segment_bytes=cfg.segment_bytes, fsync=cfg.fsync
         )
+        deliverer: Deliverer = LocalDelivery(self.sink)
+        if self.sink_factory is not None and cfg.shipper == "process":
+            deliverer = ProcessDelivery(self.sink_factory)
         self._shipper = Shipper(
-            self.sink,
+            deliverer,
             self._own,
             self.root,
             self.dead_letters,
@@ -189,6 +201,7 @@ class InferenceLog:
         self._closing.set()
         own.close()
         ended = shipper.stop(self.config.close_timeout_s if timeout is None else timeout)
+        shipper.deliverer.close()
         if self._ticker is not None:
             self._ticker.join(2.0)
         self._update_gauges()

@@ -4,15 +4,10 @@ At-least-once: a batch is read from the position in the checkpoint, written, and
 moved (and the checkpoint rewritten). A crash in between ships the batch again; the store writes by
 ``prediction_id`` (the document id), so a replay never duplicates an event.
 
-What happens to a batch:
-- the store takes it → ``stored`` (events it already held count as stored too);
-- the store refuses some events (``WriteResult.rejected``: a mapping conflict, a value it cannot encode) →
-  those go to the dead-letter file with the reason (``dead_lettered``) and the rest is stored;
-- ``StoreUnavailable`` (unreachable, timed out) → an outage: nothing moves, the batch is retried every
-  ``retry_interval_s`` while the log grows; the events waiting count once as ``spooled``;
-- any other exception → the batch is bisected until the event(s) that raise are isolated; each is
-  dead-lettered — unless the store then fails its ping, which makes it an outage after all.
-A line that is not an event (corrupt, or torn by a machine crash) is dead-lettered too. Nothing blocks the
+What happens to each line of a batch (stored, dead-lettered with the reason, or left for the retry after
+an outage) is ``delivery``'s: in this thread (``LocalDelivery``) or in a child process
+(``ship_process.ProcessDelivery``). During an outage nothing moves, the batch is retried every
+``retry_interval_s`` while the log grows, and the events waiting count once as ``spooled``. Nothing blocks the
 events behind a bad one.
 
 The shipper also adopts log directories nobody holds (``ownership``) at start and every ``adopt_interval_s``,
@@ -24,23 +19,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from mlmon.errors import StoreUnavailable
-from mlmon.inference_log.codec import decode_many
-from mlmon.inference_log.dead_letter import DeadLetter, DeadLetterFile
+from mlmon.inference_log.dead_letter import DeadLetterFile
+from mlmon.inference_log.delivery import Deliverer, short
 from mlmon.inference_log.local_log import LocalLog
 from mlmon.inference_log.ownership import orphans
 from mlmon.inference_log.segments import LogDir, Position
-from mlmon.store.base import InferenceEvent, WriteResult
-from mlmon.store.protocols import EventSink
 
 log = logging.getLogger(__name__)
-
-REASON_LIMIT = 500
 
 
 class Outcomes(Protocol):
@@ -49,20 +37,10 @@ class Outcomes(Protocol):
     def backend_error(self) -> None: ...
 
 
-@dataclass(frozen=True)
-class _Item:
-    index: int  # of its record in the batch read
-    event: InferenceEvent
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= REASON_LIMIT else text[:REASON_LIMIT] + "…"
-
-
 class Shipper:
     def __init__(
         self,
-        sink: EventSink,
+        deliverer: Deliverer,
         own: LocalLog,
         root: Path,
         dead_letters: DeadLetterFile,
@@ -73,7 +51,7 @@ class Shipper:
         retry_interval_s: float = 2.0,
         adopt_interval_s: float = 30.0,
     ) -> None:
-        self.sink = sink
+        self.deliverer = deliverer
         self.own = own
         self.root = Path(root)
         self.dead_letters = dead_letters
@@ -224,87 +202,32 @@ class Shipper:
         records = source.read(self.bulk_size)
         if not records:
             return
-        items: list[_Item] = []
-        unreadable: dict[int, DeadLetter] = {}
-        whole = [i for i, r in enumerate(records) if not r.torn]
-        decoded = dict(zip(whole, decode_many([records[i].line for i in whole]), strict=True))
-        for index, record in enumerate(records):
-            event = decoded.get(index)
-            if isinstance(event, InferenceEvent):
-                items.append(_Item(index, event))
-            elif event is None:
-                reason = "torn line: the process or machine crashed while writing it"
-                unreadable[index] = DeadLetter(reason, source.name, line=record.line)
-            else:
-                reason = _short(f"corrupt line in the local log: {event}")
-                unreadable[index] = DeadLetter(reason, source.name, line=record.line)
-        letters: list[DeadLetter] = []
-        handled = self._deliver(source, items, letters)
-        upto = len(records) if handled == len(items) else items[handled].index  # records before the first unhandled
-        if upto == 0:
-            return
-        letters += [unreadable[i] for i in sorted(unreadable) if i < upto]
-        if letters:
-            self.dead_letters.write(letters)
-            self.outcomes.add("dead_lettered", len(letters))
-        if self._abandoned:
-            return
-        end: Position = records[upto - 1].end
-        source.advance(end, upto)
-
-    def _deliver(self, source: LogDir, items: list[_Item], letters: list[DeadLetter]) -> int:
-        """Write ``items``; returns how many from the front are handled (stored or dead-lettered). Stops at
-        an outage. A batch that raises anything else is bisected down to the events that raise."""
-        if not items:
-            return 0
-        try:
-            result = self._write([item.event for item in items])
-        except StoreUnavailable as exc:
-            self._mark_down(f"store unavailable: {exc}")
-            return 0
-        except Exception as exc:
-            if len(items) > 1:
-                half = len(items) // 2
-                done = self._deliver(source, items[:half], letters)
-                if done < half:
-                    return done
-                return half + self._deliver(source, items[half:], letters)
-            if not self._ping():
-                self._mark_down(f"store error ({exc.__class__.__name__}) and its ping fails")
-                return 0
-            event = items[0].event
-            letters.append(
-                DeadLetter(_short(f"{exc.__class__.__name__}: {exc}"), source.name, event.prediction_id, event.to_doc())
-            )
-            return 1
-        self._mark_up()
-        stored = result.stored + result.duplicates
-        if stored:
-            self.outcomes.add("stored", stored)
-        if result.rejected:
-            by_id = {item.event.prediction_id: item.event for item in items}
-            for pid, reason in result.rejected:
-                refused = by_id.get(pid)
-                letters.append(DeadLetter(_short(reason), source.name, pid, refused.to_doc() if refused else None))
-        return len(items)
-
-    def _write(self, events: Sequence[InferenceEvent]) -> WriteResult:
         self.inflight_since = time.monotonic()
         try:
-            return self.sink.write_events(events)
+            delivery = self.deliverer.deliver(source.name, [None if r.torn else r.line for r in records])
         finally:
             self.inflight_since = None
+        if delivery.stored:
+            self.outcomes.add("stored", delivery.stored)
+        if delivery.outage is None:
+            self._mark_up()
+        else:
+            self._mark_down(delivery.outage)
+        if delivery.handled == 0:
+            return
+        if delivery.letters:
+            self.dead_letters.write(delivery.letters)
+            self.outcomes.add("dead_lettered", len(delivery.letters))
+        if self._abandoned:
+            return
+        end: Position = records[delivery.handled - 1].end
+        source.advance(end, delivery.handled)
 
     # -- store state ------------------------------------------------------------------------------------------
     def _ping(self) -> bool:
-        ping: Any = getattr(self.sink, "ping", None)
-        if ping is None:
-            return True
         self.inflight_since = time.monotonic()
         try:
-            return bool(ping())
-        except Exception:
-            return False
+            return self.deliverer.ping()
         finally:
             self.inflight_since = None
 
@@ -326,7 +249,7 @@ class Shipper:
         now = time.monotonic()
         self._last_contact = now
         self._next_retry = now + self.retry_interval_s
-        self.store_reason = _short(reason)
+        self.store_reason = short(reason)
         if self.store_ok:
             self.store_ok = False
             waiting = self.pending

@@ -86,7 +86,7 @@ class Monitor:
 
     # -- lifecycle (the app's lifespan calls these) ------------------------------------------------------
     def start(self) -> None:
-        from mlmon.store.factory import open_store
+        from mlmon.store.factory import open_store, store_factory
 
         if self.store is None:
             try:
@@ -99,6 +99,7 @@ class Monitor:
             self.store,
             config=LogConfig.from_settings(self.settings),
             metrics=inference_log_metrics(self.registry),
+            sink_factory=store_factory(self.settings, self.spec) if self._owns_store else None,
             model=self.spec.model,
             model_version=self.model_version,
         )

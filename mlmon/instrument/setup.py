@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qs
 
+import anyio.to_thread
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry, make_asgi_app
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import _bake_output
+from starlette.datastructures import Headers
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -24,20 +30,38 @@ from mlmon.spec import ModelSpec
 
 
 class _AsgiEndpoint:
-    """Wraps the metrics ASGI callable so that Starlette's ``Route`` treats it as an app, not a handler.
+    """``/metrics`` as an ASGI app, so that Starlette's ``Route`` treats it as an app, not a handler.
 
+    The exposition is rendered in a worker thread, one render at a time: with the input histograms it is tens of
+    KB and takes milliseconds, which on the event loop held up ``/healthz`` and ``/readyz`` behind every scrape.
     In multi-process mode (``PROMETHEUS_MULTIPROC_DIR`` set when the process started) it serves the merged
     files of every worker instead of ``registry``, so any worker answers for all of them."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         path = directory()
         self._view = MultiProcessView(path) if path is not None else None
-        self._app = make_asgi_app(registry=self._view.registry if self._view is not None else registry)
+        self._registry = self._view.registry if self._view is not None else registry
+        self._lock = threading.Lock()
+
+    def _render(self, accept: str, accept_encoding: str, params: dict[str, list[str]]) -> tuple[str, Any, bytes]:
+        with self._lock:
+            if self._view is not None:
+                self._view.refresh()
+            # prometheus_client's own ASGI and WSGI apps render with this (content negotiation, gzip, name[])
+            return _bake_output(self._registry, accept, accept_encoding, params, False)  # type: ignore[no-untyped-call,no-any-return]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._view is not None:
-            self._view.refresh()
-        await self._app(scope, receive, send)
+        headers = Headers(scope=scope)
+        params = parse_qs(scope.get("query_string", b"").decode("utf8"))
+        accept, encoding = ",".join(headers.getlist("accept")), ",".join(headers.getlist("accept-encoding"))
+        status, out_headers, output = await anyio.to_thread.run_sync(self._render, accept, encoding, params)
+        start = {
+            "type": "http.response.start",
+            "status": int(status.split(" ")[0]),
+            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in out_headers],
+        }
+        await send(start)
+        await send({"type": "http.response.body", "body": output})
 
 
 def metrics_route(registry: CollectorRegistry, path: str = "/metrics") -> Route:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 from mlmon.errors import ConfigError, StoreUnavailable
@@ -51,3 +53,9 @@ def open_store(settings: CommonSettings, spec: ModelSpec, *, check: bool = True)
             store.close()
             raise
     return store
+
+
+def store_factory(settings: CommonSettings, spec: ModelSpec) -> Callable[[], InferenceStore]:
+    """A picklable callable that opens the store of ``settings`` (unchecked), for a process started later (the
+    inference log's shipping process)."""
+    return functools.partial(open_store, settings, spec, check=False)

@@ -108,6 +108,14 @@ def _text_fields(event: InferenceEvent) -> str | None:
     pid = event.prediction_id
     if not isinstance(pid, str) or not pid:
         return f"prediction_id: must be a non-empty string of at most {MAX_ID_LENGTH} bytes"
+    label = event.prediction_label
+    texts = [pid, event.model_name, event.model_version, label if isinstance(label, str) else "", *event.missing]
+    texts += event.features
+    try:  # the common case, all ASCII: one check in C (ASCII is one byte per character)
+        if "".join(texts).isascii() and len(pid) <= MAX_ID_LENGTH:
+            return None
+    except TypeError:  # a name that is not a string: the checks below say which
+        pass
     checks = [("prediction_id", pid), ("model.name", event.model_name), ("model.version", event.model_version)]
     if isinstance(event.prediction_label, str):
         checks.append(("prediction.label", event.prediction_label))
@@ -148,6 +156,9 @@ def normalize_event(event: InferenceEvent, spec: ModelSpec) -> InferenceEvent | 
     by_name = _feature_types(spec)
     for name, value in event.features.items():
         ftype = by_name.get(name)
+        if ftype == "numeric" and type(value) is float and -math.inf < value < math.inf:  # the common case
+            features[name] = value
+            continue
         if ftype is None:
             norm, reason = _norm_extra(str(name), value)
         else:
@@ -165,7 +176,8 @@ def normalize_event(event: InferenceEvent, spec: ModelSpec) -> InferenceEvent | 
     label = event.prediction_label
     if label is not None and not isinstance(label, str):
         label = str(label)
-    missing = sorted(set(event.missing) | {n for n in by_name if n in features and features[n] is None})
+    nulls = [n for n, v in features.items() if v is None and n in by_name]
+    missing = sorted({*event.missing, *nulls}) if event.missing or nulls else []
     return InferenceEvent(  # every field, like dataclasses.replace (which costs several times more)
         prediction_id=event.prediction_id,
         timestamp=event.timestamp,

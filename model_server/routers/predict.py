@@ -9,12 +9,12 @@ in the log (durable before acknowledged): a log that cannot take them gives 503 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
 import anyio
 import anyio.to_thread
+import orjson
 from fastapi import APIRouter, Request, Response
 
 from mlmon.http.feedback import ErrorOut
@@ -49,7 +49,7 @@ def predict_router(spec: ModelSpec, parser: RequestParser) -> APIRouter:
         version = predictor.model.version
         items = [p.to_json(version, regression) for p in predictions]
         payload = {"predictions": items} if batch else items[0]
-        return json.dumps(payload, separators=(",", ":")).encode()
+        return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)  # a non-finite score is null
 
     @router.post(
         "/predict",

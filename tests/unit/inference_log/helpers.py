@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,13 @@ class Faulty:
         return not self.down and self._open.is_set() and self.store.ping()
 
 
-def make_log(root: Path, sink: Any, registry: CollectorRegistry | None = None, **config: Any) -> InferenceLog:
+def make_log(
+    root: Path,
+    sink: Any,
+    registry: CollectorRegistry | None = None,
+    sink_factory: Callable[[], Any] | None = None,
+    **config: Any,
+) -> InferenceLog:
     fields = {**FAST.__dict__, **config}
     return InferenceLog(
         root,
@@ -66,6 +72,7 @@ def make_log(root: Path, sink: Any, registry: CollectorRegistry | None = None, *
         metrics=inference_log_metrics(registry or CollectorRegistry()),
         model="tiny",
         model_version=VERSION,
+        sink_factory=sink_factory,
     )
 
 

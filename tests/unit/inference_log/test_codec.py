@@ -24,7 +24,7 @@ def test_encode_writes_the_documents_of_to_doc_line_by_line() -> None:
     lines = encode(events).split(b"\n")
     assert lines[-1] == b"" and len(lines) == 6
     for line, event in zip(lines, events, strict=False):
-        line.decode("ascii")  # always ASCII, even with a lone surrogate
+        line.decode("utf-8")  # valid UTF-8, even with a lone surrogate (written as an escape)
         doc = event.to_doc()
         if doc["prediction"]["score"] != doc["prediction"]["score"]:
             doc["prediction"]["score"] = None

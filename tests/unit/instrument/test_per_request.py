@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import random
 import re
+import time
 from typing import Any
 
 import pandas as pd
@@ -129,8 +130,12 @@ def test_rows_frame_of_a_numeric_spec_is_one_float_block() -> None:
     pd.testing.assert_frame_equal(frame, model_frame(numeric, pd.DataFrame({"a": [1, 2.5], "b": [None, 3.0]})))
 
 
-def test_prediction_ids_are_unique_128_bit_hex() -> None:
+def test_prediction_ids_are_unique_time_ordered_128_bit_hex() -> None:
+    before = f"{time.time_ns() // 1_000_000:012x}"
     ids = prediction_ids(1000) + prediction_ids(1)
     assert len(set(ids)) == 1001
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
     assert prediction_ids(0) == []
+    after = f"{time.time_ns() // 1_000_000:012x}"
+    assert all(before <= i[:12] <= after for i in ids)  # the first 48 bits: Unix milliseconds
+    assert ids[:1000] != sorted(ids[:1000])  # random within a millisecond
