@@ -1,5 +1,6 @@
 """The inference log: every prediction's event is appended to a local log before the response, then shipped
-to the store by a background thread; events the store refuses go to a dead-letter file.
+to the store by a background thread (decoded and written by a child process: ``ship_process``); events the
+store refuses go to a dead-letter file.
 
     InferenceLog   the facade a model server uses (start, append, status, close)
     LogConfig      its settings (``LogConfig.from_settings``)

@@ -37,12 +37,14 @@ def short(text: str) -> str:
 @dataclass
 class Delivery:
     """The outcome of one batch: ``handled`` lines from the front are done; ``stored`` of them are in the store
-    and ``letters`` are the dead letters among them; ``outage`` says why the store stopped (None: it took all)."""
+    and ``letters`` are the dead letters among them; ``outage`` says why the store stopped (None: it took all);
+    ``reached``: the store answered a write (a batch of corrupt lines only does not contact it)."""
 
     handled: int = 0
     stored: int = 0
     letters: list[DeadLetter] = field(default_factory=list)
     outage: str | None = None
+    reached: bool = False
 
 
 class Deliverer(Protocol):
@@ -106,10 +108,12 @@ class LocalDelivery:
             if not self.ping():
                 out.outage = f"store error ({exc.__class__.__name__}) and its ping fails"
                 return 0
+            out.reached = True  # it answers its ping: this event is what it cannot take
             event = items[0].event
             reason = short(f"{exc.__class__.__name__}: {exc}")
             out.letters.append(DeadLetter(reason, log_name, event.prediction_id, event.to_doc()))
             return 1
+        out.reached = True
         out.stored += result.stored + result.duplicates
         if result.rejected:
             by_id = {item.event.prediction_id: item.event for item in items}

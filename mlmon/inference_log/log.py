@@ -7,8 +7,9 @@
     log.status()                # for /readyz: store state, bytes, fill, lag, oldest age, outcome counts
     log.close()                 # ship what can be shipped within close_timeout_s, leave the rest on disk
 
-Each process appends to its own directory under ``root`` (``ownership``); a shipper thread bulk-writes to the
-store (``shipper``); events the store refuses go to ``<root>/dead-letter.jsonl``. See ``local_log`` for what
+Each process appends to its own directory under ``root`` (``ownership``); a shipper thread reads it and has the
+events bulk-written to the store (``shipper``), by a child process when given a ``sink_factory``
+(``ship_process``); events the store refuses go to ``<root>/dead-letter.jsonl``. See ``local_log`` for what
 survives a process crash and a machine crash under each fsync policy.
 """
 

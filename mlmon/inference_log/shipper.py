@@ -209,10 +209,10 @@ class Shipper:
             self.inflight_since = None
         if delivery.stored:
             self.outcomes.add("stored", delivery.stored)
-        if delivery.outage is None:
-            self._mark_up()
-        else:
+        if delivery.outage is not None:
             self._mark_down(delivery.outage)
+        elif delivery.reached:
+            self._mark_up()
         if delivery.handled == 0:
             return
         if delivery.letters:

@@ -370,11 +370,14 @@ class _RowsInsert:
 
     def __init__(self, head: str, width: int) -> None:
         self.head = head
+        self.width = width
         self.row = f"({', '.join('?' * width)})"
 
     def run(self, conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        for start in range(0, len(rows), self.ROWS):
-            chunk = rows[start : start + self.ROWS]
+        # SQLite before 3.32 allows 999 parameters per statement
+        per = max(1, min(self.ROWS, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // self.width))
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
             conn.execute(self.head + ", ".join([self.row] * len(chunk)), [v for row in chunk for v in row])
 
 
