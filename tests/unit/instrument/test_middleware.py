@@ -84,3 +84,22 @@ def test_unbound_instrumentation_refuses_recorders(spec: ModelSpec) -> None:
     assert not inst.bound
     with pytest.raises(RuntimeError, match="bind"):
         inst.outputs.record(0.5)
+
+
+def test_metrics_are_negotiated_like_prometheus_client_does(spec: ModelSpec) -> None:
+    """``/metrics`` is rendered in a thread by mlmon's own endpoint: same formats, compression and filter."""
+    registry = CollectorRegistry()
+    client = TestClient(_app(spec, registry))
+    assert client.get("/items/1").status_code == 200
+    text = client.get("/metrics", headers={"Accept-Encoding": "identity"})
+    assert text.status_code == 200 and text.headers["content-type"].startswith("text/plain")
+    assert "content-encoding" not in text.headers
+    assert 'mlmon_requests_total{endpoint="/items/{item_id}"' in text.text
+    gzipped = client.get("/metrics", headers={"Accept-Encoding": "gzip"})
+    assert gzipped.headers["content-encoding"] == "gzip"  # httpx decodes it
+    assert 'mlmon_requests_total{endpoint="/items/{item_id}"' in gzipped.text
+    openmetrics = client.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
+    assert openmetrics.text.endswith("# EOF\n")
+    only = client.get("/metrics", params={"name[]": "mlmon_requests_total"}).text
+    assert "mlmon_requests_total{" in only and "mlmon_request_duration_seconds" not in only
