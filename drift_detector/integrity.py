@@ -17,7 +17,8 @@ is context. The rules, on a check of an input feature (``FeatureComparison``):
 - **out of range** (numeric): values outside the spec's declared ``range``; without one, at least 1 % of the
   values outside the training range *and* far from it — beyond it by more than half its width, or negative where
   training had none (a ``-1`` sentinel). Valid values a little past the training extremes (a warmer month) are a
-  shift, not a break.
+  shift, not a break. On the serve-time counts (no single values) only the declared range is checked, from the
+  values the server counted outside it (``served_out_of_range``).
 - **stuck** (numeric or categorical): every value in the window is the same while training had variation (for a
   category: one that training saw in less than 80 % of rows) — "stuck at one value 0".
 - **new category** (categorical): categories unseen in training take at least 5 % of the window (and 5 points
@@ -39,6 +40,7 @@ OUT_OF_RANGE_SHARE = 0.01
 FAR_OUT = 0.5  # beyond the training range by this fraction of its width
 STUCK_CATEGORY = 0.8  # a category stuck in the window while training saw it in less than this share
 NEW_CATEGORY_SHARE = 0.05
+SERVED_OUTSIDE_MIN = 0.5  # values counted outside the declared range at serve time (increase() extrapolates)
 FILL_RATE_COLLAPSE = 0.5  # the fill rate falls below this fraction of the training fill rate
 FILL_RATE_DROP = 0.3  # … or by this many points
 FILL_RATE_GROSS_DROP = 0.1  # … or by this many with a gross effect (decision rule 5)
@@ -106,8 +108,15 @@ def _times(factor: float) -> str:
 def _out_of_range(check: FeatureComparison, declared: tuple[float, float] | None) -> Break | None:
     summary = check.summary
     lo, hi = summary.get("cur_min"), summary.get("cur_max")
-    if lo is None or hi is None:
-        return None  # the binned path does not see single values
+    if lo is None or hi is None:  # the binned paths do not see single values …
+        counted = summary.get("served_out_of_range")  # … but the server counted those outside the declared range
+        if declared is not None and counted is not None and counted >= SERVED_OUTSIDE_MIN:
+            return Break(
+                "out_of_range",
+                f"values outside the declared range [{declared[0]:g}, {declared[1]:g}] "
+                f"({counted:,.0f} counted by the model server)",
+            )
+        return None
     if declared is not None:
         if lo < declared[0] or hi > declared[1]:
             seen = f"{lo:.4g} … {hi:.4g}"

@@ -134,6 +134,8 @@ class DriftJob:
                 overrides=overrides,
             )
             self._add_means(baseline, window, run, served)
+            if served is not None:
+                _add_served_outside(run, served)
             run.breaks = self._breaks(run, window, version)
             run.decisions, history = decide(
                 run.checks,
@@ -354,3 +356,11 @@ def build_drift_job(
         prometheus=parts.prometheus,
         incidents=parts.incidents,
     )
+
+
+def _add_served_outside(run: DriftRun, served: ServeCounts) -> None:
+    """The values each numeric input had outside its range, as the server counted them: on the serve-time counts
+    the integrity checks see no single values (``integrity``: values outside the declared range)."""
+    for check in run.checks:
+        if check.role == "input" and check.kind == "numeric" and check.feature in served.outside:
+            check.summary["served_out_of_range"] = served.outside[check.feature]

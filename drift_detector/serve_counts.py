@@ -5,10 +5,12 @@ counts and per-bin sums on the baseline's fixed edges (``mlmon_feature_bin_total
 ``mlmon_feature_bin_offset_total``: ``mlmon.instrument.bins``), per categorical feature the category counts
 (``mlmon_feature_category_total``), the missing counts (``mlmon_feature_missing_total``), and for the output the
 score histogram (``mlmon_prediction``, its mean from ``_sum``/``_count``), the non-finite scores and the predicted
-classes. The window size (and the rows of other model versions) comes from ``mlmon_responses_total``. Each is
-``sum by (…) (increase(…[window]))`` at the window's end: summed across workers and replicas, robust to counter
-resets; ``increase`` extrapolates to the range's ends, so counts are not whole numbers (every bin of a series
-scraped over the whole window by the same factor, so shares are unchanged).
+classes; per numeric feature also the values outside its range (``mlmon_feature_out_of_range_total``), which stand
+in for the single values the integrity checks cannot see in bins. The window size (and the rows of other model
+versions) comes from ``mlmon_responses_total``. Each is ``sum by (…) (increase(…[window]))`` at the window's end:
+summed across workers and replicas, robust to counter resets; ``increase`` extrapolates to the range's ends, so
+counts are not whole numbers (every bin of a series scraped over the whole window by the same factor, so shares
+are unchanged).
 
 The counts are unusable (:class:`CountsUnusable`, the caller falls back to the store) when a feature of the
 baseline has no serve-time series (a server without them, a PII categorical with known categories) or when the
@@ -47,6 +49,9 @@ class ServeCounts:
     rows: ServedRows
     current: dict[str, BinnedCounts]
     means: dict[str, float] = field(default_factory=dict)  # the output's mean (histogram sum / count)
+    # per numeric input, the values the server counted outside the feature's range (the spec's, else the
+    # training min/max: ``mlmon_feature_out_of_range_total``); the bins cannot show single values
+    outside: dict[str, float] = field(default_factory=dict)
 
 
 def _edges_match(bounds: list[float], edges: np.ndarray) -> bool:
@@ -136,6 +141,8 @@ class ServeCountsReader:
                 mine = [s for s in bins if s.labels.get("feature") == name]
                 theirs = [s for s in offsets if s.labels.get("feature") == name]
                 out.current[name] = numeric_counts(name, base, mine, theirs, missing.get(name, 0.0))
+            outside = _by(self._query("mlmon_feature_out_of_range_total", "feature"), "feature")
+            out.outside = {name: max(outside.get((name,), 0.0), 0.0) for name in numeric}
         if categorical:
             found = _by(self._query("mlmon_feature_category_total", "feature, category"), "feature", "category")
             for name in categorical:

@@ -35,8 +35,13 @@ loaded = drift_tests.loaded
 baselines = drift_tests.baselines
 
 
+OUTSIDE = "age"  # declared range [18, 100]
+OUTSIDE_ROWS = 6
+
+
 def _shift(frame: pd.DataFrame) -> None:
     frame[SHIFTED] = frame[SHIFTED] * 2.5
+    frame.loc[: OUTSIDE_ROWS - 1, OUTSIDE] = 150.0  # served and counted, not refused
 
 
 @pytest.mark.slow
@@ -73,6 +78,10 @@ def test_a_drift_run_on_the_serve_time_counts_flags_the_shift_and_falls_back_wit
         check = next(c for c in run.checks if c.key == f"input:{SHIFTED}")
         assert check.effect is not None and check.effect.test == "wasserstein_binned"
         assert check.summary.get("cur_mean") is not None  # from the per-bin sums
+        # no single values in bins: the server's count of values outside the declared range makes the break
+        outside = next(c for c in run.checks if c.key == f"input:{OUTSIDE}")
+        assert OUTSIDE_ROWS <= (outside.summary["served_out_of_range"] or 0) <= 2 * OUTSIDE_ROWS
+        assert run.breaks[f"input:{OUTSIDE}"].code == "out_of_range", run.breaks
         assert run.prometheus_check is None  # the output check itself came from Prometheus
         assert not any("store" in note for note in run.notes), run.notes
         assert report_document(run)["source"] == "prometheus"

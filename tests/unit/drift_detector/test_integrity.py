@@ -176,3 +176,18 @@ def test_a_rare_category_missing_for_a_while_is_not_stuck() -> None:
     flag = CategoricalBaseline.from_values(rng.random(N_REF) < 0.06, kind="boolean")
     [check, *_] = compare(Baseline(N_REF, {"flag": flag}), {"flag": np.zeros(N_CUR, dtype=bool)}, rows=N_CUR)
     assert fingerprint(check) is None  # all "false", which training saw in 94% of rows
+
+
+def test_on_the_serve_time_counts_the_declared_range_is_checked_from_the_servers_count(base: Baseline) -> None:
+    check = checks(base, window(np.random.default_rng(11)))["input:duration"]
+    for key in ("cur_min", "cur_max", "out_of_range_share"):
+        check.summary.pop(key, None)  # the binned paths see no single values
+    declared = (0.0, 1e9)
+    assert fingerprint(check, declared=declared) is None  # nothing counted
+    check.summary["served_out_of_range"] = 0.3  # what increase() extrapolates from nothing
+    assert fingerprint(check, declared=declared) is None
+    check.summary["served_out_of_range"] = 12.4
+    brk = fingerprint(check, declared=declared)
+    assert brk is not None and brk.code == "out_of_range"
+    assert brk.text == "values outside the declared range [0, 1e+09] (12 counted by the model server)"
+    assert fingerprint(check) is None  # no declared range: "far from training" needs single values
