@@ -125,3 +125,22 @@ def test_the_shipping_process_dies_with_a_killed_server(store: SQLiteStore, tmp_
         if server.poll() is None:
             server.kill()
             server.wait(10)
+
+
+def test_the_thread_mode_ships_from_this_process(store: SQLiteStore, tmp_path: Path) -> None:
+    from mlmon.inference_log import LogConfig
+    from mlmon.inference_log.delivery import LocalDelivery
+    from mlmon.settings import ModelServerSettings
+
+    assert LogConfig.from_settings(ModelServerSettings(log_shipper="thread")).shipper == "thread"
+    assert LogConfig.from_settings(ModelServerSettings()).shipper == "process"
+    factory = functools.partial(SQLiteStore, store.path, tiny_spec())
+    log = make_log(tmp_path / "log", store, sink_factory=factory, shipper="thread")
+    log.start()
+    try:
+        events = tiny_events(5)
+        assert log.append(events) and log.flush(30)
+        assert log._shipper is not None and isinstance(log._shipper.deliverer, LocalDelivery)
+        assert sorted(stored_ids(store)) == sorted(e.prediction_id for e in events)
+    finally:
+        log.close()
