@@ -115,14 +115,6 @@ def _loads(line: bytes) -> Any:
         return json.loads(line)
 
 
-def decode(line: bytes) -> InferenceEvent:
-    """One line back to an event; ``ValueError`` (or ``KeyError``/``TypeError``) when it is not one."""
-    doc = _loads(line)
-    if not isinstance(doc, dict):
-        raise ValueError("not a JSON object")
-    return InferenceEvent.from_doc(doc)
-
-
 def decode_many(lines: Sequence[bytes]) -> list[InferenceEvent | Exception]:
     """Each line back to an event, or the error that says why it is not one. Parses the lines as one JSON
     array when it can (one parser call for a whole batch), line by line when one of them is broken."""

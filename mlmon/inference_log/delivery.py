@@ -70,8 +70,8 @@ class LocalDelivery:
         self.sink = sink
 
     def deliver(self, log_name: str, lines: Sequence[bytes | None]) -> Delivery:
-        whole = [i for i, line in enumerate(lines) if line is not None]
-        decoded = dict(zip(whole, decode_many([lines[i] for i in whole]), strict=True))  # type: ignore[misc]
+        whole = {i: line for i, line in enumerate(lines) if line is not None}
+        decoded = dict(zip(whole, decode_many(list(whole.values())), strict=True))
         items: list[_Item] = []
         unreadable: dict[int, DeadLetter] = {}
         for index, line in enumerate(lines):

@@ -48,7 +48,6 @@ class ProcessDelivery:
     """``Deliverer`` that runs the delivery in a child process (one per shipper)."""
 
     def __init__(self, sink_factory: Callable[[], EventSink]) -> None:
-        self.sink_factory = sink_factory
         self._factory_bytes = pickle.dumps(sink_factory)  # fails here, in the caller, if it cannot be pickled
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
@@ -73,16 +72,7 @@ class ProcessDelivery:
 
     def close(self) -> None:
         """End the child: close its pipe (it exits at once when idle), kill it if it does not."""
-        proc, conn = self._proc, self._conn
-        self._proc = self._conn = None
-        if conn is not None:
-            conn.close()
-        if proc is not None:
-            try:
-                proc.wait(5.0)
-            except subprocess.TimeoutExpired:
-                proc.kill()  # by pid: stuck in a store call
-                proc.wait(5.0)
+        self._end()
 
     # -- the child -------------------------------------------------------------------------------------------
     def _call(self, request: tuple[Any, ...]) -> Any:
@@ -114,6 +104,7 @@ class ProcessDelivery:
         return self._conn
 
     def _end(self) -> int | None:
+        """Close the pipe, wait for the child (killed by pid if stuck in a store call); its exit code."""
         proc, conn = self._proc, self._conn
         self._proc = self._conn = None
         if conn is not None:
